@@ -1,0 +1,193 @@
+{#-
+  Hub tables are upserted from staging, one batch at a time. A batch is the accepted staging
+  rows past this model's watermark (hubs_meta.watermarks); for each key it touches, the
+  surviving versions are those landed after the key's last accepted delete, and the current
+  one is the newest (by valid_from for SCD-2 entities, else by landing order). Rows whose
+  content did not change are left alone, so re-landing a file changes nothing.
+-#}
+
+{% macro hubs_watermark_sql(name) %}
+  (select coalesce(max(w.landing_seq), 0) from hubs_meta.watermarks as w where w.relation = '{{ name }}')
+{%- endmacro %}
+
+
+{% macro hubs_surviving_versions(stg, node, lower_bound, upper_bound) %}
+  {#- CTEs touched -> candidates -> barriers -> versions (deduplicated per version key). -#}
+  {%- set key = hubs_primary_key(node) -%}
+  {%- set vkey = hubs_version_key(node) -%}
+touched as (
+    select distinct {{ hubs_key_tuple(key, 's') }}
+    from {{ stg }} as s
+    where s._accepted and s._landing_seq > {{ lower_bound }} and s._landing_seq <= {{ upper_bound }}
+),
+candidates as (
+    select s.*
+    from {{ stg }} as s
+    join touched as t on {{ hubs_key_match(key, 's', 't') }}
+    where s._accepted and s._landing_seq <= {{ upper_bound }}
+),
+barriers as (
+    select {{ hubs_key_tuple(key, 'c') }}, max(c._landing_seq) as _barrier
+    from candidates as c
+    where c._is_delete
+    group by {{ hubs_key_tuple(key, 'c') }}
+),
+versions as (
+    select distinct on ({{ hubs_key_tuple(vkey, 'c') }}) c.*
+    from candidates as c
+    left join barriers as b on {{ hubs_key_match(key, 'c', 'b') }}
+    where not c._is_delete and c._landing_seq > coalesce(b._barrier, 0)
+    order by {{ hubs_key_tuple(vkey, 'c') }}, c._landing_seq desc
+)
+{%- endmacro %}
+
+
+{% macro hubs_computed(col) %}
+  {#- Computed contract columns carry their expression in meta.expression, written over the
+      entity's own column names (evaluated where only the version row is in scope). -#}
+  {{ return((col.meta or {}).get('expression')) }}
+{% endmacro %}
+
+
+{% macro hubs_current(stg) %}
+{%- if not execute -%}
+select 1 as _parsing
+{%- else -%}
+{%- set key = hubs_primary_key(model) -%}
+{%- set scd2 = hubs_history_kind(model) == 'scd2' -%}
+{%- set upper_bound = '(select coalesce(max(_landing_seq), 0) from ' ~ stg ~ ')' -%}
+{%- set lower_bound = hubs_watermark_sql(this) if is_incremental() else '0' -%}
+with
+{{ hubs_surviving_versions(stg, model, lower_bound, upper_bound) }},
+latest as (
+    select distinct on ({{ hubs_key_tuple(key, 'v') }}) v.*
+        {%- for col in model.columns.values() if hubs_computed(col) %},
+        ({{ hubs_computed(col) }}) as {{ adapter.quote('_computed__' ~ col.name) }}
+        {%- endfor %}
+    from versions as v
+    order by {{ hubs_key_tuple(key, 'v') }}{% if scd2 %}, v.valid_from desc{% endif %}, v._landing_seq desc
+)
+select
+    {%- for col in model.columns.values() %}
+    {%- if col.name == 'created_at' %}
+    {% if is_incremental() %}coalesce(cur.created_at, now()){% else %}now(){% endif %}::{{ col.data_type }} as created_at
+    {%- elif col.name == 'updated_at' %}
+    now()::{{ col.data_type }} as updated_at
+    {%- elif scd2 and col.name == 'valid_to' %}
+    null::{{ col.data_type }} as valid_to
+    {%- elif hubs_computed(col) %}
+    n.{{ adapter.quote('_computed__' ~ col.name) }}::{{ col.data_type }} as {{ adapter.quote(col.name) }}
+    {%- else %}
+    n.{{ adapter.quote(col.name) }}::{{ col.data_type }} as {{ adapter.quote(col.name) }}
+    {%- endif %}{{ "," if not loop.last }}
+    {%- endfor %}
+from latest as n
+{%- if is_incremental() %}
+left join {{ this }} as cur on {{ hubs_key_match(key, 'cur', 'n') }}
+where cur._row_hash is distinct from n._row_hash
+{%- endif %}
+{%- endif %}
+{% endmacro %}
+
+
+{% macro hubs_history(hub_model_name, stg) %}
+{#- <table>_history of an SCD-2 entity: every surviving version with valid_from / valid_to
+    (the next version's valid_from; NULL for the current one). Keys touched by a batch are
+    rewritten whole, so a late-arriving older version slots into place. -#}
+{%- if not execute -%}
+select 1 as _parsing
+{%- else -%}
+{%- set node = hubs_entity_node(hub_model_name) -%}
+{%- set key = hubs_primary_key(node) -%}
+{%- set upper_bound = '(select coalesce(max(_landing_seq), 0) from ' ~ stg ~ ')' -%}
+{%- set lower_bound = hubs_watermark_sql(this) if is_incremental() else '0' -%}
+with
+{{ hubs_surviving_versions(stg, node, lower_bound, upper_bound) }}
+select
+    {%- for col in node.columns.values() if col.name not in ('created_at', 'updated_at') %}
+    {%- if col.name == 'valid_to' %}
+    lead(v.valid_from) over (partition by {{ hubs_key_tuple(key, 'v') }} order by v.valid_from)::{{ col.data_type }} as valid_to,
+    {%- elif hubs_computed(col) %}
+    ({{ hubs_computed(col) }})::{{ col.data_type }} as {{ adapter.quote(col.name) }},
+    {%- else %}
+    v.{{ adapter.quote(col.name) }}::{{ col.data_type }} as {{ adapter.quote(col.name) }},
+    {%- endif %}
+    {%- endfor %}
+    now() as recorded_at
+from versions as v
+{%- endif %}
+{% endmacro %}
+
+
+{% macro hubs_history_constraints(hub_model_name) %}
+  {#- Post-hook of a history model: its key is (entity key, valid_from) and versions of one
+      key never overlap. Added once; the table is never dropped. -#}
+  {%- if execute -%}
+  {%- set node = hubs_entity_node(hub_model_name) -%}
+  {%- set key = hubs_primary_key(node) -%}
+  {%- set name = this.identifier -%}
+  do $$
+  begin
+    if not exists (select 1 from pg_constraint where conrelid = '{{ this }}'::regclass and conname = '{{ name }}_pk') then
+      alter table {{ this }} add constraint {{ name }}_pk primary key ({{ key | join(', ') }}, valid_from);
+      alter table {{ this }} add constraint {{ name }}_no_overlap exclude using gist (
+        {%- for c in key %}{{ c }} with =, {% endfor %}tstzrange(valid_from, valid_to) with &&);
+    end if;
+  end $$
+  {%- endif -%}
+{% endmacro %}
+
+
+{% macro get_incremental_hubs_replace_keys_sql(arg_dict) %}
+  {#- Replaces every row of the keys present in the batch (history models). -#}
+  {%- set node = hubs_entity_node(config.get('meta', {}).get('hubs', {}).get('history_of')) -%}
+  {%- set key = hubs_primary_key(node) -%}
+  {%- set target = arg_dict['target_relation'] -%}
+  {%- set source = arg_dict['temp_relation'] -%}
+  {%- set cols = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+  delete from {{ target }} as t
+  using (select distinct {{ key | join(', ') }} from {{ source }}) as s
+  where {{ hubs_key_match(key, 't', 's') }};
+  insert into {{ target }} ({{ cols }}) select {{ cols }} from {{ source }};
+{% endmacro %}
+
+
+{% macro hubs_advance_watermark() %}
+  {#- Post-hook: this model has consumed its staging table up to the newest landed row. -#}
+  {%- if execute -%}
+  {%- set stg = [] -%}
+  {%- for dep in model.depends_on.nodes if dep.split('.')[-1].startswith('stg_') -%}
+    {%- do stg.append(graph.nodes[dep]) -%}
+  {%- endfor -%}
+  {%- if stg | length != 1 -%}
+    {{ exceptions.raise_compiler_error(model.name ~ " must read exactly one staging model, reads " ~ stg | length) }}
+  {%- endif -%}
+  {%- set s = api.Relation.create(database=stg[0].database, schema=stg[0].schema, identifier=stg[0].alias or stg[0].name) -%}
+  insert into hubs_meta.watermarks (relation, landing_seq, updated_at)
+  select '{{ this }}', coalesce(max(_landing_seq), 0), now() from {{ s }}
+  on conflict (relation) do update set landing_seq = excluded.landing_seq, updated_at = excluded.updated_at
+  {%- endif -%}
+{% endmacro %}
+
+
+{% macro get_incremental_hubs_upsert_sql(arg_dict) %}
+  {#- Hub tables: insert new keys, overwrite changed ones (the model only selects changed rows);
+      created_at keeps the first acceptance time. The key comes from the contract. -#}
+  {%- set key = hubs_primary_key(model) -%}
+  {%- set cols = arg_dict['dest_columns'] | map(attribute='name') | list -%}
+  insert into {{ arg_dict['target_relation'] }} ({{ cols | map('tojson') | join(', ') }})
+  select {{ cols | map('tojson') | join(', ') }} from {{ arg_dict['temp_relation'] }}
+  on conflict ({{ key | join(', ') }}) do update set
+  {%- for c in cols if c not in key and c != 'created_at' %}
+    {{ c | tojson }} = excluded.{{ c | tojson }}{{ "," if not loop.last }}
+  {%- endfor %}
+{% endmacro %}
+
+
+{% macro hubs_serialize_ddl() %}
+  {#- Pre-hook: creating tables whose foreign keys point at shared parents takes locks on
+      those parents; two threads doing it at once can deadlock. First builds take turns. -#}
+  {%- if execute and not is_incremental() -%}
+  select pg_advisory_xact_lock(hashtext('hubs:create-hub-table'))
+  {%- endif -%}
+{% endmacro %}

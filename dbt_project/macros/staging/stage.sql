@@ -1,0 +1,155 @@
+{#-
+  stg_<schema>__<table>: every landed row exactly once, typed, with the rules it broke.
+  _accepted rows feed the hub table; the others are copied into quarantine.rows by the
+  post-hook. The rules come from the hub model's contract:
+    type / missing_key / not_null   values that do not parse or are missing
+    duplicate_key                   the same version key twice in one file
+    check                           the contract's CHECK expressions
+    fk                              a parent key that the parent hub table does not hold
+    unique / overlap                clashes with current rows or earlier rows of the batch
+    delete_refused                  the delete pass kept a row that is still referenced
+-#}
+
+{% macro hubs_stage(schema_name, table_name) %}
+{%- set landing = source('landing', schema_name ~ '__' ~ table_name) -%}
+{%- set deletions = ref('hub_deletions') -%}
+{%- if not execute -%}
+select 1 as _parsing
+{%- else -%}
+{%- set node = hubs_entity_node(table_name) -%}
+{%- set entity = hubs_entity_label(node) -%}
+{%- set key = hubs_primary_key(node) -%}
+{%- set vkey = hubs_version_key(node) -%}
+{%- set hub = adapter.get_relation(node.database, node.schema, node.alias or node.name) -%}
+{%- set exclusions = hubs_exclusions(node) -%}
+{%- set uniques = hubs_uniques(node) -%}
+{%- set landed = hubs_landed_columns(landing, node) | map(attribute='name') | list -%}
+{%- set lower_bound -%}
+  {%- if is_incremental() -%}(select coalesce(max(_landing_seq), 0) from {{ this }}){%- else -%}0{%- endif -%}
+{%- endset -%}
+with
+{{ hubs_typed_batch(landing, node, lower_bound) }},
+ruled as (
+    select c.*
+        {%- for ex in exclusions %}{% for el in ex.elements %},
+        ({{ el.expression }}) as _ex{{ loop.index }}_{{ ex.name }}
+        {%- endfor %}{% endfor %},
+        c._type_errors || array_remove(array[
+            case when c._dup_count > 1
+                 then format('duplicate_key: {{ vkey | join(", ") }} = %s appears %s times in this file',
+                             concat_ws(', ', {{ hubs_key_tuple(vkey, 'c') }}), c._dup_count) end
+            {%- for chk in hubs_checks(node) %},
+            case when not c._is_delete and ({{ chk.expression }}) is false
+                 then {% if chk.column -%}
+                 format('{{ ("check: " ~ chk.name ~ " - " ~ chk.column ~ " = %s breaks " ~ (chk.expression | replace("%", "%%"))) | replace("'", "''") }}', coalesce(left(c.{{ adapter.quote(chk.column) }}::text, 80), 'NULL'))
+                 {%- else -%}
+                 '{{ ("check: " ~ chk.name ~ " - " ~ chk.expression) | replace("'", "''") }}'
+                 {%- endif %} end
+            {%- endfor %}
+            {%- for fk in hubs_foreign_keys(node) %}
+            {%- set parent_node = hubs_entity_node(fk.parent) %},
+            case when not c._is_delete
+                      {%- for col in fk.columns %} and c.{{ adapter.quote(col) }} is not null{% endfor %}
+                      {%- if fk.parent == node.name %}
+                      {#- a self reference may point at a row of the same batch #}
+                      and not exists (select 1 from counted as p
+                                      where not p._is_delete and {{ hubs_key_match(fk.parent_columns, 'p', 'c', fk.columns) }})
+                      {%- if hub is not none %}
+                      and not exists (select 1 from {{ hub }} as p
+                                      where {{ hubs_key_match(fk.parent_columns, 'p', 'c', fk.columns) }})
+                      {%- endif %}
+                      {%- else %}
+                      and not exists (select 1 from {{ ref(fk.parent) }} as p
+                                      where {{ hubs_key_match(fk.parent_columns, 'p', 'c', fk.columns) }})
+                      {%- endif %}
+                 then format('fk: {{ fk.columns | join(", ") }} = %s not found in {{ hubs_entity_label(parent_node) }}',
+                             concat_ws(', ', {{ hubs_key_tuple(fk.columns, 'c') }})) end
+            {%- endfor %},
+            (select d.reason from {{ deletions }} as d
+             where c._is_delete and d._landing_seq = c._landing_seq and d.status = 'refused')
+        ]::text[], null) as _errors
+    from counted as c
+),
+final as (
+    select r.*,
+        array_remove(array[
+            {%- for cols in uniques %}
+            case when cardinality(r._errors) = 0 and not r._is_delete
+                      {%- for col in cols %} and r.{{ adapter.quote(col) }} is not null{% endfor %}
+                      and (
+                        {%- if hub is not none %}
+                        exists (select 1 from {{ hub }} as h
+                                where {{ hubs_key_match(cols, 'h', 'r') }}
+                                  and ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }}))
+                        or
+                        {%- endif %}
+                        exists (select 1 from ruled as o
+                                where cardinality(o._errors) = 0 and not o._is_delete
+                                  and {{ hubs_key_match(cols, 'o', 'r') }}
+                                  and ({{ hubs_key_tuple(key, 'o') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
+                                  and o._landing_seq < r._landing_seq))
+                 then format('unique: {{ cols | join(", ") }} = %s already belongs to another {{ key | join(", ") }}',
+                             concat_ws(', ', {{ hubs_key_tuple(cols, 'r') }})) end,
+            {%- endfor %}
+            {%- for ex in exclusions %}
+            case when cardinality(r._errors) = 0 and not r._is_delete
+                      and (
+                        {%- if hub is not none %}
+                        exists (select 1 from (select {{ hubs_key_tuple(key, 'h0') }}
+                                                {%- for el in ex.elements %}, ({{ el.expression }}) as _x{{ loop.index }}{% endfor %}
+                                               from {{ hub }} as h0) as h
+                                where ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
+                                {%- for el in ex.elements %}
+                                  and h._x{{ loop.index }} {{ el.operator }} r._ex{{ loop.index }}_{{ ex.name }}
+                                {%- endfor %})
+                        or
+                        {%- endif %}
+                        exists (select 1 from ruled as o
+                                where cardinality(o._errors) = 0 and not o._is_delete
+                                  and o._landing_seq < r._landing_seq
+                                  and ({{ hubs_key_tuple(key, 'o') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
+                                {%- for el in ex.elements %}
+                                  and o._ex{{ loop.index }}_{{ ex.name }} {{ el.operator }} r._ex{{ loop.index }}_{{ ex.name }}
+                                {%- endfor %}))
+                 then 'overlap: {{ ex.name }} - overlaps another row' end,
+            {%- endfor %}
+            null
+        ]::text[], null) as _clashes
+    from ruled as r
+)
+select
+    _landing_seq, _file_id, _row_number, _loaded_at, _is_delete,
+    {%- for col in node.columns.values() if col.name in landed %}
+    {{ adapter.quote(col.name) }},
+    {%- endfor %}
+    _errors || _clashes as _errors,
+    cardinality(_errors || _clashes) = 0 as _accepted,
+    md5(row({%- for col in node.columns.values() if col.name in landed -%}
+        {{ adapter.quote(col.name) }}{{ ", " if not loop.last }}
+    {%- endfor -%})::text) as _row_hash
+from final
+{%- endif %}
+{% endmacro %}
+
+
+{% macro hubs_stage_finish() %}
+  {#- Post-hook of every staging model: indexes the hub build reads by, and a copy of each new
+      rejected row (with its raw landed values) in quarantine.rows. -#}
+  {%- if execute -%}
+  {%- set table_name = this.identifier.split('__', 1)[1] -%}
+  {%- set schema_name = this.identifier.split('__', 1)[0][4:] -%}
+  {%- set node = hubs_entity_node(table_name) -%}
+  {%- set key = hubs_primary_key(node) -%}
+  {%- set landing = source('landing', schema_name ~ '__' ~ table_name) -%}
+  create unique index if not exists {{ this.identifier }}__seq on {{ this }} (_landing_seq);
+  create index if not exists {{ this.identifier }}__key on {{ this }} ({{ key | join(', ') }}, _landing_seq);
+  create index if not exists {{ this.identifier }}__rejected on {{ this }} (_landing_seq) where not _accepted;
+  insert into quarantine.rows (entity, _landing_seq, file_id, row_number, reasons, raw)
+  select '{{ hubs_entity_label(node) }}', s._landing_seq, s._file_id, s._row_number, s._errors,
+         to_jsonb(l) - '_landing_seq' - '_file_id' - '_row_number'
+  from {{ this }} as s
+  join {{ landing }} as l on l._landing_seq = s._landing_seq
+  where not s._accepted
+    and not exists (select 1 from quarantine.rows as q where q._landing_seq = s._landing_seq)
+  {%- endif -%}
+{% endmacro %}

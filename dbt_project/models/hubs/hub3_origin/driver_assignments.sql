@@ -1,0 +1,1 @@
+{{ hubs_current(ref('stg_hub3_origin__driver_assignments')) }}

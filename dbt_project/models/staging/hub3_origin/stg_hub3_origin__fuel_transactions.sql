@@ -1,0 +1,3 @@
+-- depends_on: {{ ref('tractors') }}
+-- depends_on: {{ ref('drivers') }}
+{{ hubs_stage('hub3_origin', 'fuel_transactions') }}

@@ -1,0 +1,3 @@
+-- depends_on: {{ ref('drivers') }}
+-- depends_on: {{ ref('tractors') }}
+{{ hubs_stage('hub3_origin', 'hos_events') }}

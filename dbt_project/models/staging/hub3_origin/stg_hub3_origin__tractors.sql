@@ -1,0 +1,1 @@
+{{ hubs_stage('hub3_origin', 'tractors') }}

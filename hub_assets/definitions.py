@@ -1,0 +1,28 @@
+"""The code location `dagster dev` loads from the repo root (workspace.yaml)."""
+
+from __future__ import annotations
+
+from dagster import Definitions
+from dagster._loggers import colored_console_logger
+
+from hub_assets.dbt.assets import hub_models
+from hub_assets.jobs import land_job, refresh_job
+from hub_assets.landing.assets import build_landing_assets
+from hub_assets.landing.sensors import inbox_sensor
+from hub_assets.progress import progress_logger
+from hubs.catalog import load_catalog
+from resources import CacheResource, GraphResource, PostgresResource, VectorResource, dbt_resource
+
+defs = Definitions(
+    assets=[build_landing_assets(load_catalog()), hub_models],
+    jobs=[refresh_job, land_job],
+    loggers={"console": colored_console_logger, "progress": progress_logger},
+    sensors=[inbox_sensor],
+    resources={
+        "postgres": PostgresResource(),
+        "dbt": dbt_resource(),
+        "cache": CacheResource(),
+        "graph": GraphResource(),
+        "vectors": VectorResource(),
+    },
+)

@@ -1,0 +1,80 @@
+"""The Dagster instance lives under HUBS_HOME/dagster, whoever starts Dagster.
+
+`dagster dev` run from the repo root reads ./dagster.yaml, which names the classes below; they
+resolve their folders (or PostgreSQL, when HUBS_DAGSTER_POSTGRES_URL is set) from the same
+settings as the rest of the platform. So run history and check results survive restarts of
+the UI, and `hubs demo` writes its runs where the UI reads them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dagster import DagsterInstance
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.base_storage import DagsterStorage
+from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
+from dagster._core.storage.root import LocalArtifactStorage
+from dagster._serdes import ConfigurableClass, ConfigurableClassData
+
+from hubs import settings as hubs_settings
+from hubs.settings import PROJECT_ROOT
+
+
+def _dagster_dir() -> Path:
+    path = hubs_settings.load().dagster_dir
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sqlalchemy_url(url: str) -> str:
+    """dagster-postgres needs the psycopg2 dialect spelled out under SQLAlchemy 2.1."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+class HubsStorage(DagsterStorage, ConfigurableClass):
+    """Run, event and schedule storage: PostgreSQL when configured, else SQLite files."""
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> DagsterStorage:
+        url = hubs_settings.load().dagster_postgres_url
+        if url:
+            from dagster_postgres import DagsterPostgresStorage
+
+            return DagsterPostgresStorage(postgres_url=sqlalchemy_url(url), inst_data=inst_data)
+        from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+
+        return DagsterSqliteStorage.from_local(str(_dagster_dir() / "storage"), inst_data=inst_data)
+
+
+class HubsArtifactStorage(LocalArtifactStorage):
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> LocalArtifactStorage:
+        return LocalArtifactStorage(str(_dagster_dir()), inst_data=inst_data)
+
+
+class HubsComputeLogManager(LocalComputeLogManager):
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> LocalComputeLogManager:
+        return LocalComputeLogManager(str(_dagster_dir() / "logs"), inst_data=inst_data)
+
+
+def hubs_instance() -> DagsterInstance:
+    """The instance `dagster dev` uses from the repo root, for in-process runs."""
+    return DagsterInstance.from_ref(InstanceRef.from_dir(str(_dagster_dir()), config_dir=str(PROJECT_ROOT)))

@@ -1,0 +1,139 @@
+"""The landing group: one asset per landing table, all written by one step that lands files."""
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    AssetSpec,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from hub_assets.pools import POSTGRES_WRITERS
+from hubs.catalog import Catalog, Entity
+from hubs.db import connect
+from hubs.landing.loader import FileResult, load_paths
+from resources import PostgresResource
+
+LANDING_GROUP = "landing"
+FILES_KEY = AssetKey(["landing", "_files"])
+
+
+def landing_key(entity: Entity) -> AssetKey:
+    # Same key dagster-dbt gives the dbt source landing.<table>, so lineage joins up.
+    return AssetKey(["landing", entity.landing_table])
+
+
+class LandingConfig(Config):
+    path: str = ""
+    """A file or folder to land; empty means the inbox (HUBS_HOME/inbox)."""
+
+
+def _landed_totals(settings: Any) -> dict[str, int]:
+    conn = connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select entity, coalesce(sum(rows), 0) from landing._files where status = 'loaded' group by entity"
+            )
+            return {entity: int(rows) for entity, rows in cur.fetchall()}
+    finally:
+        conn.close()
+
+
+def build_landing_assets(catalog: Catalog) -> AssetsDefinition:
+    by_key = {landing_key(e): e for e in catalog.entities}
+    specs = [
+        AssetSpec(
+            key,
+            group_name=LANDING_GROUP,
+            kinds={"postgres"},
+            description=f"Rows landed from {e.qualified_name}.csv|jsonl files, as received (text).",
+        )
+        for key, e in by_key.items()
+    ]
+    specs.append(
+        AssetSpec(
+            FILES_KEY,
+            group_name=LANDING_GROUP,
+            kinds={"postgres"},
+            description="Every file offered to the loader: landed, skipped (already landed) or refused, and why.",
+        )
+    )
+
+    @multi_asset(
+        name="land_files",
+        specs=specs,
+        check_specs=[
+            AssetCheckSpec(
+                "no_refused_files",
+                asset=FILES_KEY,
+                description="Every file offered in the run was landed or already landed.",
+            )
+        ],
+        can_subset=True,
+        pool=POSTGRES_WRITERS,
+    )
+    def land_files(context: AssetExecutionContext, config: LandingConfig, postgres: PostgresResource) -> Iterator[Any]:
+        settings = postgres.ensure_ready()
+        path = Path(config.path) if config.path else settings.inbox_dir
+        if not config.path:
+            path.mkdir(parents=True, exist_ok=True)
+
+        def report(result: FileResult) -> None:
+            line = f"{result.status:8} {result.path.name}: {result.rows} rows {result.message}".rstrip()
+            (context.log.warning if result.status == "refused" else context.log.info)(line)
+
+        results = load_paths(settings, catalog, [path], progress=report)
+        new_rows: Counter[str] = Counter()
+        files: dict[str, list[str]] = defaultdict(list)
+        for r in results:
+            if r.entity and r.status == "loaded":
+                new_rows[r.entity] += r.rows
+                files[r.entity].append(r.path.name)
+        totals = _landed_totals(settings)
+        for key in context.selected_asset_keys:
+            if key == FILES_KEY:
+                statuses = Counter(r.status for r in results)
+                yield MaterializeResult(
+                    asset_key=key,
+                    metadata={
+                        "loaded": statuses["loaded"],
+                        "skipped": statuses["skipped"],
+                        "refused": statuses["refused"],
+                    },
+                )
+                continue
+            entity = by_key[key]
+            yield MaterializeResult(
+                asset_key=key,
+                metadata={
+                    "new_rows": new_rows[entity.qualified_name],
+                    "landed_rows_total": totals.get(entity.qualified_name, 0),
+                    "files": MetadataValue.json(files[entity.qualified_name]),
+                },
+            )
+        if FILES_KEY in context.selected_asset_keys:
+            refused = [r for r in results if r.status == "refused"]
+            yield AssetCheckResult(
+                asset_key=FILES_KEY,
+                check_name="no_refused_files",
+                passed=not refused,
+                severity=AssetCheckSeverity.WARN,
+                metadata={
+                    "refused": len(refused),
+                    "files": MetadataValue.json({r.path.name: r.message for r in refused[:20]}),
+                },
+            )
+
+    return land_files

@@ -1,0 +1,196 @@
+"""`hubs`: the platform's command line (servers, data in, the demo)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from hubs import settings as hubs_settings
+from hubs.servers import ServerError, embedded_servers
+from hubs.settings import ENVIRONMENT, Settings, redact
+
+DEMO_SCALE = 0.04
+DEMO_SEED = 42
+
+
+def _step(n: int, total: int, text: str) -> None:
+    click.echo(f"[{n}/{total}] {text}")
+
+
+def _start_servers(settings: Settings) -> None:
+    servers = embedded_servers(settings)
+    needed = settings.embedded_servers_needed()
+    for name, server in servers.items():
+        if name not in needed:
+            click.echo(f"  {name:9} external  (set by environment)")
+            continue
+        started = server.start()
+        state = "started " if started else "running "
+        click.echo(f"  {name:9} {state}  {server.url}  data {server.data_dir}")
+
+
+@click.group()
+def main() -> None:
+    """hubs: one memory for the group's trucking companies."""
+
+
+@main.command()
+def up() -> None:
+    """Start the embedded servers (PostgreSQL, Redis cache, FalkorDB graph) and prepare landing."""
+    settings = hubs_settings.load()
+    try:
+        _start_servers(settings)
+        from resources import PostgresResource
+
+        PostgresResource().ensure_ready()
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"data folder: {settings.home}")
+
+
+@main.command()
+def down() -> None:
+    """Stop the embedded servers (data stays in HUBS_HOME)."""
+    settings = hubs_settings.load()
+    for name, server in embedded_servers(settings).items():
+        click.echo(f"  {name:9} {'stopped' if server.stop() else 'was not running'}")
+
+
+@main.command()
+def status() -> None:
+    """Servers, stores and what the hubs hold."""
+    from resources import CacheResource, GraphResource, PostgresResource, VectorResource
+
+    settings = hubs_settings.load()
+    click.echo(f"data folder: {settings.home}")
+    for name, server in embedded_servers(settings).items():
+        st = server.status()
+        if name not in settings.embedded_servers_needed():
+            click.echo(f"  {name:9} external (set by environment)")
+        else:
+            click.echo(
+                f"  {name:9} {'running' if st.running else 'stopped'}  pid {st.pid or '-'}  "
+                f"port {st.port}  log {st.log_file}"
+            )
+    for label, resource in (
+        ("postgres", PostgresResource()),
+        ("cache", CacheResource()),
+        ("graph", GraphResource()),
+        ("vectors", VectorResource()),
+    ):
+        try:
+            answer = resource.ping()
+        except Exception as exc:  # a status report names every failure instead of stopping
+            answer = f"unreachable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        click.echo(f"  {label:9} {resource.describe()}: {answer}")
+    try:
+        from hubs.catalog import load_catalog
+        from hubs.summary import entity_counts, format_counts
+
+        click.echo(format_counts(entity_counts(settings, load_catalog())))
+    except Exception as exc:
+        click.echo(f"  (no counts: {str(exc).splitlines()[0]})")
+
+
+@main.command()
+@click.option(
+    "--scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="1 = a mid-size group (~250 tractors, ~300 drivers, two years).",
+)
+@click.option("--seed", type=int, default=DEMO_SEED, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the landing files.")
+def generate(scale: float, seed: int, out: Path) -> None:
+    """Write landing files for a fictional group (deterministic per seed)."""
+    from hubs.generate import generate as run_generate
+
+    started = time.monotonic()
+    result = run_generate(scale, seed, out)
+    for name, rows in result.files.items():
+        click.echo(f"  {name:42} {rows:10,} rows")
+    bad = sum(e["quarantined"] for e in result.expected.values())
+    click.echo(
+        f"{sum(result.files.values()):,} rows in {len(result.files)} files "
+        f"({bad:,} deliberately bad) in {time.monotonic() - started:.1f}s -> {out}"
+    )
+
+
+def _run(job: str, path: str) -> bool:
+    from hub_assets.runner import run_job
+
+    outcome = run_job(job, path)
+    click.echo(
+        f"run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}: "
+        f"{len(outcome.checks_passed)} checks passed, {len(outcome.checks_failed)} failed"
+    )
+    for name in outcome.checks_failed:
+        click.echo(f"  failed check: {name}")
+    for failure in outcome.failures:
+        click.echo(f"  failed step: {failure}")
+    if outcome.failures or outcome.checks_failed:
+        click.echo(f"  full output: {outcome.log_file}")
+    return outcome.success and not outcome.checks_failed
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def load(path: Path) -> None:
+    """Land <schema>.<table>.csv|jsonl files (a file or a folder) into PostgreSQL."""
+    if not _run("land", str(path.resolve())):
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, path_type=Path), required=False)
+def refresh(path: Path | None) -> None:
+    """Land files (default: the inbox), then build and check everything downstream."""
+    if not _run("refresh", str(path.resolve()) if path else ""):
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--scale", type=float, default=DEMO_SCALE, show_default=True)
+@click.option("--seed", type=int, default=DEMO_SEED, show_default=True)
+def demo(scale: float, seed: int) -> None:
+    """Servers up, a small dataset generated, landed, built and checked; then a summary."""
+    from hubs.catalog import load_catalog
+    from hubs.generate import generate as run_generate
+    from hubs.summary import entity_counts, format_counts
+
+    settings = hubs_settings.load()
+    started = time.monotonic()
+    _step(1, 4, "embedded servers")
+    try:
+        _start_servers(settings)
+    except ServerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    folder = settings.home / "demo" / f"scale-{scale:g}-seed-{seed}"
+    _step(2, 4, f"generating scale {scale:g}, seed {seed} -> {folder}")
+    generated = run_generate(scale, seed, folder)
+    click.echo(f"  {sum(generated.files.values()):,} rows in {len(generated.files)} files")
+    _step(3, 4, "landing and building (Dagster job 'refresh': landing -> staging -> hubs, with checks)")
+    ok = _run("refresh", str(folder))
+    _step(4, 4, "summary")
+    click.echo(format_counts(entity_counts(settings, load_catalog())))
+    click.echo(f"data:     {settings.home}  (PostgreSQL {redact(settings.effective_postgres_url)})")
+    click.echo("quarantine: select * from quarantine.rows;   history: hub3_origin.tractors_history")
+    click.echo("UI:       run `dagster dev` in this folder, then open http://127.0.0.1:3000")
+    click.echo(f"done in {time.monotonic() - started:.1f}s")
+    if not ok:
+        sys.exit(1)
+
+
+@main.command(name="env")
+def show_env() -> None:
+    """The environment variables the platform reads, and their current values."""
+    import os
+
+    for name, meaning in ENVIRONMENT:
+        value = os.environ.get(name)
+        shown = redact(value) if value and "URL" in name else value
+        click.echo(f"  {name:28} {shown or '-':40} {meaning}")

@@ -1,0 +1,33 @@
+"""Connections to the system of record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg2
+import psycopg2.extensions
+
+from hubs.settings import Settings
+
+
+def connect(settings: Settings, *, autocommit: bool = False) -> psycopg2.extensions.connection:
+    conn = psycopg2.connect(settings.effective_postgres_url, application_name="hubs")
+    conn.autocommit = autocommit
+    return conn
+
+
+@contextmanager
+def transaction(settings: Settings) -> Iterator[psycopg2.extensions.cursor]:
+    """A cursor inside one transaction: committed on success, rolled back on error."""
+    conn = connect(settings)
+    try:
+        with conn, conn.cursor() as cur:
+            yield cur
+    finally:
+        conn.close()
+
+
+def relation_exists(cur: psycopg2.extensions.cursor, schema: str, table: str) -> bool:
+    cur.execute("select to_regclass(%s) is not null", (f'"{schema}"."{table}"',))
+    return bool(cur.fetchone()[0])

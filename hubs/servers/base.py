@@ -1,0 +1,229 @@
+"""Life cycle of one embedded server process: start, wait until ready, status, stop.
+
+Each server keeps its data in HUBS_HOME/<name>/, logs to HUBS_HOME/logs/<name>.log and
+records its PID and port in HUBS_HOME/run/<name>.json. Servers run in their own session so
+they outlive the command that started them (a Dagster run worker, say) and stop only on
+`hubs down`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from hubs.settings import Settings
+
+
+class ServerError(RuntimeError):
+    """A server could not be started or stopped; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    name: str
+    running: bool
+    pid: int | None
+    port: int
+    url: str
+    data_dir: Path
+    log_file: Path
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    if not path.exists():
+        return "(no log written)"
+    with path.open(errors="replace") as handle:
+        return "".join(deque(handle, maxlen=lines)).rstrip() or "(log is empty)"
+
+
+def port_owner(port: int) -> str:
+    """Who listens on a loopback port, as a phrase for an error message."""
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
+                if conn.pid:
+                    proc = psutil.Process(conn.pid)
+                    return f"pid {conn.pid} ({' '.join(proc.cmdline()[:3])})"
+                return "another process"
+    except (psutil.Error, OSError):
+        pass
+    return "another process"
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+class EmbeddedServer(ABC):
+    """One server process managed through a PID/state file."""
+
+    name: str
+    port_variable: str
+    start_timeout_s: float = 30.0
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.settings = settings
+        self.port = port
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.home / self.name
+
+    @property
+    def log_file(self) -> Path:
+        return self.settings.home / "logs" / f"{self.name}.log"
+
+    @property
+    def state_file(self) -> Path:
+        return self.settings.run_dir / f"{self.name}.json"
+
+    @property
+    @abstractmethod
+    def url(self) -> str: ...
+
+    @abstractmethod
+    def command(self) -> list[str]:
+        """The server's command line."""
+
+    @abstractmethod
+    def is_ready(self) -> bool:
+        """True once the server answers requests."""
+
+    def prepare(self) -> None:
+        """Create the data folder (and initialise it) before the first start."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+    def after_start(self) -> None:  # noqa: B027 - optional hook, most servers need nothing
+        """Work done once the server answers (create a database, say)."""
+
+    def run_as_user(self) -> str | None:
+        return None
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _read_state(self) -> dict | None:
+        try:
+            return json.loads(self.state_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def running_pid(self) -> int | None:
+        """PID of our live server process, or None (a stale state file is removed)."""
+        state = self._read_state()
+        if not state:
+            return None
+        pid = int(state["pid"])
+        try:
+            proc = psutil.Process(pid)
+            alive = proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+            ours = alive and Path(proc.exe()).name == Path(self.command()[0]).name
+        except psutil.Error:
+            ours = False
+        if not ours:
+            self.state_file.unlink(missing_ok=True)
+            return None
+        return pid
+
+    def status(self) -> ServerStatus:
+        pid = self.running_pid()
+        return ServerStatus(self.name, pid is not None, pid, self.port, self.url, self.data_dir, self.log_file)
+
+    # -- start / stop -----------------------------------------------------------------------
+
+    def start(self) -> bool:
+        """Start the server unless it runs already. Returns True if it was started now."""
+        pid = self.running_pid()
+        if pid is not None:
+            state = self._read_state() or {}
+            if state.get("port") != self.port:
+                raise ServerError(
+                    f"{self.name} already runs on port {state.get('port')} (pid {pid}), but "
+                    f"{self.port_variable} asks for {self.port}: run `hubs down` first."
+                )
+            return False
+        if not port_is_free(self.port):
+            raise ServerError(
+                f"cannot start {self.name}: port {self.port} is taken by {port_owner(self.port)}."
+                f" Stop that process or choose another port with {self.port_variable}=<port>."
+            )
+        self.settings.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.prepare()
+        with self.log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                user=self.run_as_user(),
+                cwd=self.data_dir,
+            )
+        self.state_file.write_text(json.dumps({"pid": proc.pid, "port": self.port, "started_at": time.time()}))
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                self.state_file.unlink(missing_ok=True)
+                raise ServerError(
+                    f"{self.name} exited with code {proc.returncode} while starting. "
+                    f"Last lines of {self.log_file}:\n{tail(self.log_file)}"
+                )
+            if self.is_ready():
+                try:
+                    self.after_start()
+                except Exception as exc:
+                    self._terminate(proc.pid)
+                    self.state_file.unlink(missing_ok=True)
+                    raise ServerError(f"{self.name} started but could not be set up: {exc}") from exc
+                return True
+            time.sleep(0.1)
+        self._terminate(proc.pid)
+        raise ServerError(
+            f"{self.name} did not answer within {self.start_timeout_s:.0f} s. "
+            f"Last lines of {self.log_file}:\n{tail(self.log_file)}"
+        )
+
+    stop_signal: signal.Signals = signal.SIGTERM
+
+    def stop(self) -> bool:
+        """Stop the server and every process it forked. Returns True if one was running."""
+        pid = self.running_pid()
+        if pid is None:
+            return False
+        self._terminate(pid)
+        self.state_file.unlink(missing_ok=True)
+        return True
+
+    def _terminate(self, pid: int) -> None:
+        try:
+            parent = psutil.Process(pid)
+            family = [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, self.stop_signal)
+        _, alive = psutil.wait_procs(family, timeout=20)
+        for proc in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=5)

@@ -1,0 +1,133 @@
+"""Where everything lives, read once from the environment.
+
+Every store is reached through one URL variable. When a variable is unset the platform uses
+its own embedded server under HUBS_HOME, which `hubs up` (or the first command that needs it)
+starts. Nothing here opens a connection.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+# Default loopback ports of the embedded servers; chosen away from the usual 5432/6379 so a
+# developer's own servers keep theirs.
+DEFAULT_PORTS = {"postgres": 55432, "cache": 56379, "graph": 56380}
+EMBEDDED_DATABASE = "hubs"
+
+# (variable, meaning) pairs; the README's table of variables is checked against this list.
+ENVIRONMENT = [
+    ("HUBS_HOME", "data folder of the embedded servers, landing inbox and Dagster instance"),
+    ("HUBS_POSTGRES_URL", "PostgreSQL system of record; unset = embedded server"),
+    ("HUBS_REDIS_URL", "Redis cache; unset = embedded redis-server"),
+    ("HUBS_FALKORDB_URL", "FalkorDB graph server; unset = embedded FalkorDB"),
+    ("HUBS_NEO4J_URI", "Neo4j Bolt URI; when set the graph lives in Neo4j instead of FalkorDB"),
+    ("HUBS_NEO4J_USER", "Neo4j user (default neo4j)"),
+    ("HUBS_NEO4J_PASSWORD", "Neo4j password"),
+    ("HUBS_QDRANT_URL", "Qdrant server; unset = qdrant-client local mode under HUBS_HOME"),
+    ("HUBS_DAGSTER_POSTGRES_URL", "Dagster run/event storage in PostgreSQL; unset = SQLite"),
+    ("HUBS_POSTGRES_PORT", "port of the embedded PostgreSQL (default 55432)"),
+    ("HUBS_REDIS_PORT", "port of the embedded Redis cache (default 56379)"),
+    ("HUBS_FALKORDB_PORT", "port of the embedded FalkorDB graph (default 56380)"),
+    ("HUBS_DBT_THREADS", "dbt threads (default 4)"),
+]
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _port(name: str, server: str) -> int:
+    raw = _env(name)
+    if raw is None:
+        return DEFAULT_PORTS[server]
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ValueError(f"{name}={raw!r} is not a TCP port number")
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    postgres_url: str | None
+    redis_url: str | None
+    falkordb_url: str | None
+    neo4j_uri: str | None
+    neo4j_user: str
+    neo4j_password: str | None
+    qdrant_url: str | None
+    dagster_postgres_url: str | None
+    postgres_port: int
+    redis_port: int
+    falkordb_port: int
+    dbt_threads: int
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Files dropped here are landed by the inbox sensor (or `hubs load`)."""
+        return self.home / "inbox"
+
+    @property
+    def dagster_dir(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def effective_postgres_url(self) -> str:
+        return self.postgres_url or (f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{EMBEDDED_DATABASE}")
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def effective_falkordb_url(self) -> str:
+        return self.falkordb_url or f"redis://127.0.0.1:{self.falkordb_port}"
+
+    def embedded_servers_needed(self) -> list[str]:
+        """Names of the embedded servers that stand in for unset URLs."""
+        needed = []
+        if self.postgres_url is None:
+            needed.append("postgres")
+        if self.redis_url is None:
+            needed.append("cache")
+        if self.falkordb_url is None and self.neo4j_uri is None:
+            needed.append("graph")
+        return needed
+
+
+def load() -> Settings:
+    home = Path(_env("HUBS_HOME") or PROJECT_ROOT / ".hubs").expanduser().resolve()
+    return Settings(
+        home=home,
+        postgres_url=_env("HUBS_POSTGRES_URL"),
+        redis_url=_env("HUBS_REDIS_URL"),
+        falkordb_url=_env("HUBS_FALKORDB_URL"),
+        neo4j_uri=_env("HUBS_NEO4J_URI"),
+        neo4j_user=_env("HUBS_NEO4J_USER") or "neo4j",
+        neo4j_password=_env("HUBS_NEO4J_PASSWORD"),
+        qdrant_url=_env("HUBS_QDRANT_URL"),
+        dagster_postgres_url=_env("HUBS_DAGSTER_POSTGRES_URL"),
+        postgres_port=_port("HUBS_POSTGRES_PORT", "postgres"),
+        redis_port=_port("HUBS_REDIS_PORT", "cache"),
+        falkordb_port=_port("HUBS_FALKORDB_PORT", "graph"),
+        dbt_threads=int(_env("HUBS_DBT_THREADS") or 4),
+    )
+
+
+def redact(url: str) -> str:
+    """The URL with its password hidden, for messages and summaries."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()

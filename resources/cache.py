@@ -1,0 +1,27 @@
+"""Redis, the cache of real-time truck state and hot query results."""
+
+from __future__ import annotations
+
+import redis
+from dagster import ConfigurableResource
+
+from hubs import settings as hubs_settings
+from hubs.servers import ensure_running
+from hubs.settings import redact
+
+
+class CacheResource(ConfigurableResource):
+    """HUBS_REDIS_URL, or the embedded redis-server (allkeys-lru, no persistence)."""
+
+    def client(self) -> redis.Redis:
+        settings = hubs_settings.load()
+        if settings.redis_url is None:
+            ensure_running(settings, ["cache"])
+        return redis.Redis.from_url(settings.effective_redis_url)
+
+    def describe(self) -> str:
+        return redact(hubs_settings.load().effective_redis_url)
+
+    def ping(self) -> str:
+        info = redis.Redis.from_url(hubs_settings.load().effective_redis_url, socket_timeout=2).info("server")
+        return f"Redis {info['redis_version']}"

@@ -1,0 +1,38 @@
+"""The relationship replica: Neo4j when HUBS_NEO4J_URI is set, else FalkorDB."""
+
+from __future__ import annotations
+
+import redis
+from dagster import ConfigurableResource
+
+from hubs import settings as hubs_settings
+from hubs.servers import ensure_running
+from hubs.settings import redact
+
+
+class GraphResource(ConfigurableResource):
+    """HUBS_NEO4J_URI (Bolt), else HUBS_FALKORDB_URL, else the embedded FalkorDB."""
+
+    def describe(self) -> str:
+        settings = hubs_settings.load()
+        return redact(settings.neo4j_uri or settings.effective_falkordb_url)
+
+    def ensure_ready(self) -> None:
+        settings = hubs_settings.load()
+        if settings.neo4j_uri is None and settings.falkordb_url is None:
+            ensure_running(settings, ["graph"])
+
+    def ping(self) -> str:
+        settings = hubs_settings.load()
+        if settings.neo4j_uri:
+            from neo4j import GraphDatabase
+
+            auth = (settings.neo4j_user, settings.neo4j_password or "")
+            with GraphDatabase.driver(settings.neo4j_uri, auth=auth) as driver:
+                info = driver.get_server_info()
+                return f"Neo4j {info.agent}"
+        conn = redis.Redis.from_url(settings.effective_falkordb_url, socket_timeout=2)
+        modules = {m[b"name"].decode(): m[b"ver"] for m in conn.module_list()}
+        if "graph" not in modules:
+            raise RuntimeError(f"{redact(settings.effective_falkordb_url)} has no FalkorDB module loaded")
+        return f"FalkorDB {modules['graph']}"
