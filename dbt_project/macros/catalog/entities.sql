@@ -102,7 +102,8 @@
   {%- set checks = [] -%}
   {%- for col in node.columns.values() -%}
     {%- for c in col.constraints if c.type == 'check' -%}
-      {%- do checks.append({'name': c.name or (col.name ~ '_check'), 'expression': c.expression, 'column': col.name}) -%}
+      {#- PostgreSQL names an unnamed column check <table>_<column>_check; say the same -#}
+      {%- do checks.append({'name': c.name or ((node.alias or node.name) ~ '_' ~ col.name ~ '_check'), 'expression': c.expression, 'column': col.name}) -%}
     {%- endfor -%}
   {%- endfor -%}
   {%- for c in node.constraints if c.type == 'check' -%}

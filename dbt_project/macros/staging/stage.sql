@@ -23,16 +23,32 @@ select 1 as _parsing
 {%- set hub = adapter.get_relation(node.database, node.schema, node.alias or node.name) -%}
 {%- set exclusions = hubs_exclusions(node) -%}
 {%- set uniques = hubs_uniques(node) -%}
+{%- set fks = hubs_foreign_keys(node) -%}
 {%- set landed = hubs_landed_columns(landing, node) | map(attribute='name') | list -%}
 {%- set lower_bound -%}
   {%- if is_incremental() -%}(select coalesce(max(_landing_seq), 0) from {{ this }}){%- else -%}0{%- endif -%}
 {%- endset -%}
 with
 {{ hubs_typed_batch(landing, node, lower_bound) }},
+{#- Parents are joined, not probed row by row: one hash join per foreign key. #}
+checked as (
+    select c.*
+        {%- for fk in fks if fk.parent != node.name %},
+        p{{ loop.index }}.{{ adapter.quote(fk.parent_columns[0]) }} is not null as _fk{{ loop.index }}_found
+        {%- endfor %},
+        refused.reason as _refused_reason
+    from counted as c
+    {%- for fk in fks if fk.parent != node.name %}
+    left join {{ ref(fk.parent) }} as p{{ loop.index }}
+           on {{ hubs_key_match(fk.parent_columns, 'p' ~ loop.index, 'c', fk.columns) }}
+    {%- endfor %}
+    left join (select d._landing_seq, d.reason from {{ deletions }} as d where d.status = 'refused') as refused
+           on refused._landing_seq = c._landing_seq
+),
 ruled as (
     select c.*
-        {%- for ex in exclusions %}{% for el in ex.elements %},
-        ({{ el.expression }}) as _ex{{ loop.index }}_{{ ex.name }}
+        {%- for ex in exclusions %}{% set outer = loop %}{% for el in ex.elements %},
+        ({{ el.expression }}) as _ex{{ outer.index }}_{{ loop.index }}
         {%- endfor %}{% endfor %},
         c._type_errors || array_remove(array[
             case when c._dup_count > 1
@@ -46,7 +62,8 @@ ruled as (
                  '{{ ("check: " ~ chk.name ~ " - " ~ chk.expression) | replace("'", "''") }}'
                  {%- endif %} end
             {%- endfor %}
-            {%- for fk in hubs_foreign_keys(node) %}
+            {%- set ns = namespace(joined=0) %}
+            {%- for fk in fks %}
             {%- set parent_node = hubs_entity_node(fk.parent) %},
             case when not c._is_delete
                       {%- for col in fk.columns %} and c.{{ adapter.quote(col) }} is not null{% endfor %}
@@ -59,63 +76,76 @@ ruled as (
                                       where {{ hubs_key_match(fk.parent_columns, 'p', 'c', fk.columns) }})
                       {%- endif %}
                       {%- else %}
-                      and not exists (select 1 from {{ ref(fk.parent) }} as p
-                                      where {{ hubs_key_match(fk.parent_columns, 'p', 'c', fk.columns) }})
+                      {%- set ns.joined = ns.joined + 1 %}
+                      and not c._fk{{ ns.joined }}_found
                       {%- endif %}
                  then format('fk: {{ fk.columns | join(", ") }} = %s not found in {{ hubs_entity_label(parent_node) }}',
                              concat_ws(', ', {{ hubs_key_tuple(fk.columns, 'c') }})) end
             {%- endfor %},
-            (select d.reason from {{ deletions }} as d
-             where c._is_delete and d._landing_seq = c._landing_seq and d.status = 'refused')
+            c._refused_reason
         ]::text[], null) as _errors
-    from counted as c
+    from checked as c
 ),
+{#- Clashes inside the batch: the first row (in landing order) of a unique value wins; a
+    row overlapping an earlier one of another key loses. -#}
+{%- for cols in uniques %}
+unique{{ loop.index }} as (
+    select _landing_seq,
+           ({{ key | join(', ') }}) is distinct from
+           first_value(({{ key | join(', ') }})) over (partition by {{ cols | join(', ') }} order by _landing_seq) as _clash
+    from ruled
+    where cardinality(_errors) = 0 and not _is_delete
+      {%- for col in cols %} and {{ adapter.quote(col) }} is not null{% endfor %}
+),
+{%- endfor %}
+{%- for ex in exclusions %}{% set outer = loop %}
+overlap{{ loop.index }} as (
+    select distinct r._landing_seq
+    from ruled as r
+    join ruled as o
+      on o._landing_seq < r._landing_seq
+     and ({{ hubs_key_tuple(key, 'o') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
+     {%- for el in ex.elements %}
+     and o._ex{{ outer.index }}_{{ loop.index }} {{ el.operator }} r._ex{{ outer.index }}_{{ loop.index }}
+     {%- endfor %}
+    where cardinality(r._errors) = 0 and not r._is_delete and cardinality(o._errors) = 0 and not o._is_delete
+),
+{%- endfor %}
 final as (
     select r.*,
         array_remove(array[
             {%- for cols in uniques %}
             case when cardinality(r._errors) = 0 and not r._is_delete
-                      {%- for col in cols %} and r.{{ adapter.quote(col) }} is not null{% endfor %}
-                      and (
-                        {%- if hub is not none %}
-                        exists (select 1 from {{ hub }} as h
-                                where {{ hubs_key_match(cols, 'h', 'r') }}
-                                  and ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }}))
-                        or
-                        {%- endif %}
-                        exists (select 1 from ruled as o
-                                where cardinality(o._errors) = 0 and not o._is_delete
-                                  and {{ hubs_key_match(cols, 'o', 'r') }}
-                                  and ({{ hubs_key_tuple(key, 'o') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
-                                  and o._landing_seq < r._landing_seq))
+                      and (coalesce(u{{ loop.index }}._clash, false)
+                      {%- if hub is not none %}
+                           or exists (select 1 from {{ hub }} as h
+                                      where {{ hubs_key_match(cols, 'h', 'r') }}
+                                        and ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }}))
+                      {%- endif %})
                  then format('unique: {{ cols | join(", ") }} = %s already belongs to another {{ key | join(", ") }}',
                              concat_ws(', ', {{ hubs_key_tuple(cols, 'r') }})) end,
             {%- endfor %}
-            {%- for ex in exclusions %}
+            {%- for ex in exclusions %}{% set outer = loop %}
             case when cardinality(r._errors) = 0 and not r._is_delete
-                      and (
-                        {%- if hub is not none %}
-                        exists (select 1 from (select {{ hubs_key_tuple(key, 'h0') }}
-                                                {%- for el in ex.elements %}, ({{ el.expression }}) as _x{{ loop.index }}{% endfor %}
-                                               from {{ hub }} as h0) as h
-                                where ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
-                                {%- for el in ex.elements %}
-                                  and h._x{{ loop.index }} {{ el.operator }} r._ex{{ loop.index }}_{{ ex.name }}
-                                {%- endfor %})
-                        or
-                        {%- endif %}
-                        exists (select 1 from ruled as o
-                                where cardinality(o._errors) = 0 and not o._is_delete
-                                  and o._landing_seq < r._landing_seq
-                                  and ({{ hubs_key_tuple(key, 'o') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
-                                {%- for el in ex.elements %}
-                                  and o._ex{{ loop.index }}_{{ ex.name }} {{ el.operator }} r._ex{{ loop.index }}_{{ ex.name }}
-                                {%- endfor %}))
+                      and (x{{ loop.index }}._landing_seq is not null
+                      {%- if hub is not none %}
+                           or exists (select 1 from {{ hub }} as h
+                                      where ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
+                                      {%- for el in ex.elements %}
+                                        and {{ hubs_qualified(el.expression, node, 'h') }} {{ el.operator }} r._ex{{ outer.index }}_{{ loop.index }}
+                                      {%- endfor %})
+                      {%- endif %})
                  then 'overlap: {{ ex.name }} - overlaps another row' end,
             {%- endfor %}
             null
         ]::text[], null) as _clashes
     from ruled as r
+    {%- for cols in uniques %}
+    left join unique{{ loop.index }} as u{{ loop.index }} on u{{ loop.index }}._landing_seq = r._landing_seq
+    {%- endfor %}
+    {%- for ex in exclusions %}
+    left join overlap{{ loop.index }} as x{{ loop.index }} on x{{ loop.index }}._landing_seq = r._landing_seq
+    {%- endfor %}
 )
 select
     _landing_seq, _file_id, _row_number, _loaded_at, _is_delete,
@@ -129,6 +159,14 @@ select
     {%- endfor -%})::text) as _row_hash
 from final
 {%- endif %}
+{% endmacro %}
+
+
+{% macro hubs_qualified(expression, node, alias) %}
+  {#- "tstzrange(valid_from, valid_to)" -> "tstzrange(h.valid_from, h.valid_to)" for the
+      entity's own column names, so a probe of the hub table can use its GiST index. -#}
+  {%- set names = node.columns.keys() | list -%}
+  {{ return(modules.re.sub("(?<![\\w.])(" ~ names | join("|") ~ ")(?![\\w(])", alias ~ ".\\1", expression)) }}
 {% endmacro %}
 
 
