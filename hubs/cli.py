@@ -194,3 +194,7 @@ def show_env() -> None:
         value = os.environ.get(name)
         shown = redact(value) if value and "URL" in name else value
         click.echo(f"  {name:28} {shown or '-':40} {meaning}")
+
+
+if __name__ == "__main__":
+    main()

@@ -72,7 +72,7 @@
 {% macro hubs_ref_name(to) %}
   {#- The parent model of an FK: "ref('tractors')" as parsed, or '"db"."hub3_origin"."tractors"'
       once dbt has compiled the constraint. -#}
-  {%- set m = modules.re.search("ref\(\s*['\"]([A-Za-z0-9_]+)['\"]\s*\)", to or '') -%}
+  {%- set m = modules.re.search("ref\\(\\s*['\"]([A-Za-z0-9_]+)['\"]\\s*\\)", to or '') -%}
   {%- if m -%}{{ return(m.group(1)) }}{%- endif -%}
   {%- set parts = (to or '').replace('"', '').split('.') -%}
   {%- for node in hubs_entity_nodes() if parts | length >= 2 and node.schema == parts[-2] and (node.alias or node.name) == parts[-1] -%}
@@ -145,11 +145,11 @@
       overlapping rows before the database would. -#}
   {%- set found = [] -%}
   {%- for c in node.constraints if c.type == 'custom' -%}
-    {%- set m = modules.re.match("(?is)\s*exclude\s+using\s+gist\s*\((.*)\)\s*$", c.expression) -%}
+    {%- set m = modules.re.match("(?is)\\s*exclude\\s+using\\s+gist\\s*\\((.*)\\)\\s*$", c.expression) -%}
     {%- if m -%}
       {%- set elements = [] -%}
-      {%- for part in modules.re.split(",(?![^()]*\))", m.group(1)) -%}
-        {%- set e = modules.re.match("(?is)\s*(.*\S)\s+with\s+(=|&&)\s*$", part) -%}
+      {%- for part in modules.re.split(",(?![^()]*\\))", m.group(1)) -%}
+        {%- set e = modules.re.match("(?is)\\s*(.*\\S)\\s+with\\s+(=|&&)\\s*$", part) -%}
         {%- if not e -%}
           {{ exceptions.raise_compiler_error("cannot read exclusion element '" ~ part ~ "' of " ~ node.name) }}
         {%- endif -%}

@@ -1,0 +1,87 @@
+"""The Dagster asset graph: lineage from landing to hub tables, dbt tests as checks, runs that
+land in the instance under HUBS_HOME, and the inbox sensor."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
+
+from hub_assets.definitions import defs
+from hub_assets.instance import hubs_instance
+from hub_assets.landing.sensors import inbox_sensor
+from hub_assets.runner import run_job
+from hubs import settings as hubs_settings
+from hubs.catalog import load_catalog
+from tests.helpers import scalar
+
+
+def specs() -> dict[AssetKey, object]:
+    return {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+
+
+def test_every_entity_has_its_landing_staging_and_hub_asset_grouped_by_hub() -> None:
+    by_key = specs()
+    for entity in load_catalog().entities:
+        landing = AssetKey(["landing", entity.landing_table])
+        staging = AssetKey(["staging", entity.landing_table])
+        hub = AssetKey([entity.schema, entity.table])
+        assert by_key[landing].group_name == "landing"
+        assert by_key[staging].group_name == entity.schema
+        assert by_key[hub].group_name == entity.schema
+        assert landing in {dep.asset_key for dep in by_key[staging].deps}
+        assert staging in {dep.asset_key for dep in by_key[hub].deps}
+
+
+def test_delete_pass_runs_after_every_landing_table() -> None:
+    deletions = specs()[AssetKey(["hubs_meta", "hub_deletions"])]
+    landing = {AssetKey(["landing", e.landing_table]) for e in load_catalog().entities}
+    assert landing <= {dep.asset_key for dep in deletions.deps}
+
+
+def test_dbt_tests_are_checks_and_error_severity_blocks() -> None:
+    graph = defs.resolve_asset_graph()
+    checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
+    assert checks["q3_1_driver_assignments"].asset_key == AssetKey(["hub3_origin", "driver_assignments"])
+    assert checks["q3_1_driver_assignments"].blocking
+    assert not checks["q3_3_fuel_transactions"].blocking  # warn = alert only
+    assert checks["landing_reconciled_stg_hub3_origin__tractors_"].blocking
+    assert checks["no_refused_files"].asset_key == AssetKey(["landing", "_files"])
+
+
+def test_refresh_job_lands_builds_checks_and_is_recorded(empty_db: str, generated: tuple[Path, dict]) -> None:
+    folder, expected = generated
+    outcome = run_job("refresh", str(folder), quiet=True)
+    assert outcome.success, outcome.failures
+    assert not outcome.checks_failed
+    assert len(outcome.checks_passed) >= 13
+    for entity, counts in expected.items():
+        assert scalar(empty_db, "select count(*) from quarantine.rows where entity = %s", (entity,)) == counts["quarantined"]
+    # The run is in the instance `dagster dev` reads (a new handle on the same storage sees it).
+    with DagsterInstance.from_ref(hubs_instance().get_ref()) as instance:
+        record = instance.get_run_by_id(outcome.run_id)
+        assert record is not None and record.is_success
+    assert (hubs_settings.load().dagster_dir / "storage").is_dir()
+
+
+def test_refused_file_fails_the_landing_check_but_not_the_run(empty_db: str, tmp_path: Path) -> None:
+    (tmp_path / "hub3_origin.unicorns.csv").write_text("horn\n1\n")
+    outcome = run_job("land", str(tmp_path), quiet=True)
+    assert outcome.success
+    assert outcome.checks_failed == ["landing/_files:no_refused_files"]
+
+
+def test_inbox_sensor_requests_a_refresh_for_new_files_once(generated: tuple[Path, dict]) -> None:
+    inbox = hubs_settings.load().inbox_dir
+    shutil.rmtree(inbox, ignore_errors=True)
+    inbox.mkdir(parents=True)
+    assert isinstance(inbox_sensor(build_sensor_context()), SkipReason)
+    shutil.copy(generated[0] / "hub3_origin.tractors.csv", inbox)
+    context = build_sensor_context()
+    request = inbox_sensor(context)
+    assert isinstance(request, RunRequest)
+    assert request.run_config["ops"]["land_files"]["config"]["path"] == str(inbox)
+    assert isinstance(inbox_sensor(build_sensor_context(cursor=context.cursor)), SkipReason)
+    shutil.copy(generated[0] / "hub3_origin.drivers.csv", inbox)
+    assert isinstance(inbox_sensor(build_sensor_context(cursor=context.cursor)), RunRequest)
