@@ -18,8 +18,12 @@ HUBS = [sys.executable, "-m", "hubs.cli"]
 @pytest.fixture
 def fresh_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HUBS_") and k != "DBT_TARGET_PATH"}
-    env.update(HUBS_HOME=str(tmp_path / "home"), HUBS_POSTGRES_PORT=str(free_port()),
-               HUBS_REDIS_PORT=str(free_port()), HUBS_FALKORDB_PORT=str(free_port()))
+    env.update(
+        HUBS_HOME=str(tmp_path / "home"),
+        HUBS_POSTGRES_PORT=str(free_port()),
+        HUBS_REDIS_PORT=str(free_port()),
+        HUBS_FALKORDB_PORT=str(free_port()),
+    )
     yield env
     subprocess.run([*HUBS, "down"], env=env, capture_output=True, check=False)
 
@@ -32,7 +36,7 @@ def summary(output: str) -> list[str]:
     lines = output.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip().startswith("entity"))
     end = next(i for i, line in enumerate(lines) if line.strip().startswith("total"))
-    return lines[start:end + 1]
+    return lines[start : end + 1]
 
 
 def test_demo_twice_gives_the_same_result_and_down_leaves_nothing(fresh_env: dict[str, str]) -> None:

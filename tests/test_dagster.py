@@ -57,7 +57,8 @@ def test_refresh_job_lands_builds_checks_and_is_recorded(empty_db: str, generate
     assert not outcome.checks_failed
     assert len(outcome.checks_passed) >= 13
     for entity, counts in expected.items():
-        assert scalar(empty_db, "select count(*) from quarantine.rows where entity = %s", (entity,)) == counts["quarantined"]
+        quarantined = scalar(empty_db, "select count(*) from quarantine.rows where entity = %s", (entity,))
+        assert quarantined == counts["quarantined"], entity
     # The run is in the instance `dagster dev` reads (a new handle on the same storage sees it).
     with DagsterInstance.from_ref(hubs_instance().get_ref()) as instance:
         record = instance.get_run_by_id(outcome.run_id)

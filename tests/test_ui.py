@@ -29,7 +29,7 @@ mutation($params: ExecutionParams!) {
     ... on RunConfigValidationInvalid { errors { message } }
   }
 }"""
-RUN_STATUS = 'query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }'
+RUN_STATUS = "query($id: ID!) { runOrError(runId: $id) { __typename ... on Run { status } } }"
 RUNS = "{ runsOrError { ... on Runs { results { runId status } } } }"
 ASSETS = "{ assetNodes { assetKey { path } groupName } }"
 CHECKS = """
@@ -53,9 +53,14 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 @contextmanager
 def dagster_dev(env: dict[str, str], port: int, log: Path) -> Iterator[None]:
     with log.open("a") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("dagster")), "dev", "-p", str(port)],
-                                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster")), "dev", "-p", str(port)],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 180
         while True:
@@ -96,15 +101,18 @@ def test_dagster_dev_runs_the_hubs_and_keeps_history_across_restarts(
         assert "hub3_origin/tractors" in groups["hub3_origin"]
         assert "landing/hub3_origin__tractors" in groups["landing"]
 
-        params = {"selector": {"repositoryLocationName": "hubs", "repositoryName": "__repository__",
-                               "jobName": "refresh"},
-                  "runConfigData": {"ops": {"land_files": {"config": {"path": str(generated[0])}}}}}
+        params = {
+            "selector": {"repositoryLocationName": "hubs", "repositoryName": "__repository__", "jobName": "refresh"},
+            "runConfigData": {"ops": {"land_files": {"config": {"path": str(generated[0])}}}},
+        }
         launched = graphql(port, LAUNCH, {"params": params})["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
         run_id = launched["run"]["runId"]
         deadline = time.monotonic() + 300
         while (status := graphql(port, RUN_STATUS, {"id": run_id})["runOrError"]["status"]) not in (
-            "SUCCESS", "FAILURE", "CANCELED"
+            "SUCCESS",
+            "FAILURE",
+            "CANCELED",
         ):
             assert time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(2)
@@ -114,6 +122,8 @@ def test_dagster_dev_runs_the_hubs_and_keeps_history_across_restarts(
         runs = {r["runId"]: r["status"] for r in graphql(port, RUNS)["runsOrError"]["results"]}
         assert runs.get(run_id) == "SUCCESS"
         checks = graphql(port, CHECKS, {"path": ["hub3_origin", "driver_assignments"]})
-        found = {c["name"]: c["executionForLatestMaterialization"]["status"]
-                 for c in checks["assetNodeOrError"]["assetChecksOrError"]["checks"]}
+        found = {
+            c["name"]: c["executionForLatestMaterialization"]["status"]
+            for c in checks["assetNodeOrError"]["assetChecksOrError"]["checks"]
+        }
         assert found["q3_1_driver_assignments"] == "SUCCEEDED"
