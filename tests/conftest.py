@@ -9,6 +9,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -113,26 +114,31 @@ def template_db(postgres_server: str, generated: tuple[Path, dict]) -> str:
 _counter = itertools.count()
 
 
+@contextmanager
+def private_database(server: str, monkeypatch: pytest.MonkeyPatch, prefix: str, template: str = "") -> Iterator[str]:
+    """A database of the test's own (a copy of `template` if given); HUBS_POSTGRES_URL points at it."""
+    name = f"{prefix}{os.getpid()}_{next(_counter)}"
+    admin(server, f"create database {name}" + (f" template {template}" if template else ""))
+    url = f"{server}/{name}"
+    monkeypatch.setenv("HUBS_POSTGRES_URL", url)
+    try:
+        yield url
+    finally:
+        admin(server, f"drop database if exists {name} with (force)")
+
+
 @pytest.fixture
 def db(postgres_server: str, template_db: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A private copy of the built template; HUBS_POSTGRES_URL points at it for the test."""
-    name = f"t{os.getpid()}_{next(_counter)}"
-    admin(postgres_server, f"create database {name} template {TEMPLATE_DB}")
-    url = f"{postgres_server}/{name}"
-    monkeypatch.setenv("HUBS_POSTGRES_URL", url)
-    yield url
-    admin(postgres_server, f"drop database if exists {name} with (force)")
+    """A private copy of the built template."""
+    with private_database(postgres_server, monkeypatch, "t", TEMPLATE_DB) as url:
+        yield url
 
 
 @pytest.fixture
 def empty_db(postgres_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A new, empty database (nothing landed, nothing built)."""
-    name = f"e{os.getpid()}_{next(_counter)}"
-    admin(postgres_server, f"create database {name}")
-    url = f"{postgres_server}/{name}"
-    monkeypatch.setenv("HUBS_POSTGRES_URL", url)
-    yield url
-    admin(postgres_server, f"drop database if exists {name} with (force)")
+    with private_database(postgres_server, monkeypatch, "e") as url:
+        yield url
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
 from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
 
 from hub_assets.definitions import defs
@@ -86,3 +87,12 @@ def test_inbox_sensor_requests_a_refresh_for_new_files_once(generated: tuple[Pat
     assert isinstance(inbox_sensor(build_sensor_context(cursor=context.cursor)), SkipReason)
     shutil.copy(generated[0] / "hub3_origin.drivers.csv", inbox)
     assert isinstance(inbox_sensor(build_sensor_context(cursor=context.cursor)), RunRequest)
+
+
+def test_run_storage_moves_to_postgres_when_configured(
+    empty_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUBS_DAGSTER_POSTGRES_URL", empty_db)
+    outcome = run_job("land", str(tmp_path), quiet=True)  # an empty folder: a run with nothing to land
+    assert outcome.success
+    assert scalar(empty_db, "select count(*) from runs where run_id = %s", (outcome.run_id,)) == 1
