@@ -15,7 +15,12 @@ create temporary table if not exists _hubs_deleted (
 {%- for node in hubs_children_first() %}
 {%- set hub = adapter.get_relation(node.database, node.schema, node.alias or node.name) %}
 {%- set landing = adapter.get_relation(node.database, 'landing', node.schema ~ '__' ~ (node.alias or node.name)) %}
-{%- if hub is not none and landing is not none %}
+{%- if hub is none and landing is not none %}
+{#- Nothing to delete from yet: the hub build will honour these deletes as barriers. #}
+insert into hubs_meta.watermarks (relation, landing_seq, updated_at)
+select 'deletions:{{ landing }}', max(_landing_seq), now() from {{ landing }} having count(*) > 0
+on conflict (relation) do update set landing_seq = excluded.landing_seq, updated_at = excluded.updated_at;
+{%- elif landing is not none %}
 {%- set entity = hubs_entity_label(node) %}
 {%- set key = hubs_primary_key(node) %}
 {%- set children = hubs_children(node) %}

@@ -188,6 +188,8 @@ from final
   from {{ this }} as s
   join {{ landing }} as l on l._landing_seq = s._landing_seq
   where not s._accepted
-    and not exists (select 1 from quarantine.rows as q where q._landing_seq = s._landing_seq)
+    -- rows are staged in landing order, so this run's rejects lie past the last one copied
+    and s._landing_seq > (select coalesce(max(q._landing_seq), 0) from quarantine.rows as q
+                          where q.entity = '{{ hubs_entity_label(node) }}')
   {%- endif -%}
 {% endmacro %}
