@@ -23,6 +23,7 @@ MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 # Set by the platform, never landed.
 SYSTEM_COLUMNS = frozenset({"created_at", "updated_at"})
 _REF = re.compile(r"ref\(\s*['\"](\w+)['\"]\s*\)")
+_FK_EXPRESSION = re.compile(r"\s*([\w\".]+)\s*\(([^)]*)\)\s*$")
 
 
 class CatalogError(RuntimeError):
@@ -176,6 +177,16 @@ class _ParentNames(dict):
         super().__init__()
         self.by_relation = {(m["schema"], m.get("alias") or m["name"]): m["name"] for m in models}
 
+    def target(self, constraint: dict[str, Any]) -> tuple[str, tuple[str, ...]]:
+        """(parent model, parent columns) of an FK given as to/to_columns or as an expression
+        "schema.table (columns)" (how self references are written)."""
+        if constraint.get("to"):
+            return self[constraint["to"]], tuple(constraint["to_columns"])
+        match = _FK_EXPRESSION.match(constraint.get("expression") or "")
+        if not match:
+            raise CatalogError(f"cannot read foreign key {constraint}")
+        return self[match.group(1)], tuple(c.strip() for c in match.group(2).split(","))
+
     def __missing__(self, to: str) -> str:
         match = _REF.search(to)
         if match:
@@ -205,14 +216,14 @@ def _entity(node: dict[str, Any], parents: _ParentNames) -> Entity:
     for col in columns:
         if col.has_constraint("primary_key"):
             key = (col.name,)
-    fks = []
-    for col in columns:
-        for c in col.constraints:
-            if c.get("type") == "foreign_key":
-                fks.append(ForeignKey((col.name,), parents[c["to"]], tuple(c["to_columns"])))
-    for c in node.get("constraints", []):
-        if c["type"] == "foreign_key":
-            fks.append(ForeignKey(tuple(c["columns"]), parents[c["to"]], tuple(c["to_columns"])))
+    fks = [
+        ForeignKey((col.name,), *parents.target(c)) for col in columns for c in col.constraints
+        if c.get("type") == "foreign_key"
+    ]
+    fks += [
+        ForeignKey(tuple(c["columns"]), *parents.target(c)) for c in node.get("constraints", [])
+        if c["type"] == "foreign_key"
+    ]
     hubs_meta = node["config"]["meta"]["hubs"]
     return Entity(
         name=hubs_meta["entity"],

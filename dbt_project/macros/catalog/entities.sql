@@ -82,16 +82,35 @@
 {% endmacro %}
 
 
+{% macro hubs_fk_target(constraint) %}
+  {#- (parent model, parent columns) of an FK written either as to: ref('parent') +
+      to_columns, or (self references, which a ref would turn into a dbt cycle) as
+      expression: "schema.table (columns)". -#}
+  {%- if constraint.to -%}
+    {{ return([hubs_ref_name(constraint.to), constraint.to_columns]) }}
+  {%- endif -%}
+  {%- set m = modules.re.match("\\s*([\\w\".]+)\\s*\\(([^)]*)\\)\\s*$", constraint.expression or '') -%}
+  {%- if not m -%}
+    {{ exceptions.raise_compiler_error("cannot read foreign key " ~ constraint) }}
+  {%- endif -%}
+  {%- set columns = [] -%}
+  {%- for c in m.group(2).split(',') -%}{%- do columns.append(c | trim) -%}{%- endfor -%}
+  {{ return([hubs_ref_name(m.group(1)), columns]) }}
+{% endmacro %}
+
+
 {% macro hubs_foreign_keys(node) %}
   {#- [{columns, parent, parent_columns}] from column- and model-level FK constraints -#}
   {%- set fks = [] -%}
   {%- for col in node.columns.values() -%}
     {%- for c in col.constraints if c.type == 'foreign_key' -%}
-      {%- do fks.append({'columns': [col.name], 'parent': hubs_ref_name(c.to), 'parent_columns': c.to_columns}) -%}
+      {%- set target = hubs_fk_target(c) -%}
+      {%- do fks.append({'columns': [col.name], 'parent': target[0], 'parent_columns': target[1]}) -%}
     {%- endfor -%}
   {%- endfor -%}
   {%- for c in node.constraints if c.type == 'foreign_key' -%}
-    {%- do fks.append({'columns': c.columns, 'parent': hubs_ref_name(c.to), 'parent_columns': c.to_columns}) -%}
+    {%- set target = hubs_fk_target(c) -%}
+    {%- do fks.append({'columns': c.columns, 'parent': target[0], 'parent_columns': target[1]}) -%}
   {%- endfor -%}
   {{ return(fks) }}
 {% endmacro %}

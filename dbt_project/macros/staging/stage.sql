@@ -45,6 +45,14 @@ checked as (
     left join (select d._landing_seq, d.reason from {{ deletions }} as d where d.status = 'refused') as refused
            on refused._landing_seq = c._landing_seq
 ),
+{#- Computed columns (meta.expression) exist here too, so CHECKs may refer to them. #}
+computed as (
+    select c.*
+        {%- for col in node.columns.values() if hubs_computed(col) %},
+        ({{ hubs_computed(col) }}) as {{ adapter.quote(col.name) }}
+        {%- endfor %}
+    from checked as c
+),
 ruled as (
     select c.*
         {%- for ex in exclusions %}{% set outer = loop %}{% for el in ex.elements %},
@@ -84,7 +92,7 @@ ruled as (
             {%- endfor %},
             c._refused_reason
         ]::text[], null) as _errors
-    from checked as c
+    from computed as c
 ),
 {#- Clashes inside the batch: the first row (in landing order) of a unique value wins; a
     row overlapping an earlier one of another key loses. -#}

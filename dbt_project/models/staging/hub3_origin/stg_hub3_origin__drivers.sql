@@ -1,1 +1,2 @@
+-- depends_on: {{ ref('parties') }}
 {{ hubs_stage('hub3_origin', 'drivers') }}

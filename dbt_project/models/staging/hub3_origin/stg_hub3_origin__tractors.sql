@@ -1,1 +1,2 @@
+-- depends_on: {{ ref('legal_entities') }}
 {{ hubs_stage('hub3_origin', 'tractors') }}

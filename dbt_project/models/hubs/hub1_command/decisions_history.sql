@@ -1,0 +1,1 @@
+{{ hubs_history('decisions', ref('stg_hub1_command__decisions')) }}

@@ -1,0 +1,1 @@
+{{ hubs_current(ref('stg_hub1_command__goals')) }}

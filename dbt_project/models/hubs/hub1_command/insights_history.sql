@@ -1,0 +1,1 @@
+{{ hubs_history('insights', ref('stg_hub1_command__insights')) }}

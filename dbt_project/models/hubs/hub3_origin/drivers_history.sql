@@ -1,0 +1,1 @@
+{{ hubs_history('drivers', ref('stg_hub3_origin__drivers')) }}

@@ -1,0 +1,1 @@
+{{ hubs_current(ref('stg_hub4_contacts__parties')) }}

@@ -1,0 +1,1 @@
+{{ hubs_current(ref('stg_hub5_financial__gl_accounts')) }}

@@ -1,0 +1,1 @@
+{{ hubs_current(ref('stg_hub6_corporate__ifta_jurisdiction_lines')) }}

@@ -1,0 +1,1 @@
+{{ hubs_stage('hub2_openhaul', 'lanes') }}

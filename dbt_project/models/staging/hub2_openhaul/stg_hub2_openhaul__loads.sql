@@ -1,0 +1,6 @@
+-- depends_on: {{ ref('customers') }}
+-- depends_on: {{ ref('carriers') }}
+-- depends_on: {{ ref('quotes') }}
+-- depends_on: {{ ref('lanes') }}
+-- depends_on: {{ ref('persons') }}
+{{ hubs_stage('hub2_openhaul', 'loads') }}

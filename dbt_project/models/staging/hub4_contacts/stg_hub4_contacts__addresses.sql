@@ -1,0 +1,1 @@
+{{ hubs_stage('hub4_contacts', 'addresses') }}

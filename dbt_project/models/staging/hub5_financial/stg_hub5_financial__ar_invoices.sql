@@ -1,0 +1,4 @@
+-- depends_on: {{ ref('legal_entities') }}
+-- depends_on: {{ ref('parties') }}
+-- depends_on: {{ ref('gl_accounts') }}
+{{ hubs_stage('hub5_financial', 'ar_invoices') }}

@@ -1,0 +1,3 @@
+-- depends_on: {{ ref('parties') }}
+-- depends_on: {{ ref('legal_entities') }}
+{{ hubs_stage('hub6_corporate', 'ownership_stakes') }}
