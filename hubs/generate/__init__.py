@@ -1,4 +1,11 @@
-"""`hubs generate`: landing files for a coherent fictional group, deterministic per seed."""
+"""`hubs generate`: landing files for a coherent fictional group, deterministic per seed.
+
+The hubs are simulated in the order they depend on each other: the cast (parties, the group's
+companies and people), Origin's fleet, OpenHaul's brokerage (which takes over the loads of
+Origin's intercompany trips), the books both imply, the corporate records, and G's command
+hub, which measures its goals on all of the above. Hub 4 is written last, from every party
+the others registered.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +15,14 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from hubs.generate.command import Command
+from hubs.generate.corporate import Corporate
 from hubs.generate.defects import inject
+from hubs.generate.financial import Books
+from hubs.generate.openhaul import OpenHaulBrokerage
 from hubs.generate.origin import OriginFleet
+from hubs.generate.staff import Staff
+from hubs.generate.world import World
 
 EXPECTED_FILE = ".expected.json"  # hidden: the loader skips it
 BAD_SHARE = 0.005
@@ -24,8 +37,22 @@ class Generated:
 def build_rows(scale: float, seed: int) -> dict[str, list[dict]]:
     """Every entity's good rows, keyed by '<schema>.<table>'."""
     rng = random.Random(seed)
-    origin = OriginFleet(rng, scale).simulate()
-    return {f"hub3_origin.{table}": rows for table, rows in origin.items()}
+    world = World(rng)
+    staff = Staff(rng, world)
+    origin = OriginFleet(rng, scale, world).simulate()
+    openhaul = OpenHaulBrokerage(rng, scale, world, origin, staff).simulate()
+    books = Books(rng, world, openhaul, origin).simulate()
+    corporate = Corporate(rng, world, origin).simulate()
+    command = Command(rng, world, staff, openhaul, origin).simulate()
+    hubs = {
+        "hub1_command": command.rows_by_table(),
+        "hub2_openhaul": openhaul.rows_by_table(),
+        "hub3_origin": origin.rows_by_table(),
+        "hub5_financial": books.rows_by_table(),
+        "hub6_corporate": corporate.rows_by_table(),
+        "hub4_contacts": world.rows(),
+    }
+    return {f"{hub}.{table}": rows for hub, tables in hubs.items() for table, rows in tables.items()}
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:

@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from hubs.generate.world import World
 from hubs.generate.common import (
     CITIES,
     END,
@@ -183,8 +184,11 @@ class Driver:
 class OriginFleet:
     """Builds hub 3's rows; `rows` maps each file stem to its rows after `simulate()`."""
 
-    def __init__(self, rng: random.Random, scale: float) -> None:
+    def __init__(self, rng: random.Random, scale: float, world: World) -> None:
         self.rng = rng
+        self.world = world
+        self.trips: list[dict] = []  # final state of each trip; versions are written by rows()
+        self.intercompany: list[dict] = []  # trips hauled for OpenHaul (it creates their loads)
         self.n_tractors = max(4, round(250 * scale))
         self.n_drivers = max(6, round(300 * scale))
         self.n_trailers = max(6, round(400 * scale))
@@ -362,7 +366,7 @@ class OriginFleet:
 
     # -- operations ----------------------------------------------------------------------------
 
-    def simulate(self) -> dict[str, list[dict]]:
+    def simulate(self) -> OriginFleet:
         self.build_tractors()
         self.build_drivers()
         self.build_trailers()
@@ -402,8 +406,36 @@ class OriginFleet:
             self.close_tractor(tractor)
             self.rows["tractors"].extend(tractor.versions)
             self.annual_inspections(tractor)
-        self.rows["drivers"] = [self.driver_row(d) for d in self.drivers]
+        for driver in self.drivers:
+            self.register_driver(driver)
+        return self
+
+    def rows_by_table(self) -> dict[str, list[dict]]:
+        """Every hub-3 file's rows; call after OpenHaul has linked its loads to the trips."""
+        self.rows["drivers"] = [v for d in self.drivers for v in self.driver_versions(d)]
+        self.rows["trips"] = [v for trip in self.trips for v in self.trip_versions(trip)]
         return self.rows
+
+    def register_driver(self, d: Driver) -> None:
+        since = datetime.combine(d.hire or (END.date() - timedelta(days=20)), datetime.min.time(), UTC) + hours(14)
+        party = self.world.person(d.first, d.last, ["driver", "employee"] if d.hire else ["prospect"], since,
+                                  key=d.code)
+        if d.term and d.term <= END.date():
+            ended = datetime.combine(d.term, datetime.min.time(), UTC) + hours(17)
+            party.ended.update({"driver": ended, "employee": ended})
+        if d.hire:
+            origin = self.world.parties[party_id("organization", "Origin Transport LLC")]
+            self.world.relate(party, origin, "employee_of", since, party.ended.get("employee"), title="Driver")
+
+    @staticmethod
+    def trip_versions(trip: dict) -> list[dict]:
+        """A trip's status timeline: dispatched, then in transit, then (if so) delivered."""
+        dispatched = datetime.fromisoformat(trip["dispatched_at"])
+        versions = [{**trip, "status": "dispatched", "delivered_at": "", "valid_from": trip["dispatched_at"]},
+                    {**trip, "status": "in_transit", "delivered_at": "", "valid_from": iso(dispatched + hours(1.5))}]
+        if trip["status"] == "delivered":
+            versions.append({**trip, "valid_from": trip["delivered_at"]})
+        return versions
 
     def run_assignment(self, t: Tractor, d: Driver, start: datetime, until: datetime, team: Driver | None) -> datetime:
         """Trips from start until `until`; returns when the assignment actually ended."""
@@ -508,14 +540,18 @@ class OriginFleet:
                 self.hos(t, d, now + hours(1.5), 1, 1.0, trip)
         if delivered and self.rng.random() < 0.015:
             self.roadside(t, d, trip)
-        customer = self.rng.choice(CUSTOMERS)
+        intercompany = delivered and self.rng.random() < 0.15
+        if intercompany:
+            bill_to = self.world.parties[party_id("organization", "OpenHaul Logistics LLC")]
+        else:
+            bill_to = self.world.organization(self.rng.choice(CUSTOMERS), ["customer", "shipper"], START - timedelta(days=400))
         rate = self.rng.uniform(2.05, 3.15)
         status = "delivered" if delivered else "in_transit"
-        self.rows["trips"].append(
+        self.trips.append(
             {
                 "trip_number": number,
                 "openhaul_load_number": "",
-                "bill_to_party_id": party_id("organization", customer),
+                "bill_to_party_id": bill_to.party_id,
                 "unit_number": t.unit,
                 "trailer_number": trailer,
                 "driver_code": d.code,
@@ -540,6 +576,8 @@ class OriginFleet:
                 "empty_miles": round(trip["empty"]),
             }
         )
+        if intercompany:
+            self.intercompany.append(self.trips[-1])
         t.location = trip["dest"] if delivered else t.location
 
     def _position(self, trip: dict, fraction: float) -> tuple[float, float]:
@@ -745,6 +783,8 @@ class OriginFleet:
         labor = repair[5] if repair else self.rng.uniform(0.5, 1.5)
         parts = repair[6] if repair else self.rng.uniform(10, 90)
         shop = self.rng.choice(SHOPS) if outside else IN_HOUSE_SHOP
+        if outside:
+            self.world.organization(shop, ["vendor"], START - timedelta(days=700))
         self.rows["maintenance_orders"].append(
             {
                 "ro_number": f"RO-{self._next('ro')}",
@@ -775,15 +815,22 @@ class OriginFleet:
         if t.sold_at:
             self._tractor_version(t, t.sold_at, "sold")
 
-    def driver_row(self, d: Driver) -> dict:
+    def driver_versions(self, d: Driver) -> list[dict]:
+        """Hired (or applied), then terminated if so: one version each."""
         end = END.date()
+        terminated = bool(d.term and d.term <= end)
+        horizon = d.term if terminated else end
+        base = self.driver_row(d, horizon)
         if d.hire is None:
-            status = "applicant"
-        elif d.term and d.term <= end:
-            status = "terminated"
-        else:
-            status = "active"
-        horizon = d.term if status == "terminated" else end
+            return [{**base, "status": "applicant", "valid_from": iso(END - timedelta(days=20))}]
+        hired = datetime.combine(d.hire, datetime.min.time(), UTC) + hours(14)
+        versions = [{**base, "status": "active", "termination_date": "", "valid_from": iso(hired)}]
+        if terminated:
+            left = datetime.combine(d.term, datetime.min.time(), UTC) + hours(17)
+            versions.append({**base, "status": "terminated", "termination_date": iso(d.term), "valid_from": iso(left)})
+        return versions
+
+    def driver_row(self, d: Driver, horizon: date) -> dict:
         return {
             "driver_code": d.code,
             "party_id": party_id("person", d.code),
@@ -801,8 +848,6 @@ class OriginFleet:
             if {"H", "X"} & set(d.endorsements)
             else "",
             "hire_date": iso(d.hire),
-            "termination_date": iso(d.term) if status == "terminated" else "",
-            "status": status,
             "eld_user_id": d.code.lower(),
             "pay_basis": "per_mile",
             "pay_rate": f"{self.rng.uniform(0.52, 0.72):.4f}",

@@ -1,0 +1,1 @@
+"""Documents generated from the dbt manifest (never edited by hand)."""

@@ -1,0 +1,629 @@
+"""The 6-hub schema cross-reference: every entity, property, relationship, constraint and store.
+
+The document is a view of the dbt manifest, written by `hubs docs` and never edited by hand; a
+test regenerates it and compares it with the committed copy. Anything in the manifest that the
+document cannot describe faithfully (an unknown relationship form or constraint kind, a
+relationship whose columns are no foreign key) stops the generator instead of being left out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hubs.catalog import Catalog, Column, Entity, ForeignKey, ensure_manifest, load_catalog
+from hubs.settings import PROJECT_ROOT
+
+DOCUMENT = PROJECT_ROOT / "docs" / "6-HUB-SCHEMA-CROSS-REFERENCE.md"
+TITLE = "6-Hub Schema Cross-Reference"
+# History kinds whose rows carry a validity interval, and therefore a Graphiti timeline.
+TEMPORAL_KINDS = ("scd2", "interval")
+CONSTRAINT_KINDS = ("primary key", "foreign key", "unique", "not null", "check", "exclusion")
+RELATIONSHIP_KINDS = ("fk", "edge", "polymorphic", "array", "json")
+ANY_ENTITY = "any entity"
+_KIND_OF_TYPE = {
+    "primary_key": "primary key",
+    "foreign_key": "foreign key",
+    "unique": "unique",
+    "not_null": "not null",
+    "check": "check",
+}
+# The post-hook that gives each SCD-2 history table its key and its no-overlap exclusion; those
+# two constraints are in no contract, so the hook is what tells us they exist.
+_HISTORY_HOOK = "hubs_history_constraints"
+_AS_OF = "valid_from <= :t and (valid_to is null or valid_to > :t)"
+
+
+class CrossReferenceError(ValueError):
+    """The manifest holds something the document cannot describe faithfully."""
+
+
+@dataclass(frozen=True)
+class Relationship:
+    """One entry of an entity's meta.hubs.relationships, resolved to graph labels."""
+
+    type: str
+    source: str
+    targets: tuple[str, ...]
+    via: str
+    cardinality: str
+    kind: str
+    defined_on: str
+
+    def sort_key(self) -> tuple[str, ...]:
+        return (self.type, self.source, *self.targets, self.defined_on, self.via)
+
+
+@dataclass(frozen=True)
+class Summary:
+    hubs: int
+    entities: int
+    labels: int
+    properties: int
+    landed_properties: int
+    relationship_types: int
+    relationships: int
+    constraints: dict[str, int]
+    temporal_entities: int
+    history_tables: int
+    event_entities: int
+    redis_key_patterns: int
+    qdrant_collections: int
+
+    def rows(self) -> list[tuple[str, int]]:
+        """(measure, count) in the order the document and the command line show them."""
+        rows = [
+            ("Hubs (PostgreSQL schemas)", self.hubs),
+            ("Entities", self.entities),
+            ("Graph labels", self.labels),
+            ("Properties (all columns)", self.properties),
+            ("Landed properties", self.landed_properties),
+            ("Relationship types", self.relationship_types),
+            ("Relationships", self.relationships),
+        ]
+        rows += [(f"Constraints: {kind}", self.constraints[kind]) for kind in CONSTRAINT_KINDS]
+        rows += [
+            ("Constraints: total", sum(self.constraints.values())),
+            ("Temporal entities (scd2 + interval)", self.temporal_entities),
+            ("History tables (scd2)", self.history_tables),
+            ("Event entities", self.event_entities),
+            ("Redis key patterns", self.redis_key_patterns),
+            ("Qdrant collections", self.qdrant_collections),
+        ]
+        return rows
+
+
+# --- reading the manifest ----------------------------------------------------------------------
+
+
+def load(manifest_path: Path | None = None) -> tuple[Catalog, dict[str, Any]]:
+    """The catalog and the raw manifest it was read from (the catalog keeps no table-level
+    checks, exclusions or history models, which the document needs)."""
+    path = manifest_path or ensure_manifest()
+    return load_catalog(path), json.loads(path.read_text())
+
+
+def _model_nodes(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+
+
+def _history_nodes(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Entity model -> the model of its SCD-2 history table."""
+    found = {}
+    for node in _model_nodes(manifest).values():
+        history_of = node["config"].get("meta", {}).get("hubs", {}).get("history_of")
+        if history_of:
+            found[history_of] = node
+    return found
+
+
+def _qualified(node: dict[str, Any]) -> str:
+    return f"{node['schema']}.{node.get('alias') or node['name']}"
+
+
+def _has_history_constraints(node: dict[str, Any]) -> bool:
+    return any(_HISTORY_HOOK in (hook.get("sql") or "") for hook in node["config"].get("post-hook", []))
+
+
+def _all_constraints(node: dict[str, Any]) -> list[dict[str, Any]]:
+    model_level = list(node.get("constraints", []))
+    return model_level + [c for col in node["columns"].values() for c in col.get("constraints", [])]
+
+
+def _constraint_kind(constraint: dict[str, Any]) -> str:
+    kind = _KIND_OF_TYPE.get(constraint["type"])
+    if kind:
+        return kind
+    # dbt has no exclusion constraint; the yml writes them as custom "exclude using gist (...)".
+    if constraint["type"] == "custom" and (constraint.get("expression") or "").lstrip().lower().startswith("exclude"):
+        return "exclusion"
+    raise CrossReferenceError(f"constraint of unknown kind: {constraint}")
+
+
+# --- resolving relationships -------------------------------------------------------------------
+
+
+def _label(catalog: Catalog, model: str) -> str:
+    return catalog.by_model(model).meta["label"]
+
+
+def _code(names: Iterable[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def _foreign_key(entity: Entity, columns: Sequence[str]) -> ForeignKey:
+    for fk in entity.foreign_keys:
+        if fk.columns == tuple(columns):
+            return fk
+    raise CrossReferenceError(f"{entity.qualified_name}: relationship on ({', '.join(columns)}) is no foreign key")
+
+
+def _properties(meta: dict[str, Any]) -> str:
+    props = meta.get("properties") or []
+    return f" {{{', '.join(props)}}}" if props else ""
+
+
+def _mapping(catalog: Catalog, targets: dict[str, str]) -> str:
+    return ", ".join(f"{value}: {_label(catalog, model)}" for value, model in sorted(targets.items()))
+
+
+def _labels(catalog: Catalog, models: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({_label(catalog, m) for m in models}))
+
+
+def resolve_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any]) -> Relationship:
+    """One meta entry -> (type, from label, to labels, via, cardinality, kind), by its form."""
+    label = entity.meta["label"]
+    common = {"type": meta["type"], "cardinality": meta.get("cardinality", ""), "defined_on": entity.qualified_name}
+    if "columns" in meta:
+        parent = _label(catalog, _foreign_key(entity, meta["columns"]).parent_model)
+        # direction: in draws the edge from the parent to this entity (Customer TENDERS Load).
+        source, target = (parent, label) if meta.get("direction") == "in" else (label, parent)
+        return Relationship(source=source, targets=(target,), via=_code(meta["columns"]), kind="fk", **common)
+    if "from_columns" in meta:
+        return Relationship(
+            source=_label(catalog, _foreign_key(entity, meta["from_columns"]).parent_model),
+            targets=(_label(catalog, _foreign_key(entity, meta["to_columns"]).parent_model),),
+            via=f"{_code(meta['from_columns'])} -> {_code(meta['to_columns'])}{_properties(meta)}",
+            kind="edge",
+            **common,
+        )
+    if "key_columns" in meta:
+        type_column, key_column = meta["key_columns"]
+        return Relationship(
+            source=label,
+            targets=_labels(catalog, meta["targets"].values()),
+            via=f"`{type_column}` ({_mapping(catalog, meta['targets'])}), key `{key_column}`",
+            kind="polymorphic",
+            **common,
+        )
+    if "subject_column" in meta:
+        via = f"`{meta['subject_column']}` as `<entity>:<key>`"
+        return Relationship(source=label, targets=(ANY_ENTITY,), via=via, kind="polymorphic", **common)
+    if "array_column" in meta:
+        target = (_label(catalog, meta["target"]),)
+        via = f"`{meta['array_column']}[]`{_properties(meta)}"
+        return Relationship(source=label, targets=target, via=via, kind="array", **common)
+    if "json_column" in meta:
+        return _json_relationship(catalog, entity, meta, common)
+    raise CrossReferenceError(f"{entity.qualified_name}: relationship of unknown form {meta}")
+
+
+def _json_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any], common: dict[str, str]) -> Relationship:
+    column = f"`{meta['json_column']}`"
+    if meta.get("targets"):
+        targets = _labels(catalog, meta["targets"].values())
+        via = f"{column} JSON ({_mapping(catalog, meta['targets'])})"
+    elif meta.get("target"):
+        targets = (_label(catalog, meta["target"]),)
+        path = f" -> `{meta['path']}`" if meta.get("path") else ""
+        match = f" matched on `{meta['target_column']}`" if meta.get("target_column") else ""
+        via = f"{column}{path} JSON{match}"
+    else:
+        # No declared target: the JSON names the row itself (e.g. [{hub, table, key}]).
+        targets = (ANY_ENTITY,)
+        via = f"{column} JSON"
+    return Relationship(
+        source=entity.meta["label"], targets=targets, via=via + _properties(meta), kind="json", **common
+    )
+
+
+def relationships(catalog: Catalog) -> list[Relationship]:
+    found = [
+        resolve_relationship(catalog, entity, meta)
+        for entity in catalog.entities
+        for meta in entity.meta.get("relationships", [])
+    ]
+    return sorted(found, key=Relationship.sort_key)
+
+
+# --- counting ----------------------------------------------------------------------------------
+
+
+def constraint_counts(catalog: Catalog, manifest: dict[str, Any]) -> dict[str, int]:
+    """Constraints by kind over the entity tables and their history tables."""
+    nodes = _model_nodes(manifest)
+    counts = Counter({kind: 0 for kind in CONSTRAINT_KINDS})
+    for entity in catalog.entities:
+        counts.update(_constraint_kind(c) for c in _all_constraints(nodes[entity.model]))
+    for history in _history_nodes(manifest).values():
+        counts.update(_constraint_kind(c) for c in _all_constraints(history))
+        if _has_history_constraints(history):
+            counts.update(("primary key", "exclusion"))
+    return {kind: counts[kind] for kind in CONSTRAINT_KINDS}
+
+
+def summarize(catalog: Catalog, manifest: dict[str, Any]) -> Summary:
+    rels = [meta for e in catalog.entities for meta in e.meta.get("relationships", [])]
+    history_models = _history_nodes(manifest)
+    return Summary(
+        hubs=len(catalog.schemas),
+        entities=len(catalog.entities),
+        labels=len({e.meta["label"] for e in catalog.entities}),
+        properties=sum(len(e.columns) for e in catalog.entities),
+        landed_properties=sum(len(e.landed_columns) for e in catalog.entities),
+        relationship_types=len({meta["type"] for meta in rels}),
+        relationships=len(rels),
+        constraints=constraint_counts(catalog, manifest),
+        temporal_entities=sum(e.history in TEMPORAL_KINDS for e in catalog.entities),
+        history_tables=sum(e.model in history_models for e in catalog.entities),
+        event_entities=sum(e.history == "event" for e in catalog.entities),
+        redis_key_patterns=sum(len(e.meta.get("cache", [])) for e in catalog.entities),
+        qdrant_collections=len({e.meta["vectors"]["collection"] for e in catalog.entities if e.meta.get("vectors")}),
+    )
+
+
+# --- Markdown ----------------------------------------------------------------------------------
+
+
+def _cell(text: object) -> str:
+    # A pipe would end the cell and a newline the row; an empty cell reads as missing.
+    return " ".join(str(text).split()).replace("|", "\\|") or "-"
+
+
+def _prose(text: str) -> str:
+    # Descriptions are free text: '<digits>' or '<entity>:<key>' would be taken for HTML tags and vanish.
+    return " ".join(text.split()).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _title() -> str:
+    return (
+        f"# {TITLE}\n\n"
+        "This file is generated by `hubs docs` from the dbt manifest (the hub models' yml under "
+        "`dbt_project/models/hubs/`) and must not be edited by hand: change the yml and run `hubs docs` "
+        "again. `tests/test_cross_reference.py` fails whenever this file and the manifest disagree. "
+        "Every entity is a PostgreSQL table (the system of record) and a graph node; the cache, vector "
+        "and timeline stores are derived from it as its `meta.hubs` declares."
+    )
+
+
+def _summary_section(summary: Summary) -> str:
+    return "## Summary\n\n" + _table(("Measure", "Count"), summary.rows())
+
+
+def _index_section(catalog: Catalog) -> str:
+    rows = [
+        (
+            e.schema,
+            f"`{e.name}`",
+            f"`{e.qualified_name}`",
+            e.meta["label"],
+            _code(e.primary_key),
+            len(e.columns),
+            e.history,
+        )
+        for e in catalog.entities
+    ]
+    header = ("Hub", "Entity", "PostgreSQL table", "Graph label", "Key", "Properties", "History")
+    return "## Entity Master Index\n\n" + _table(header, rows)
+
+
+def _column_constraints(catalog: Catalog, entity: Entity, node: dict[str, Any], column: Column) -> str:
+    parts = []
+    if column.name in entity.primary_key:
+        parts.append("PK")
+    for fk in entity.foreign_keys:
+        if column.name in fk.columns:
+            parent_column = fk.parent_columns[fk.columns.index(column.name)]
+            parts.append(f"FK -> {_label(catalog, fk.parent_model)}.{parent_column}")
+    single_unique = any(
+        c["type"] == "unique" and c.get("columns") == [column.name] for c in node.get("constraints", [])
+    )
+    if column.has_constraint("unique") or single_unique:
+        parts.append("UNIQUE")
+    if column.has_constraint("not_null"):
+        parts.append("NOT NULL")
+    parts += [f"CHECK `{c['expression']}`" for c in column.constraints if c.get("type") == "check"]
+    if column.computed:
+        parts.append(f"computed `{column.meta['expression']}`")
+    if column.has_default:
+        parts.append(f"default `{column.meta['default']}`")
+    return "; ".join(parts)
+
+
+def _table_constraints(
+    catalog: Catalog, entity: Entity, node: dict[str, Any], history: dict[str, Any] | None
+) -> list[str]:
+    """Constraints over several columns, which no single row of the property table can show."""
+    lines = []
+    if len(entity.primary_key) > 1:
+        lines.append(f"PRIMARY KEY ({', '.join(entity.primary_key)})")
+    for fk in entity.foreign_keys:
+        if len(fk.columns) > 1:
+            parent = catalog.by_model(fk.parent_model)
+            lines.append(
+                f"FOREIGN KEY ({', '.join(fk.columns)}) -> `{parent.qualified_name}` "
+                f"({', '.join(fk.parent_columns)}), {parent.meta['label']}"
+            )
+    for c in node.get("constraints", []):
+        name = f" `{c['name']}`" if c.get("name") else ""
+        if c["type"] == "unique" and len(c.get("columns") or []) > 1:
+            lines.append(f"UNIQUE{name} ({', '.join(c['columns'])})")
+        elif c["type"] == "check":
+            lines.append(f"CHECK{name}: `{c['expression']}`")
+        elif _constraint_kind(c) == "exclusion":
+            lines.append(f"EXCLUDE{name}: `{c['expression']}`")
+    if history is not None and _has_history_constraints(history):
+        lines.append(
+            f"History table `{_qualified(history)}`: PRIMARY KEY ({', '.join((*entity.primary_key, 'valid_from'))}) "
+            "and EXCLUDE overlapping versions of one key (post-hook `hubs_history_constraints`)"
+        )
+    return lines
+
+
+def _entity_properties(catalog: Catalog, entity: Entity, node: dict[str, Any], history: dict[str, Any] | None) -> str:
+    rows = [
+        (f"`{c.name}`", f"`{c.data_type}`", _column_constraints(catalog, entity, node, c), _prose(c.description))
+        for c in entity.columns
+    ]
+    parts = [
+        f"#### {entity.meta['label']} (`{entity.qualified_name}`)",
+        _prose(entity.description),
+        _table(("Column", "Type", "Constraints", "Description"), rows),
+    ]
+    table_level = _table_constraints(catalog, entity, node, history)
+    if table_level:
+        parts.append("Table constraints:\n\n" + "\n".join(f"- {line}" for line in table_level))
+    return "\n\n".join(p for p in parts if p)
+
+
+def _property_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
+    nodes = _model_nodes(manifest)
+    histories = _history_nodes(manifest)
+    parts = [
+        "## Property Catalog",
+        "Constraints: PK primary key; FK -> Label.column foreign key; UNIQUE; NOT NULL; CHECK with its "
+        "expression; computed (derived by the platform, never landed); default (used when a file omits it). "
+        "Constraints over several columns follow each table.",
+    ]
+    for schema in catalog.schemas:
+        entities = [e for e in catalog.entities if e.schema == schema]
+        parts.append(f"### {schema} ({len(entities)} entities)")
+        parts += [_entity_properties(catalog, e, nodes[e.model], histories.get(e.model)) for e in entities]
+    return "\n\n".join(parts)
+
+
+def _directory_section(rels: list[Relationship]) -> str:
+    rows = [
+        (f"`{r.type}`", r.source, ", ".join(r.targets), r.via, r.cardinality, r.kind, f"`{r.defined_on}`") for r in rels
+    ]
+    intro = (
+        "Kinds: **fk** an edge per foreign key (direction `in` draws it from the parent); **edge** a row "
+        "projected as an edge between its two foreign-key targets, with properties in braces; "
+        "**polymorphic** the target is named by a type column or an `<entity>:<key>` subject; **array** "
+        "one edge per element of an array column; **json** targets referenced inside a JSON column."
+    )
+    header = ("Type", "From", "To", "Via", "Cardinality", "Kind", "Defined on")
+    return "## Relationship Directory\n\n" + intro + "\n\n" + _table(header, rows)
+
+
+def _redis_keys(entity: Entity) -> str:
+    keys = []
+    for cache in entity.meta.get("cache", []):
+        where = f" where `{cache['where']}`" if cache.get("where") else ""
+        keys.append(f"`{cache['key']}` (TTL {cache['ttl_seconds']} s){where}")
+    return "<br>".join(keys)
+
+
+def _timeline(entity: Entity) -> str:
+    if entity.history not in TEMPORAL_KINDS:
+        return "no"
+    facts = entity.meta.get("timeline", {}).get("facts", [])
+    return f"yes: {', '.join(facts)}" if facts else "yes"
+
+
+def _distribution_section(catalog: Catalog) -> str:
+    rows = [
+        (
+            f"`{e.name}`",
+            f"`{e.qualified_name}`",
+            e.meta["label"],
+            _redis_keys(e),
+            f"`{e.meta['vectors']['collection']}`" if e.meta.get("vectors") else "",
+            _timeline(e),
+        )
+        for e in catalog.entities
+    ]
+    header = ("Entity", "PostgreSQL table", "Neo4j label", "Redis keys", "Qdrant collection", "Graphiti timeline")
+    collections: dict[str, list[str]] = {}
+    for e in catalog.entities:
+        if e.meta.get("vectors"):
+            collections.setdefault(e.meta["vectors"]["collection"], []).append(e.meta["label"])
+    collection_lines = [f"- `{name}`: {', '.join(sorted(labels))}" for name, labels in sorted(collections.items())]
+    intro = (
+        "PostgreSQL is the system of record; every other store is derived from it. The graph uses the "
+        "same labels in FalkorDB when Neo4j is not configured. Graphiti keeps a timeline for every "
+        "entity whose history is scd2 or interval, with the facts listed."
+    )
+    return "\n\n".join(
+        [
+            "## Database Distribution Matrix",
+            intro,
+            _table(header, rows),
+            "Qdrant collections:",
+            "\n".join(collection_lines),
+        ]
+    )
+
+
+def _fk_relationship(entity: Entity, fk: ForeignKey) -> dict[str, Any] | None:
+    for meta in entity.meta.get("relationships", []):
+        if tuple(meta.get("columns") or ()) == fk.columns:
+            return meta
+    return None
+
+
+def _cypher(source: str, rel_type: str, target: str | None) -> str:
+    # Several or unknown targets match any node: label alternatives are not portable to FalkorDB.
+    b = f"b:{target}" if target else "b"
+    return f"`MATCH (a:{source})-[:{rel_type}]->({b}) RETURN a, b LIMIT 25`"
+
+
+def _fk_row(catalog: Catalog, entity: Entity, fk: ForeignKey) -> tuple[str, ...]:
+    parent = catalog.by_model(fk.parent_model)
+    meta = _fk_relationship(entity, fk)
+    if meta is None:
+        pattern = "no graph edge"
+    elif meta.get("direction") == "in":
+        pattern = _cypher(parent.meta["label"], meta["type"], entity.meta["label"])
+    else:
+        pattern = _cypher(entity.meta["label"], meta["type"], parent.meta["label"])
+    return (
+        f"{entity.meta['label']} (`{entity.qualified_name}`)",
+        f"{parent.meta['label']} (`{parent.qualified_name}`)",
+        f"{_code(fk.columns)} -> {_code(fk.parent_columns)}",
+        pattern,
+    )
+
+
+def _navigation_section(catalog: Catalog, rels: list[Relationship]) -> str:
+    parts = [
+        "## Cross-Hub Navigation",
+        "Every foreign key whose parent lives in another hub, grouped by (from hub -> to hub), with the "
+        "graph pattern that follows it.",
+    ]
+    pairs: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+    for entity in catalog.entities:
+        for fk in sorted(entity.foreign_keys, key=lambda f: f.columns):
+            parent = catalog.by_model(fk.parent_model)
+            if parent.schema != entity.schema:
+                pairs.setdefault((entity.schema, parent.schema), []).append(_fk_row(catalog, entity, fk))
+    for (source, target), rows in sorted(pairs.items()):
+        parts.append(f"### {source} -> {target}")
+        parts.append(_table(("From", "To", "Columns", "Cypher"), rows))
+    parts.append(_other_cross_hub(catalog, rels))
+    return "\n\n".join(parts)
+
+
+def _other_cross_hub(catalog: Catalog, rels: list[Relationship]) -> str:
+    """Graph edges that reach another hub other than as one foreign key: projections,
+    polymorphic, array and JSON references."""
+    hub_of = {e.meta["label"]: e.schema for e in catalog.entities}
+    rows = []
+    for r in rels:
+        if r.kind == "fk":
+            continue
+        home = catalog.by_file_stem(r.defined_on)
+        hubs = {hub_of.get(label) for label in (r.source, *r.targets)}
+        if hubs != {home.schema if home else None}:
+            target = r.targets[0] if len(r.targets) == 1 and r.targets[0] != ANY_ENTITY else None
+            pattern = _cypher(r.source, r.type, target)
+            rows.append((f"`{r.type}`", r.source, ", ".join(r.targets), r.kind, r.via, pattern))
+    header = ("Type", "From", "To", "Kind", "Via", "Cypher")
+    return "### Other cross-hub edges\n\n" + _table(header, rows)
+
+
+def _as_of(entity: Entity, histories: dict[str, dict[str, Any]]) -> str:
+    names = {c.name for c in entity.columns}
+    if not {"valid_from", "valid_to"} <= names:
+        raise CrossReferenceError(f"{entity.qualified_name} is {entity.history} but has no valid_from/valid_to")
+    if entity.history == "scd2":
+        if entity.model not in histories:
+            raise CrossReferenceError(f"{entity.qualified_name} is scd2 but has no history model")
+        table = _qualified(histories[entity.model])
+    else:
+        table = entity.qualified_name
+    return f"`select * from {table} where {_AS_OF}`"
+
+
+def _no_overlap(entity: Entity, node: dict[str, Any], history: dict[str, Any] | None) -> str:
+    """What keeps the versions of one key from overlapping; empty (shown '-') when nothing does."""
+    if entity.history == "scd2":
+        hooked = history is not None and _has_history_constraints(history)
+        return f"EXCLUDE on `{_qualified(history)}` (post-hook)" if hooked else ""
+    names = [
+        f"`{c.get('name') or 'unnamed'}`" for c in node.get("constraints", []) if _constraint_kind(c) == "exclusion"
+    ]
+    return ", ".join(names)
+
+
+def _temporal_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
+    nodes = _model_nodes(manifest)
+    histories = _history_nodes(manifest)
+    temporal = [e for e in catalog.entities if e.history in TEMPORAL_KINDS]
+    rows = [
+        (
+            f"{e.meta['label']} (`{e.qualified_name}`)",
+            e.history,
+            _code(e.primary_key),
+            ", ".join(e.meta.get("timeline", {}).get("facts", [])),
+            _no_overlap(e, nodes[e.model], histories.get(e.model)),
+            _as_of(e, histories),
+        )
+        for e in temporal
+    ]
+    events = [
+        (f"{e.meta['label']} (`{e.qualified_name}`)", _code(e.primary_key))
+        for e in catalog.entities
+        if e.history == "event"
+    ]
+    intro = (
+        "**scd2**: the table holds the current version of each key; every version, with `valid_from` and "
+        "`valid_to` (NULL while current), is in its history table. **interval**: each row is valid from "
+        "`valid_from` to `valid_to` (NULL = open). The exclusion constraints under *No overlap* forbid two "
+        "rows that agree on the constraint's `=` columns (for scd2, two versions of one key) from overlapping "
+        "in time, so the query shown returns what was true at time `:t`."
+    )
+    return "\n\n".join(
+        [
+            "## Temporal Tracking",
+            intro,
+            _table(("Entity", "History", "Key", "Timeline facts", "No overlap", "As of :t (PostgreSQL)"), rows),
+            "**event**: append-only logs; each row is a fact at its own time and is never revised.",
+            _table(("Entity", "Key"), events),
+        ]
+    )
+
+
+def render(catalog: Catalog, manifest: dict[str, Any]) -> str:
+    """The whole document; the same manifest always gives the same bytes."""
+    rels = relationships(catalog)
+    sections = [
+        _title(),
+        _summary_section(summarize(catalog, manifest)),
+        _index_section(catalog),
+        _property_section(catalog, manifest),
+        _directory_section(rels),
+        _distribution_section(catalog),
+        _navigation_section(catalog, rels),
+        _temporal_section(catalog, manifest),
+    ]
+    return "\n\n".join(sections) + "\n"
+
+
+def write(path: Path, manifest_path: Path | None = None) -> Path:
+    """Render from the manifest (parsed afresh when stale if no path is given) and write to path."""
+    catalog, manifest = load(manifest_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(catalog, manifest), encoding="utf-8")
+    return path
