@@ -217,11 +217,14 @@ def _entity(node: dict[str, Any], parents: _ParentNames) -> Entity:
         if col.has_constraint("primary_key"):
             key = (col.name,)
     fks = [
-        ForeignKey((col.name,), *parents.target(c)) for col in columns for c in col.constraints
+        ForeignKey((col.name,), *parents.target(c))
+        for col in columns
+        for c in col.constraints
         if c.get("type") == "foreign_key"
     ]
     fks += [
-        ForeignKey(tuple(c["columns"]), *parents.target(c)) for c in node.get("constraints", [])
+        ForeignKey(tuple(c["columns"]), *parents.target(c))
+        for c in node.get("constraints", [])
         if c["type"] == "foreign_key"
     ]
     hubs_meta = node["config"]["meta"]["hubs"]

@@ -185,6 +185,30 @@ def demo(scale: float, seed: int) -> None:
         sys.exit(1)
 
 
+@main.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Where to write it (default: docs/6-HUB-SCHEMA-CROSS-REFERENCE.md under the project root).",
+)
+def docs(out: Path | None) -> None:
+    """Regenerate the 6-hub schema cross-reference from the dbt manifest (never edit it by hand)."""
+    from hubs.catalog import CatalogError, ensure_manifest
+    from hubs.docs import cross_reference
+
+    target = out or hubs_settings.PROJECT_ROOT / "docs" / "6-HUB-SCHEMA-CROSS-REFERENCE.md"
+    try:
+        manifest_path = ensure_manifest()
+        written = cross_reference.write(target, manifest_path)
+        catalog, manifest = cross_reference.load(manifest_path)
+    except (CatalogError, cross_reference.CrossReferenceError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {written}")
+    for measure, count in cross_reference.summarize(catalog, manifest).rows():
+        click.echo(f"  {measure:38} {count:>6,}")
+
+
 @main.command(name="env")
 def show_env() -> None:
     """The environment variables the platform reads, and their current values."""

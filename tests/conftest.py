@@ -4,7 +4,6 @@ generated data, and a fresh copy of it for every test that changes data."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import socket
@@ -111,13 +110,13 @@ def template_db(postgres_server: str, generated: tuple[Path, dict]) -> str:
     return url
 
 
-_counter = itertools.count()
-
-
 @contextmanager
 def private_database(server: str, monkeypatch: pytest.MonkeyPatch, prefix: str, template: str = "") -> Iterator[str]:
-    """A database of the test's own (a copy of `template` if given); HUBS_POSTGRES_URL points at it."""
-    name = f"{prefix}{os.getpid()}_{next(_counter)}"
+    """A database of the test's own (a copy of `template` if given); HUBS_POSTGRES_URL points at it.
+
+    The name is the same for every test of a kind, so dbt's profile does not change between
+    tests and its partial parsing stays valid (a changed profile means a full parse)."""
+    name = f"{prefix}{os.getpid()}"
     admin(server, f"create database {name}" + (f" template {template}" if template else ""))
     url = f"{server}/{name}"
     monkeypatch.setenv("HUBS_POSTGRES_URL", url)

@@ -113,3 +113,79 @@ def test_validations_declare_severity_and_the_asset_they_guard(manifest: dict) -
         assert node["config"]["severity"].lower() in ("error", "warn"), node["name"]
         assert node["config"]["meta"]["dagster"]["ref"]["name"] in models, node["name"]
         assert node["config"]["meta"]["description"], node["name"]
+
+
+# -- meta: what the other stores derive from the catalog ------------------------------------------
+
+RELATIONSHIP_FORMS = {"columns", "from_columns", "key_columns", "subject_column", "array_column", "json_column"}
+
+
+def test_labels_are_45_unique_pascal_case_names(catalog: Catalog) -> None:
+    labels = [e.meta.get("label") for e in catalog.entities]
+    assert len(labels) == 45 and len(set(labels)) == 45
+    for entity, label in zip(catalog.entities, labels, strict=True):
+        assert re.fullmatch(r"[A-Z][A-Za-z]+", label or ""), entity.model
+        assert label.lower() == entity.name.replace("_", ""), (entity.model, label)
+
+
+def test_every_foreign_key_has_exactly_one_relationship(catalog: Catalog) -> None:
+    for entity in catalog.entities:
+        relationships = entity.meta.get("relationships")
+        assert relationships is not None, f"{entity.model} declares no relationships (use [] for none)"
+        fk_relationships = [tuple(r["columns"]) for r in relationships if "columns" in r]
+        assert sorted(fk_relationships) == sorted(fk.columns for fk in entity.foreign_keys), entity.model
+
+
+def test_relationships_are_well_formed_and_point_at_entities(catalog: Catalog) -> None:
+    models = {e.model for e in catalog.entities}
+    for entity in catalog.entities:
+        columns = {c.name for c in entity.columns}
+        fk_columns = {fk.columns: fk.parent_model for fk in entity.foreign_keys}
+        for rel in entity.meta["relationships"]:
+            assert re.fullmatch(r"[A-Z][A-Z0-9_]*", rel["type"]), (entity.model, rel)
+            assert len(RELATIONSHIP_FORMS & set(rel)) == 1, (entity.model, rel)
+            assert rel.get("direction", "out") in ("in", "out"), (entity.model, rel)
+            assert rel.get("cardinality"), (entity.model, rel)
+            for key in ("from_columns", "to_columns"):
+                if key in rel:
+                    assert tuple(rel[key]) in fk_columns, (entity.model, rel)  # edge ends are foreign keys
+            for key in ("key_columns", "properties"):
+                assert set(rel.get(key, [])) <= columns, (entity.model, rel)
+            for key in ("subject_column", "array_column", "json_column"):
+                if key in rel:
+                    assert rel[key] in columns, (entity.model, rel)
+            targets = list((rel.get("targets") or {}).values()) + ([rel["target"]] if "target" in rel else [])
+            assert set(targets) <= models, (entity.model, rel)
+
+
+def test_cache_vector_and_timeline_meta_name_real_columns(catalog: Catalog) -> None:
+    for entity in catalog.entities:
+        columns = {c.name for c in entity.columns}
+        for entry in entity.meta.get("cache", []):
+            placeholders = set(re.findall(r"\{(\w+)\}", entry["key"]))
+            assert placeholders and placeholders <= columns, (entity.model, entry)
+            assert set(entry["fields"]) <= columns, (entity.model, entry)
+            assert 1 <= entry["ttl_seconds"] <= 6 * 3600, (entity.model, entry)
+        vectors = entity.meta.get("vectors")
+        if vectors:
+            assert vectors["collection"] in ("documents", "knowledge_items", "insights"), entity.model
+            assert set(vectors["text"]) | set(vectors["payload"]) <= columns, entity.model
+        timeline = entity.meta.get("timeline")
+        if timeline:
+            assert set(timeline["facts"]) <= columns, entity.model
+
+
+def test_sixteen_entity_types_are_tracked_in_time(catalog: Catalog) -> None:
+    temporal = {e.name for e in catalog.entities if e.history in ("scd2", "interval")}
+    assert len(temporal) == 16
+    assert {"tractor", "driver", "trip", "load", "driver_assignment", "goal", "ownership_stake"} <= temporal
+    for entity in catalog.entities:
+        tracked = bool(entity.meta.get("timeline", {}).get("facts"))
+        assert tracked == (entity.history in ("scd2", "interval")), entity.model
+
+
+def test_cache_covers_the_real_time_truck_keys(catalog: Catalog) -> None:
+    keys = {entry["key"]: entry["ttl_seconds"] for e in catalog.entities for entry in e.meta.get("cache", [])}
+    for key in ("truck:{unit_number}:status", "truck:{unit_number}:location", "truck:{unit_number}:driver"):
+        assert keys[key] == 60
+    assert {ttl for ttl in keys.values() if ttl > 60} <= set(range(3600, 6 * 3600 + 1))

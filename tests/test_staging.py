@@ -45,7 +45,7 @@ def assert_reconciled(url: str) -> None:
 
 
 def first_trip(url: str) -> dict[str, str]:
-    columns = ["trip_number", "unit_number", "driver_code", "status", "dispatched_at", "delivered_at"]
+    columns = ["trip_number", "unit_number", "driver_code", "status", "dispatched_at", "delivered_at", "valid_from"]
     row = query(url, f"select {', '.join(columns)} from hub3_origin.trips where status = 'delivered' limit 1")[0]
     return {c: (v.isoformat() if hasattr(v, "isoformat") else str(v)) for c, v in zip(columns, row, strict=True)}
 

@@ -605,6 +605,30 @@ def _temporal_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
     )
 
 
+def _validations_section(manifest: dict[str, Any]) -> str:
+    """The checks dbt runs (each a Dagster asset check on the model it guards)."""
+    rows = []
+    for node in manifest["nodes"].values():
+        if node["resource_type"] != "test" or "validation" not in node["config"].get("tags", []):
+            continue
+        meta = node["config"].get("meta", {})
+        rows.append(
+            (
+                meta.get("validation", ""),
+                f"`{node['name']}`",
+                meta["dagster"]["ref"]["name"],
+                node["config"]["severity"].lower(),
+                _prose(meta.get("description", "")),
+            )
+        )
+    intro = (
+        "Each is a dbt test and a Dagster asset check on the model it guards; **error** blocks what is "
+        "downstream, **warn** alerts. Failing rows are kept in `hubs_audit.<test>`."
+    )
+    header = ("Validation", "Test", "Guards", "Severity", "What it checks")
+    return "\n\n".join(["## Validations", intro, _table(header, sorted(rows))])
+
+
 def render(catalog: Catalog, manifest: dict[str, Any]) -> str:
     """The whole document; the same manifest always gives the same bytes."""
     rels = relationships(catalog)
@@ -617,6 +641,7 @@ def render(catalog: Catalog, manifest: dict[str, Any]) -> str:
         _distribution_section(catalog),
         _navigation_section(catalog, rels),
         _temporal_section(catalog, manifest),
+        _validations_section(manifest),
     ]
     return "\n\n".join(sections) + "\n"
 

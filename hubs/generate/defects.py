@@ -93,8 +93,9 @@ DEFECTS: dict[str, dict[str, Spoiler]] = {
         "bad_period": lambda r, n: _with(r, goal_id=_id("goal", n), period="2025-Q5"),
     },
     "hub1_command.projects": {
-        "due_before_start": lambda r, n: _with(r, project_id=_id("project", n), code=f"Q-{n}",
-                                               start_date="2026-05-01", due_date="2026-01-01"),
+        "due_before_start": lambda r, n: _with(
+            r, project_id=_id("project", n), code=f"Q-{n}", start_date="2026-05-01", due_date="2026-01-01"
+        ),
     },
     "hub1_command.meeting_notes": {"missing_body": lambda r, n: _with(r, note_id=_id("note", n), body="")},
     "hub1_command.decisions": {
@@ -103,60 +104,94 @@ DEFECTS: dict[str, dict[str, Spoiler]] = {
     "hub1_command.tasks": {
         "done_without_completion": lambda r, n: _with(r, task_id=_id("task", n), status="done", completed_at=""),
     },
-    "hub1_command.insights": {"confidence_out_of_range": lambda r, n: _with(r, insight_id=_id("insight", n), confidence="1.70")},
+    "hub1_command.insights": {
+        "confidence_out_of_range": lambda r, n: _with(r, insight_id=_id("insight", n), confidence="1.70")
+    },
     # hub 2
     "hub2_openhaul.customers": {"bad_code": lambda r, n: _with(r, customer_code=f"q{n}", status="active")},
     "hub2_openhaul.carriers": {"bad_docket": lambda r, n: _with(r, usdot_number=90000000 + n, mc_docket=f"MC-{n}")},
     "hub2_openhaul.carrier_vettings": {
-        "pass_without_authority": lambda r, n: _with(r, vetting_id=_id("vetting", n), result="pass",
-                                                     allowed_to_operate="N", valid_from="2030-01-01T00:00:00+00:00",
-                                                     valid_to=""),
+        "pass_without_authority": lambda r, n: _with(
+            r,
+            vetting_id=_id("vetting", n),
+            result="pass",
+            allowed_to_operate="N",
+            valid_from="2030-01-01T00:00:00+00:00",
+            valid_to="",
+        ),
     },
     "hub2_openhaul.lanes": {"unknown_equipment": lambda r, n: _with(r, lane_id=_id("lane", n), equipment="Z")},
     "hub2_openhaul.quotes": {
-        "expires_before_quoted": lambda r, n: _with(r, quote_number=f"Q-9{n:06d}", valid_until="2020-01-01T00:00:00+00:00"),
+        "expires_before_quoted": lambda r, n: _with(
+            r, quote_number=f"Q-9{n:06d}", valid_until="2020-01-01T00:00:00+00:00"
+        ),
     },
     "hub2_openhaul.loads": {
-        "no_carrier_in_transit": lambda r, n: _with(r, load_number=f"OH-9{n:06d}", status="in_transit", carrier_usdot="",
-                                                    carrier_rate=""),
+        "no_carrier_in_transit": lambda r, n: _with(
+            r, load_number=f"OH-9{n:06d}", status="in_transit", carrier_usdot="", carrier_rate=""
+        ),
         "unparseable_date": lambda r, n: _with(r, load_number=f"OH-9{n:06d}", pickup_at="next tuesday"),
     },
     "hub2_openhaul.load_stops": {"unknown_stop_type": lambda r, n: _with(r, stop_seq=100 + n, stop_type="transfer")},
     "hub2_openhaul.rate_confirmations": {
-        "total_below_linehaul": lambda r, n: _with(r, rate_con_number=f"RC-9{n:06d}", version=100 + n, total_carrier_pay="1.00"),
+        "total_below_linehaul": lambda r, n: _with(
+            r, rate_con_number=f"RC-9{n:06d}", version=100 + n, total_carrier_pay="1.00"
+        ),
     },
-    "hub2_openhaul.check_calls": {"unknown_status_code": lambda r, n: _with(r, check_call_id=_id("cc", n), status_code="ZZ")},
+    "hub2_openhaul.check_calls": {
+        "unknown_status_code": lambda r, n: _with(r, check_call_id=_id("cc", n), status_code="ZZ")
+    },
     # hub 4
-    "hub4_contacts.parties": {"unknown_party_type": lambda r, n: _with(r, party_id=_id("party", n), party_type="robot",
-                                                                     usdot_number="", mc_docket="")},
+    "hub4_contacts.parties": {
+        "unknown_party_type": lambda r, n: _with(
+            r, party_id=_id("party", n), party_type="robot", usdot_number="", mc_docket=""
+        )
+    },
     "hub4_contacts.party_categories": {
-        "unknown_category": lambda r, n: _with(r, category="alien", valid_from=f"2030-01-{n % 28 + 1:02d}T00:00:00+00:00"),
+        "unknown_category": lambda r, n: _with(
+            r, category="alien", valid_from=f"2030-01-{n % 28 + 1:02d}T00:00:00+00:00"
+        ),
     },
     "hub4_contacts.addresses": {
-        "bad_postal_code": lambda r, n: _with(r, address_id=_id("address", n), normalized_key=f"Q{n}", postal_code="ABCDE",
-                                              country="US"),
+        "bad_postal_code": lambda r, n: _with(
+            r, address_id=_id("address", n), normalized_key=f"Q{n}", postal_code="ABCDE", country="US"
+        ),
     },
     "hub4_contacts.party_addresses": {
-        "unknown_address_type": lambda r, n: _with(r, address_type="moon", valid_from=f"2030-02-{n % 28 + 1:02d}T00:00:00+00:00"),
+        "unknown_address_type": lambda r, n: _with(
+            r, address_type="moon", valid_from=f"2030-02-{n % 28 + 1:02d}T00:00:00+00:00"
+        ),
     },
     "hub4_contacts.party_relationships": {
         "related_to_itself": lambda r, n: _with(r, relationship_id=_id("rel", n), to_party_id=r["from_party_id"]),
     },
     "hub4_contacts.contact_points": {"bad_phone": lambda r, n: _with(r, channel="phone", value=f"555-{n:04d}")},
     # hub 5
-    "hub5_financial.legal_entities": {"bad_ein": lambda r, n: _with(r, entity_code=f"QZ{chr(65 + n % 26)}", ein="731842951",
-                                                                  usdot_number="", mc_docket="")},
+    "hub5_financial.legal_entities": {
+        "bad_ein": lambda r, n: _with(
+            r, entity_code=f"QZ{chr(65 + n % 26)}", ein="731842951", usdot_number="", mc_docket=""
+        )
+    },
     "hub5_financial.gl_accounts": {
-        "normal_balance_mismatch": lambda r, n: _with(r, account_number=f"99{n:02d}", account_type="revenue",
-                                                      normal_balance="debit", is_intercompany="false",
-                                                      counterparty_entity="", parent_account_number=""),
+        "normal_balance_mismatch": lambda r, n: _with(
+            r,
+            account_number=f"99{n:02d}",
+            account_type="revenue",
+            normal_balance="debit",
+            is_intercompany="false",
+            counterparty_entity="",
+            parent_account_number="",
+        ),
     },
     "hub5_financial.ar_invoices": {
         "due_before_invoice": lambda r, n: _with(r, invoice_number=f"QX{n:08d}", due_date="2020-01-01"),
     },
-    "hub5_financial.ap_bills": {"negative_amount": lambda r, n: _with(r, vendor_invoice_number=f"QX{n}", amount="-12.00")},
-    "hub5_financial.payments": {"zero_amount": lambda r, n: _with(r, payment_id=_id("payment", n), amount="0.00",
-                                                                applications="[]")},
+    "hub5_financial.ap_bills": {
+        "negative_amount": lambda r, n: _with(r, vendor_invoice_number=f"QX{n}", amount="-12.00")
+    },
+    "hub5_financial.payments": {
+        "zero_amount": lambda r, n: _with(r, payment_id=_id("payment", n), amount="0.00", applications="[]")
+    },
     "hub5_financial.invoice_load_matches": {"bad_reference": lambda r, n: _with(r, load_ref=f"XX-{n}")},
     "hub5_financial.intercompany_txns": {
         "same_entity_both_sides": lambda r, n: _with(r, ic_txn_id=_id("ic", n), to_entity=r["from_entity"]),
@@ -166,20 +201,30 @@ DEFECTS: dict[str, dict[str, Spoiler]] = {
     },
     # hub 6
     "hub6_corporate.ownership_stakes": {
-        "over_100_percent": lambda r, n: _with(r, ownership_pct="150.00", valid_from=f"2031-01-{n % 28 + 1:02d}T00:00:00+00:00",
-                                               valid_to=""),
+        "over_100_percent": lambda r, n: _with(
+            r, ownership_pct="150.00", valid_from=f"2031-01-{n % 28 + 1:02d}T00:00:00+00:00", valid_to=""
+        ),
     },
     "hub6_corporate.fmcsa_authorities": {
-        "unknown_status": lambda r, n: _with(r, status="X", valid_from=f"2031-02-{n % 28 + 1:02d}T00:00:00+00:00", valid_to=""),
+        "unknown_status": lambda r, n: _with(
+            r, status="X", valid_from=f"2031-02-{n % 28 + 1:02d}T00:00:00+00:00", valid_to=""
+        ),
     },
     "hub6_corporate.credentials": {"unknown_type": lambda r, n: _with(r, credential_type="MAGIC", number=f"Q{n}")},
     "hub6_corporate.insurance_policies": {
-        "liability_below_minimum": lambda r, n: _with(r, policy_number=f"Q-{n}", coverage="auto_liability",
-                                                      per_occurrence_limit="500000.00"),
+        "liability_below_minimum": lambda r, n: _with(
+            r, policy_number=f"Q-{n}", coverage="auto_liability", per_occurrence_limit="500000.00"
+        ),
     },
     "hub6_corporate.regulatory_filings": {
-        "2290_not_july": lambda r, n: _with(r, filing_id=_id("filing", n), filing_type="FORM_2290", agency="IRS",
-                                            period_start="2025-03-01", period_end="2026-02-28"),
+        "2290_not_july": lambda r, n: _with(
+            r,
+            filing_id=_id("filing", n),
+            filing_type="FORM_2290",
+            agency="IRS",
+            period_start="2025-03-01",
+            period_end="2026-02-28",
+        ),
     },
     "hub6_corporate.ifta_jurisdiction_lines": {
         "not_an_ifta_jurisdiction": lambda r, n: _with(r, jurisdiction="AK", tax_year=2099, quarter=1 + n % 4),

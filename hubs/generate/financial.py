@@ -62,9 +62,19 @@ class Books:
         self.openhaul = openhaul
         self.origin = origin
         self.entities = {e.code: e for e in GROUP}
-        self.rows: dict[str, list[dict]] = {name: [] for name in (
-            "legal_entities", "gl_accounts", "ar_invoices", "ap_bills", "payments", "invoice_load_matches",
-            "intercompany_txns", "factoring_assignments")}
+        self.rows: dict[str, list[dict]] = {
+            name: []
+            for name in (
+                "legal_entities",
+                "gl_accounts",
+                "ar_invoices",
+                "ap_bills",
+                "payments",
+                "invoice_load_matches",
+                "intercompany_txns",
+                "factoring_assignments",
+            )
+        }
         self._n: dict[str, int] = {}
         self.factor = world.organization(FACTOR, ["factor"], START - timedelta(days=900))
         self.fuel_card = world.organization(FUEL_CARD, ["vendor"], START - timedelta(days=2000))
@@ -81,96 +91,241 @@ class Books:
 
     def legal_entity_rows(self) -> None:
         for e in GROUP:
-            self.rows["legal_entities"].append({
-                "entity_code": e.code, "party_id": e.party_id, "legal_name": e.name, "dba_name": e.name.replace(" LLC", ""),
-                "ein": e.ein, "entity_type": "LLC", "formation_state": "OK", "formed_on": iso(e.formed_on),
-                "sos_file_number": f"{3500000000 + GROUP.index(e) * 7919}", "registered_agent": "Tulsa Registered Agents Inc",
-                "usdot_number": e.usdot or "", "mc_docket": e.mc or "", "scac": e.scac or "", "is_group_member": "true",
-                "operating_role": e.role, "fiscal_year_end": "12-31", "accounting_method": "accrual",
-                "functional_currency": "USD", "ifta_license": "OK-IFTA-2849315" if e.code == "OT" else "",
-                "irp_account": "OK-IRP-55120" if e.code == "OT" else "", "status": "active", "dissolved_on": "",
-            })
+            self.rows["legal_entities"].append(
+                {
+                    "entity_code": e.code,
+                    "party_id": e.party_id,
+                    "legal_name": e.name,
+                    "dba_name": e.name.replace(" LLC", ""),
+                    "ein": e.ein,
+                    "entity_type": "LLC",
+                    "formation_state": "OK",
+                    "formed_on": iso(e.formed_on),
+                    "sos_file_number": f"{3500000000 + GROUP.index(e) * 7919}",
+                    "registered_agent": "Tulsa Registered Agents Inc",
+                    "usdot_number": e.usdot or "",
+                    "mc_docket": e.mc or "",
+                    "scac": e.scac or "",
+                    "is_group_member": "true",
+                    "operating_role": e.role,
+                    "fiscal_year_end": "12-31",
+                    "accounting_method": "accrual",
+                    "functional_currency": "USD",
+                    "ifta_license": "OK-IFTA-2849315" if e.code == "OT" else "",
+                    "irp_account": "OK-IRP-55120" if e.code == "OT" else "",
+                    "status": "active",
+                    "dissolved_on": "",
+                }
+            )
 
     def chart_rows(self) -> None:
         for e in GROUP:
             for number, name, kind, category, flow in CHART:
                 self.rows["gl_accounts"].append(self._account(e, number, name, kind, category, flow, None, None))
             for i, other in enumerate(o for o in GROUP if o.code != e.code):
-                self.rows["gl_accounts"].append(self._account(e, f"13{i + 1}0", f"Due from {other.code}", "asset",
-                                                              "intercompany", "operating", other.code, "1300"))
-                self.rows["gl_accounts"].append(self._account(e, f"23{i + 1}0", f"Due to {other.code}", "liability",
-                                                              "intercompany", "operating", other.code, "2300"))
+                self.rows["gl_accounts"].append(
+                    self._account(
+                        e,
+                        f"13{i + 1}0",
+                        f"Due from {other.code}",
+                        "asset",
+                        "intercompany",
+                        "operating",
+                        other.code,
+                        "1300",
+                    )
+                )
+                self.rows["gl_accounts"].append(
+                    self._account(
+                        e,
+                        f"23{i + 1}0",
+                        f"Due to {other.code}",
+                        "liability",
+                        "intercompany",
+                        "operating",
+                        other.code,
+                        "2300",
+                    )
+                )
 
     @staticmethod
-    def _account(e: LegalEntity, number: str, name: str, kind: str, category: str, flow: str,
-                 counterparty: str | None, parent: str | None) -> dict:
+    def _account(
+        e: LegalEntity,
+        number: str,
+        name: str,
+        kind: str,
+        category: str,
+        flow: str,
+        counterparty: str | None,
+        parent: str | None,
+    ) -> dict:
         return {
-            "entity_code": e.code, "account_number": number, "name": name, "account_type": kind,
-            "normal_balance": "debit" if kind in ("asset", "expense") else "credit", "category": category,
-            "is_intercompany": str(counterparty is not None).lower(), "counterparty_entity": counterparty or "",
-            "parent_account_number": parent or "", "cash_flow_class": flow, "tax_line": "", "active": "true",
-            "opened_on": iso(e.formed_on), "description": "",
+            "entity_code": e.code,
+            "account_number": number,
+            "name": name,
+            "account_type": kind,
+            "normal_balance": "debit" if kind in ("asset", "expense") else "credit",
+            "category": category,
+            "is_intercompany": str(counterparty is not None).lower(),
+            "counterparty_entity": counterparty or "",
+            "parent_account_number": parent or "",
+            "cash_flow_class": flow,
+            "tax_line": "",
+            "active": "true",
+            "opened_on": iso(e.formed_on),
+            "description": "",
         }
 
     # -- documents ---------------------------------------------------------------------------------
 
-    def invoice(self, entity: str, bill_to: str, on: date, terms: int, subtotal: int, accessorials: int,
-                fuel: int, gl: str, intercompany: bool, memo: str, bol: str = "") -> dict:
+    def invoice(
+        self,
+        entity: str,
+        bill_to: str,
+        on: date,
+        terms: int,
+        subtotal: int,
+        accessorials: int,
+        fuel: int,
+        gl: str,
+        intercompany: bool,
+        memo: str,
+        bol: str = "",
+    ) -> dict:
         row = {
-            "entity_code": entity, "invoice_number": self._number(entity, on), "bill_to_party_id": bill_to,
-            "invoice_date": iso(on), "due_date": iso(on + timedelta(days=terms)), "terms_days": terms,
-            "subtotal": dollars(subtotal), "accessorials": dollars(accessorials), "fuel_surcharge": dollars(fuel),
-            "tax": "0.00", "balance_due": "", "status": "sent", "is_intercompany": str(intercompany).lower(),
-            "factored": "false", "currency": "USD", "po_number": "", "bol_number": bol, "gl_account_number": gl,
-            "edi_210_sent_at": "", "paid_at": "", "dispute_reason": "", "memo": memo,
+            "entity_code": entity,
+            "invoice_number": self._number(entity, on),
+            "bill_to_party_id": bill_to,
+            "invoice_date": iso(on),
+            "due_date": iso(on + timedelta(days=terms)),
+            "terms_days": terms,
+            "subtotal": dollars(subtotal),
+            "accessorials": dollars(accessorials),
+            "fuel_surcharge": dollars(fuel),
+            "tax": "0.00",
+            "balance_due": "",
+            "status": "sent",
+            "is_intercompany": str(intercompany).lower(),
+            "factored": "false",
+            "currency": "USD",
+            "po_number": "",
+            "bol_number": bol,
+            "gl_account_number": gl,
+            "edi_210_sent_at": "",
+            "paid_at": "",
+            "dispute_reason": "",
+            "memo": memo,
             "_total": subtotal + accessorials + fuel,
         }
         self.rows["ar_invoices"].append(row)
         return row
 
-    def bill(self, entity: str, vendor: str, number: str, on: date, amount: int, gl: str, source: str,
-             key: str, intercompany: bool) -> dict:
+    def bill(
+        self,
+        entity: str,
+        vendor: str,
+        number: str,
+        on: date,
+        amount: int,
+        gl: str,
+        source: str,
+        key: str,
+        intercompany: bool,
+    ) -> dict:
         row = {
-            "entity_code": entity, "vendor_party_id": vendor, "vendor_invoice_number": number, "bill_date": iso(on),
-            "due_date": iso(on + timedelta(days=30)), "received_at": iso(datetime.combine(on, time(10), tzinfo=UTC)),
-            "amount": dollars(amount), "gl_account_number": gl, "status": "approved",
-            "source_type": source, "source_key": key, "quick_pay": "false", "quick_pay_fee_pct": "",
-            "is_intercompany": str(intercompany).lower(), "approved_by": "priya", "paid_on": "",
-            "payment_method": "", "currency": "USD", "memo": "",
+            "entity_code": entity,
+            "vendor_party_id": vendor,
+            "vendor_invoice_number": number,
+            "bill_date": iso(on),
+            "due_date": iso(on + timedelta(days=30)),
+            "received_at": iso(datetime.combine(on, time(10), tzinfo=UTC)),
+            "amount": dollars(amount),
+            "gl_account_number": gl,
+            "status": "approved",
+            "source_type": source,
+            "source_key": key,
+            "quick_pay": "false",
+            "quick_pay_fee_pct": "",
+            "is_intercompany": str(intercompany).lower(),
+            "approved_by": "priya",
+            "paid_on": "",
+            "payment_method": "",
+            "currency": "USD",
+            "memo": "",
         }
         self.rows["ap_bills"].append(row)
         return row
 
-    def pay_invoice(self, inv: dict, payer: str, share: float, method: str, on: date, fee: int = 0,
-                    intercompany: bool = False) -> None:
+    def pay_invoice(
+        self, inv: dict, payer: str, share: float, method: str, on: date, fee: int = 0, intercompany: bool = False
+    ) -> None:
         total = inv["_total"]
         applied = total if share >= 1 else round(total * share)
-        self.rows["payments"].append({
-            "payment_id": stable_uuid("payment", inv["entity_code"], inv["invoice_number"], method),
-            "entity_code": inv["entity_code"], "direction": "inbound", "counterparty_party_id": payer,
-            "method": method, "amount": dollars(applied), "fee_amount": dollars(fee), "paid_on": iso(on),
-            "cleared_on": iso(on + timedelta(days=1)), "reference": f"ACH{self.rng.randint(10**9, 10**10 - 1)}",
-            "applications": json.dumps([{"doc_type": "ar_invoice", "entity_code": inv["entity_code"],
-                                         "invoice_number": inv["invoice_number"], "amount": applied / 100}]),
-            "is_intercompany": str(intercompany).lower(), "bank_account_last4": "4410", "currency": "USD",
-            "memo": f"Invoice {inv['invoice_number']}",
-        })
+        self.rows["payments"].append(
+            {
+                "payment_id": stable_uuid("payment", inv["entity_code"], inv["invoice_number"], method),
+                "entity_code": inv["entity_code"],
+                "direction": "inbound",
+                "counterparty_party_id": payer,
+                "method": method,
+                "amount": dollars(applied),
+                "fee_amount": dollars(fee),
+                "paid_on": iso(on),
+                "cleared_on": iso(on + timedelta(days=1)),
+                "reference": f"ACH{self.rng.randint(10**9, 10**10 - 1)}",
+                "applications": json.dumps(
+                    [
+                        {
+                            "doc_type": "ar_invoice",
+                            "entity_code": inv["entity_code"],
+                            "invoice_number": inv["invoice_number"],
+                            "amount": applied / 100,
+                        }
+                    ]
+                ),
+                "is_intercompany": str(intercompany).lower(),
+                "bank_account_last4": "4410",
+                "currency": "USD",
+                "memo": f"Invoice {inv['invoice_number']}",
+            }
+        )
         inv["balance_due"] = dollars(total - applied)
         inv["status"] = "paid" if applied == total else "partially_paid"
         inv["paid_at"] = iso(datetime.combine(on, time(16), tzinfo=UTC)) if applied == total else ""
 
     def pay_bill(self, bill: dict, on: date, method: str) -> None:
         amount = cents(bill["amount"])
-        self.rows["payments"].append({
-            "payment_id": stable_uuid("payment", bill["entity_code"], bill["vendor_party_id"], bill["vendor_invoice_number"]),
-            "entity_code": bill["entity_code"], "direction": "outbound", "counterparty_party_id": bill["vendor_party_id"],
-            "method": method, "amount": bill["amount"], "fee_amount": "0.00", "paid_on": iso(on),
-            "cleared_on": iso(on + timedelta(days=1)), "reference": f"PAY{self.rng.randint(10**8, 10**9 - 1)}",
-            "applications": json.dumps([{"doc_type": "ap_bill", "entity_code": bill["entity_code"],
-                                         "vendor_party_id": bill["vendor_party_id"],
-                                         "vendor_invoice_number": bill["vendor_invoice_number"], "amount": amount / 100}]),
-            "is_intercompany": bill["is_intercompany"], "bank_account_last4": "4410", "currency": "USD", "memo": "",
-        })
+        self.rows["payments"].append(
+            {
+                "payment_id": stable_uuid(
+                    "payment", bill["entity_code"], bill["vendor_party_id"], bill["vendor_invoice_number"]
+                ),
+                "entity_code": bill["entity_code"],
+                "direction": "outbound",
+                "counterparty_party_id": bill["vendor_party_id"],
+                "method": method,
+                "amount": bill["amount"],
+                "fee_amount": "0.00",
+                "paid_on": iso(on),
+                "cleared_on": iso(on + timedelta(days=1)),
+                "reference": f"PAY{self.rng.randint(10**8, 10**9 - 1)}",
+                "applications": json.dumps(
+                    [
+                        {
+                            "doc_type": "ap_bill",
+                            "entity_code": bill["entity_code"],
+                            "vendor_party_id": bill["vendor_party_id"],
+                            "vendor_invoice_number": bill["vendor_invoice_number"],
+                            "amount": amount / 100,
+                        }
+                    ]
+                ),
+                "is_intercompany": bill["is_intercompany"],
+                "bank_account_last4": "4410",
+                "currency": "USD",
+                "memo": "",
+            }
+        )
         bill.update(status="paid", paid_on=iso(on), payment_method=method)
 
     def settle(self, inv: dict, payer: str, terms: int, intercompany: bool = False) -> None:
@@ -184,29 +339,63 @@ class Books:
             inv.update(status="disputed", dispute_reason="Customer disputes detention and lumper charges")
             return
         share = self.rng.uniform(0.6, 0.9) if not intercompany and roll < 0.04 else 1.0
-        self.pay_invoice(inv, payer, share, "offset" if intercompany else self.rng.choice(["ach", "ach", "check", "wire"]),
-                         on, intercompany=intercompany)
+        self.pay_invoice(
+            inv,
+            payer,
+            share,
+            "offset" if intercompany else self.rng.choice(["ach", "ach", "check", "wire"]),
+            on,
+            intercompany=intercompany,
+        )
 
     def match(self, inv: dict, ref_type: str, ref: str, expected: int) -> None:
-        self.rows["invoice_load_matches"].append({
-            "entity_code": inv["entity_code"], "invoice_number": inv["invoice_number"], "load_ref_type": ref_type,
-            "load_ref": ref, "expected_amount": dollars(expected), "matched_amount": dollars(expected),
-            "match_status": "matched", "matched_by": "auto", "matched_at": inv["invoice_date"] + "T18:00:00+00:00",
-            "pod_received": "true", "notes": "",
-        })
+        self.rows["invoice_load_matches"].append(
+            {
+                "entity_code": inv["entity_code"],
+                "invoice_number": inv["invoice_number"],
+                "load_ref_type": ref_type,
+                "load_ref": ref,
+                "expected_amount": dollars(expected),
+                "matched_amount": dollars(expected),
+                "match_status": "matched",
+                "matched_by": "auto",
+                "matched_at": inv["invoice_date"] + "T18:00:00+00:00",
+                "pod_received": "true",
+                "notes": "",
+            }
+        )
 
-    def intercompany(self, inv: dict, bill: dict, kind: str, from_entity: str, to_entity: str, on: date,
-                     load_ref: str = "", trip_ref: str = "") -> None:
+    def intercompany(
+        self,
+        inv: dict,
+        bill: dict,
+        kind: str,
+        from_entity: str,
+        to_entity: str,
+        on: date,
+        load_ref: str = "",
+        trip_ref: str = "",
+    ) -> None:
         month_end = (on.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
         closed = month_end + timedelta(days=10)
-        self.rows["intercompany_txns"].append({
-            "ic_txn_id": stable_uuid("ic", inv["entity_code"], inv["invoice_number"]), "from_entity": from_entity,
-            "to_entity": to_entity, "txn_date": iso(on), "period": f"{on:%Y-%m}", "kind": kind,
-            "amount": dollars(inv["_total"]), "ar_invoice_number": inv["invoice_number"],
-            "ap_vendor_invoice_number": bill["vendor_invoice_number"], "load_ref": load_ref, "trip_ref": trip_ref,
-            "elimination_status": "eliminated" if closed < END.date() else "matched",
-            "eliminated_on": iso(closed) if closed < END.date() else "", "description": f"{kind.replace('_', ' ')} {load_ref or trip_ref}".strip(),
-        })
+        self.rows["intercompany_txns"].append(
+            {
+                "ic_txn_id": stable_uuid("ic", inv["entity_code"], inv["invoice_number"]),
+                "from_entity": from_entity,
+                "to_entity": to_entity,
+                "txn_date": iso(on),
+                "period": f"{on:%Y-%m}",
+                "kind": kind,
+                "amount": dollars(inv["_total"]),
+                "ar_invoice_number": inv["invoice_number"],
+                "ap_vendor_invoice_number": bill["vendor_invoice_number"],
+                "load_ref": load_ref,
+                "trip_ref": trip_ref,
+                "elimination_status": "eliminated" if closed < END.date() else "matched",
+                "eliminated_on": iso(closed) if closed < END.date() else "",
+                "description": f"{kind.replace('_', ' ')} {load_ref or trip_ref}".strip(),
+            }
+        )
 
     # -- the year's business -----------------------------------------------------------------------
 
@@ -224,18 +413,36 @@ class Books:
                 continue
             customer = load["_customer"]
             pod = datetime.fromisoformat(load["pod_received_at"]).date()
-            inv = self.invoice("OH", customer["party_id"], pod, int(customer["payment_terms_days"]),
-                               cents(load["customer_rate"]), cents(load["customer_accessorials"]), 0, "4000",
-                               False, f"Load {load['load_number']}", load["bol_number"])
+            inv = self.invoice(
+                "OH",
+                customer["party_id"],
+                pod,
+                int(customer["payment_terms_days"]),
+                cents(load["customer_rate"]),
+                cents(load["customer_accessorials"]),
+                0,
+                "4000",
+                False,
+                f"Load {load['load_number']}",
+                load["bol_number"],
+            )
             self.match(inv, "openhaul_load", load["load_number"], inv["_total"])
             self.settle(inv, customer["party_id"], int(customer["payment_terms_days"]))
             carrier = load["_carrier"]
             if carrier.group:
                 continue  # Origin's side of the pair is written with its trip
             received = datetime.fromisoformat(load["carrier_bill_received_at"]).date()
-            bill = self.bill("OH", carrier.party, f"{carrier.usdot}-{load['load_number'][3:]}", received,
-                             cents(load["carrier_rate"]) + cents(load["carrier_accessorials"]), "5000", "load",
-                             load["load_number"], False)
+            bill = self.bill(
+                "OH",
+                carrier.party,
+                f"{carrier.usdot}-{load['load_number'][3:]}",
+                received,
+                cents(load["carrier_rate"]) + cents(load["carrier_accessorials"]),
+                "5000",
+                "load",
+                load["load_number"],
+                False,
+            )
             if received + timedelta(days=30) < END.date():
                 self.pay_bill(bill, received + timedelta(days=self.rng.randint(2, 30)), "ach")
 
@@ -247,14 +454,33 @@ class Books:
             on = datetime.fromisoformat(trip["delivered_at"]).date() + timedelta(days=1)
             intercompany = bool(trip["openhaul_load_number"])
             terms = 15 if intercompany else 30
-            inv = self.invoice("OT", trip["bill_to_party_id"], on, terms, cents(trip["revenue"]), 0,
-                               cents(trip["fuel_surcharge"]), "4000", intercompany, f"Trip {trip['trip_number']}",
-                               trip["bol_number"])
+            inv = self.invoice(
+                "OT",
+                trip["bill_to_party_id"],
+                on,
+                terms,
+                cents(trip["revenue"]),
+                0,
+                cents(trip["fuel_surcharge"]),
+                "4000",
+                intercompany,
+                f"Trip {trip['trip_number']}",
+                trip["bol_number"],
+            )
             self.match(inv, "origin_trip", trip["trip_number"], inv["_total"])
             if intercompany:
                 load = oh_loads[trip["openhaul_load_number"]]
-                bill = self.bill("OH", self.party("OT"), inv["invoice_number"], on, inv["_total"], "5000", "load",
-                                 load["load_number"], True)
+                bill = self.bill(
+                    "OH",
+                    self.party("OT"),
+                    inv["invoice_number"],
+                    on,
+                    inv["_total"],
+                    "5000",
+                    "load",
+                    load["load_number"],
+                    True,
+                )
                 self.intercompany(inv, bill, "brokered_haul", "OT", "OH", on, load["load_number"], trip["trip_number"])
                 self.settle(inv, self.party("OH"), terms, intercompany=True)
                 if inv["status"] == "paid":
@@ -267,8 +493,17 @@ class Books:
             if order["vendor_party_id"] and order["status"] == "done":
                 closed = datetime.fromisoformat(order["closed_at"]).date()
                 amount = cents(order["labor_cost"]) + cents(order["parts_cost"])
-                bill = self.bill("OT", order["vendor_party_id"], f"W{order['ro_number'][3:]}", closed, amount, "5200",
-                                 "repair_order", order["ro_number"], False)
+                bill = self.bill(
+                    "OT",
+                    order["vendor_party_id"],
+                    f"W{order['ro_number'][3:]}",
+                    closed,
+                    amount,
+                    "5200",
+                    "repair_order",
+                    order["ro_number"],
+                    False,
+                )
                 if closed + timedelta(days=30) < END.date():
                     self.pay_bill(bill, closed + timedelta(days=self.rng.randint(5, 30)), "ach")
         weekly: dict[date, int] = {}
@@ -278,8 +513,17 @@ class Books:
             weekly[monday] = weekly.get(monday, 0) + cents(txn["total_amount"])
         for monday, amount in sorted(weekly.items()):
             statement = monday + timedelta(days=7)
-            bill = self.bill("OT", self.fuel_card.party_id, f"EFS{monday:%Y%m%d}", statement, amount, "5100", "fuel",
-                             f"week of {monday}", False)
+            bill = self.bill(
+                "OT",
+                self.fuel_card.party_id,
+                f"EFS{monday:%Y%m%d}",
+                statement,
+                amount,
+                "5100",
+                "fuel",
+                f"week of {monday}",
+                False,
+            )
             if statement + timedelta(days=7) < END.date():
                 self.pay_bill(bill, statement + timedelta(days=3), "ach")
 
@@ -289,13 +533,24 @@ class Books:
         fee = round(total * 0.025)
         collected = on + timedelta(days=self.rng.randint(20, 45))
         done = collected <= END.date()
-        self.rows["factoring_assignments"].append({
-            "factor_party_id": self.factor.party_id, "schedule_number": f"S{on:%Y%W}", "entity_code": inv["entity_code"],
-            "invoice_number": inv["invoice_number"], "submitted_on": iso(on), "face_amount": dollars(total),
-            "advance_rate": "0.9000", "fee_pct": "0.0250", "recourse": "true", "recourse_deadline": iso(on + timedelta(days=90)),
-            "noa_on_file": "true", "status": "collected" if done else "funded", "funded_on": iso(on + timedelta(days=1)),
-            "collected_on": iso(collected) if done else "",
-        })
+        self.rows["factoring_assignments"].append(
+            {
+                "factor_party_id": self.factor.party_id,
+                "schedule_number": f"S{on:%Y%W}",
+                "entity_code": inv["entity_code"],
+                "invoice_number": inv["invoice_number"],
+                "submitted_on": iso(on),
+                "face_amount": dollars(total),
+                "advance_rate": "0.9000",
+                "fee_pct": "0.0250",
+                "recourse": "true",
+                "recourse_deadline": iso(on + timedelta(days=90)),
+                "noa_on_file": "true",
+                "status": "collected" if done else "funded",
+                "funded_on": iso(on + timedelta(days=1)),
+                "collected_on": iso(collected) if done else "",
+            }
+        )
         inv["balance_due"] = dollars(total)
         if done:
             self.pay_invoice(inv, self.factor.party_id, 1.0, "factor_remit", collected, fee=fee)
@@ -305,10 +560,29 @@ class Books:
         month = date(START.year, START.month, 1)
         while month < END.date():
             amount = LEASE_PER_UNIT_CENTS * max(1, len(units))
-            inv = self.invoice("OEL", self.party("OT"), month, 15, amount, 0, 0, "4500", True,
-                               f"Tractor lease {month:%B %Y}, {len(units)} units")
-            bill = self.bill("OT", self.party("OEL"), inv["invoice_number"], month, amount, "5600", "trip",
-                             f"lease {month:%Y-%m}", True)
+            inv = self.invoice(
+                "OEL",
+                self.party("OT"),
+                month,
+                15,
+                amount,
+                0,
+                0,
+                "4500",
+                True,
+                f"Tractor lease {month:%B %Y}, {len(units)} units",
+            )
+            bill = self.bill(
+                "OT",
+                self.party("OEL"),
+                inv["invoice_number"],
+                month,
+                amount,
+                "5600",
+                "trip",
+                f"lease {month:%Y-%m}",
+                True,
+            )
             self.intercompany(inv, bill, "equipment_lease", "OEL", "OT", month)
             self.settle(inv, self.party("OT"), 15, intercompany=True)
             if inv["status"] == "paid":

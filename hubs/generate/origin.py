@@ -16,7 +16,6 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from hubs.generate.world import World
 from hubs.generate.common import (
     CITIES,
     END,
@@ -34,6 +33,7 @@ from hubs.generate.common import (
     party_id,
     stable_uuid,
 )
+from hubs.generate.world import World
 
 MAKES = [  # (make, model, WMI, engine make, share)
     ("Freightliner", "Cascadia 126", "3AK", "Detroit", 35),
@@ -418,8 +418,9 @@ class OriginFleet:
 
     def register_driver(self, d: Driver) -> None:
         since = datetime.combine(d.hire or (END.date() - timedelta(days=20)), datetime.min.time(), UTC) + hours(14)
-        party = self.world.person(d.first, d.last, ["driver", "employee"] if d.hire else ["prospect"], since,
-                                  key=d.code)
+        party = self.world.person(
+            d.first, d.last, ["driver", "employee"] if d.hire else ["prospect"], since, key=d.code
+        )
         if d.term and d.term <= END.date():
             ended = datetime.combine(d.term, datetime.min.time(), UTC) + hours(17)
             party.ended.update({"driver": ended, "employee": ended})
@@ -431,8 +432,10 @@ class OriginFleet:
     def trip_versions(trip: dict) -> list[dict]:
         """A trip's status timeline: dispatched, then in transit, then (if so) delivered."""
         dispatched = datetime.fromisoformat(trip["dispatched_at"])
-        versions = [{**trip, "status": "dispatched", "delivered_at": "", "valid_from": trip["dispatched_at"]},
-                    {**trip, "status": "in_transit", "delivered_at": "", "valid_from": iso(dispatched + hours(1.5))}]
+        versions = [
+            {**trip, "status": "dispatched", "delivered_at": "", "valid_from": trip["dispatched_at"]},
+            {**trip, "status": "in_transit", "delivered_at": "", "valid_from": iso(dispatched + hours(1.5))},
+        ]
         if trip["status"] == "delivered":
             versions.append({**trip, "valid_from": trip["delivered_at"]})
         return versions
@@ -544,7 +547,9 @@ class OriginFleet:
         if intercompany:
             bill_to = self.world.parties[party_id("organization", "OpenHaul Logistics LLC")]
         else:
-            bill_to = self.world.organization(self.rng.choice(CUSTOMERS), ["customer", "shipper"], START - timedelta(days=400))
+            bill_to = self.world.organization(
+                self.rng.choice(CUSTOMERS), ["customer", "shipper"], START - timedelta(days=400)
+            )
         rate = self.rng.uniform(2.05, 3.15)
         status = "delivered" if delivered else "in_transit"
         self.trips.append(

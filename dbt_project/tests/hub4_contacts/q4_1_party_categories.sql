@@ -9,7 +9,7 @@ from {{ ref('parties') }} as p
 where p.status = 'active'
   and not exists (select 1 from {{ ref('party_categories') }} as c where c.party_id = p.party_id and c.valid_to is null)
 union all
-select 'unknown_category', c.party_id::text, format('%s since %s', c.category, c.valid_from)
+select 'unknown_category', c.party_id::text || ':' || coalesce(c.category, 'NULL'), format('since %s', c.valid_from)
 from {{ ref('party_categories') }} as c
 where c.category is null
    or c.category not in ('customer', 'shipper', 'consignee', 'carrier', 'broker', 'vendor', 'factor', 'insurer',
