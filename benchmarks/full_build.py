@@ -90,6 +90,7 @@ def main() -> None:
         stages["dbt build (staging, hubs, history, checks)"] = time.perf_counter() - started
         if build.returncode != 0:
             print(build.stdout[-4000:])
+            args.keep = True  # leave the data to look at
             raise SystemExit("dbt build failed")
         timings = json.loads((home / "dbt" / "run_results.json").read_text())["results"]
         by_layer: dict[str, float] = {}
@@ -109,11 +110,14 @@ def main() -> None:
             by_layer[layer] = by_layer.get(layer, 0.0) + result["execution_time"]
 
         counts = entity_counts(settings, catalog)
+        wrong = {c.entity: (generated.expected[c.entity]["quarantined"], c.quarantined) for c in counts
+                 if c.quarantined != generated.expected[c.entity]["quarantined"]}
         rows = sum(generated.files.values())
         print(f"scale {args.scale:g}, seed {args.seed}: {rows:,} rows in {len(generated.files)} files\n")
         print(f"  {'entity':38} {'landed':>10} {'accepted':>10} {'quarantined':>11} {'in hub':>10}")
         for c in counts:
             print(f"  {c.entity:38} {c.landed:10,} {c.accepted:10,} {c.quarantined:11,} {c.current:10,}")
+        print(f"\n  quarantine holds exactly the rows built to be bad: {'yes' if not wrong else wrong}")
         print("\n  stage                                          seconds   rows/s")
         for stage, seconds in stages.items():
             print(f"  {stage:44} {seconds:9.1f} {rows / seconds:9,.0f}")

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from hubs.generate.common import CITIES, END, START, City, hours, iso, miles_between, money, stable_uuid
+from hubs.generate.common import CITIES, END, START, City, hours, iso, miles_between, money, party_id, stable_uuid
 from hubs.generate.origin import OriginFleet
 from hubs.generate.staff import Staff
 from hubs.generate.world import GROUP, World
@@ -124,6 +124,9 @@ class OpenHaulBrokerage:
         used: set[str] = set()
         for i in range(self.n_customers):
             name = f"{WORDS_A[i % len(WORDS_A)]} {self.rng.choice(WORDS_B)} {'Inc' if i % 3 else 'LLC'}"
+            if party_id("organization", name) in self.world.parties:  # a second company, not the same one
+                name = name.replace(" Inc", f" of {CITIES[i % len(CITIES)].name} Inc").replace(
+                    " LLC", f" of {CITIES[i % len(CITIES)].name} LLC")
             code = "".join(w[0] for w in name.split()[:3]).upper() + f"{i:02d}"
             while code in used:
                 code += "X"
@@ -577,7 +580,8 @@ class OpenHaulBrokerage:
 
     def check_calls(self, load: dict) -> None:
         pickup = datetime.fromisoformat(load["pickup_at"])
-        delivery = datetime.fromisoformat(load["delivery_at"])
+        # positions en route lie between pickup and the actual delivery when there is one
+        delivery = datetime.fromisoformat(load["delivered_at"] or load["delivery_at"])
         origin, dest = load["_origin"], load["_dest"]
         events = [("X3", pickup - hours(0.3), origin), ("AF", pickup + hours(1.2), origin)]
         span = (delivery - pickup).total_seconds()

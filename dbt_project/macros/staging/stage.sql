@@ -24,6 +24,15 @@ select 1 as _parsing
 {%- set exclusions = hubs_exclusions(node) -%}
 {%- set uniques = hubs_uniques(node) -%}
 {%- set fks = hubs_foreign_keys(node) -%}
+{%- set plain_checks = [] -%}
+{%- set computed_checks = [] -%}
+{%- for chk in hubs_checks(node) -%}
+  {%- if modules.re.search("\\b(" ~ (hubs_computed_names(node) | join("|") or "(?!x)x") ~ ")\\b", chk.expression) -%}
+    {%- do computed_checks.append(chk) -%}
+  {%- else -%}
+    {%- do plain_checks.append(chk) -%}
+  {%- endif -%}
+{%- endfor -%}
 {%- set landed = hubs_landed_columns(landing, node) | map(attribute='name') | list -%}
 {%- set lower_bound -%}
   {%- if is_incremental() -%}(select coalesce(max(_landing_seq), 0) from {{ this }}){%- else -%}0{%- endif -%}
@@ -45,30 +54,17 @@ checked as (
     left join (select d._landing_seq, d.reason from {{ deletions }} as d where d.status = 'refused') as refused
            on refused._landing_seq = c._landing_seq
 ),
-{#- Computed columns (meta.expression) exist here too, so CHECKs may refer to them. #}
-computed as (
-    select c.*
-        {%- for col in node.columns.values() if hubs_computed(col) %},
-        ({{ hubs_computed(col) }}) as {{ adapter.quote(col.name) }}
-        {%- endfor %}
-    from checked as c
-),
-ruled as (
-    select c.*
-        {%- for ex in exclusions %}{% set outer = loop %}{% for el in ex.elements %},
-        ({{ el.expression }}) as _ex{{ outer.index }}_{{ loop.index }}
-        {%- endfor %}{% endfor %},
+{#- Rules that cannot raise come first; computed columns and exclusion ranges are evaluated
+    only for rows that passed them (a division by a zero MPG or a range ending before it
+    starts must become a reason, never a failed build). -#}
+ruled_plain as (
+    select c.*,
         c._type_errors || array_remove(array[
             case when c._dup_count > 1
                  then format('duplicate_key: {{ vkey | join(", ") }} = %s appears %s times in this file',
                              concat_ws(', ', {{ hubs_key_tuple(vkey, 'c') }}), c._dup_count) end
-            {%- for chk in hubs_checks(node) %},
-            case when not c._is_delete and ({{ chk.expression }}) is false
-                 then {% if chk.column -%}
-                 format('{{ ("check: " ~ chk.name ~ " - " ~ chk.column ~ " = %s breaks " ~ (chk.expression | replace("%", "%%"))) | replace("'", "''") }}', coalesce(left(c.{{ adapter.quote(chk.column) }}::text, 80), 'NULL'))
-                 {%- else -%}
-                 '{{ ("check: " ~ chk.name ~ " - " ~ chk.expression) | replace("'", "''") }}'
-                 {%- endif %} end
+            {%- for chk in plain_checks %},
+            {{ hubs_check_reason(chk) }}
             {%- endfor %}
             {%- set ns = namespace(joined=0) %}
             {%- for fk in fks %}
@@ -91,6 +87,28 @@ ruled as (
                              concat_ws(', ', {{ hubs_key_tuple(fk.columns, 'c') }})) end
             {%- endfor %},
             c._refused_reason
+        ]::text[], null) as _plain_errors
+    from checked as c
+),
+computed as (
+    select c.*
+        {%- for col in node.columns.values() if hubs_computed(col) %},
+        case when cardinality(c._plain_errors) = 0 and not c._is_delete
+             then ({{ hubs_computed(col) }}) end as {{ adapter.quote(col.name) }}
+        {%- endfor %}
+    from ruled_plain as c
+),
+ruled as (
+    select c.*
+        {%- for ex in exclusions %}{% set outer = loop %}{% for el in ex.elements %},
+        case when cardinality(c._plain_errors) = 0 and not c._is_delete
+             then ({{ el.expression }}) end as _ex{{ outer.index }}_{{ loop.index }}
+        {%- endfor %}{% endfor %},
+        c._plain_errors || array_remove(array[
+            {%- for chk in computed_checks %}
+            {{ hubs_check_reason(chk) }},
+            {%- endfor %}
+            null
         ]::text[], null) as _errors
     from computed as c
 ),
@@ -167,6 +185,25 @@ select
     {%- endfor -%})::text) as _row_hash
 from final
 {%- endif %}
+{% endmacro %}
+
+
+{% macro hubs_check_reason(chk) %}
+  {#- A CHECK as a staging reason: NULL when it holds (or does not apply), else its name and,
+      for a column check, the value that broke it. -#}
+            case when not c._is_delete and ({{ chk.expression }}) is false
+                 then {% if chk.column -%}
+                 format('{{ ("check: " ~ chk.name ~ " - " ~ chk.column ~ " = %s breaks " ~ (chk.expression | replace("%", "%%"))) | replace("'", "''") }}', coalesce(left(c.{{ adapter.quote(chk.column) }}::text, 80), 'NULL'))
+                 {%- else -%}
+                 '{{ ("check: " ~ chk.name ~ " - " ~ chk.expression) | replace("'", "''") }}'
+                 {%- endif %} end
+{%- endmacro %}
+
+
+{% macro hubs_computed_names(node) %}
+  {%- set names = [] -%}
+  {%- for col in node.columns.values() if hubs_computed(col) -%}{%- do names.append(col.name) -%}{%- endfor -%}
+  {{ return(names) }}
 {% endmacro %}
 
 
