@@ -110,14 +110,17 @@ def main() -> None:
             by_layer[layer] = by_layer.get(layer, 0.0) + result["execution_time"]
 
         counts = entity_counts(settings, catalog)
-        wrong = {c.entity: (generated.expected[c.entity]["quarantined"], c.quarantined) for c in counts
-                 if c.quarantined != generated.expected[c.entity]["quarantined"]}
+        wrong = {
+            c.entity: (generated.expected[c.entity]["quarantined"], c.quarantined)
+            for c in counts
+            if c.quarantined != generated.expected[c.entity]["quarantined"]
+        }
         rows = sum(generated.files.values())
         print(f"scale {args.scale:g}, seed {args.seed}: {rows:,} rows in {len(generated.files)} files\n")
         print(f"  {'entity':38} {'landed':>10} {'accepted':>10} {'quarantined':>11} {'in hub':>10}")
         for c in counts:
             print(f"  {c.entity:38} {c.landed:10,} {c.accepted:10,} {c.quarantined:11,} {c.current:10,}")
-        print(f"\n  quarantine holds exactly the rows built to be bad: {'yes' if not wrong else wrong}")
+        print(f"\n  quarantine holds exactly the rows built to be bad: {wrong if wrong else 'yes'}")
         print("\n  stage                                          seconds   rows/s")
         for stage, seconds in stages.items():
             print(f"  {stage:44} {seconds:9.1f} {rows / seconds:9,.0f}")

@@ -126,7 +126,8 @@ class OpenHaulBrokerage:
             name = f"{WORDS_A[i % len(WORDS_A)]} {self.rng.choice(WORDS_B)} {'Inc' if i % 3 else 'LLC'}"
             if party_id("organization", name) in self.world.parties:  # a second company, not the same one
                 name = name.replace(" Inc", f" of {CITIES[i % len(CITIES)].name} Inc").replace(
-                    " LLC", f" of {CITIES[i % len(CITIES)].name} LLC")
+                    " LLC", f" of {CITIES[i % len(CITIES)].name} LLC"
+                )
             code = "".join(w[0] for w in name.split()[:3]).upper() + f"{i:02d}"
             while code in used:
                 code += "X"

@@ -48,18 +48,15 @@ def tail(path: Path, lines: int = 20) -> str:
         return "".join(deque(handle, maxlen=lines)).rstrip() or "(log is empty)"
 
 
-def port_owner(port: int) -> str:
-    """Who listens on a loopback port, as a phrase for an error message."""
+def port_owner(port: int) -> psutil.Process | None:
+    """The process listening on a loopback port, when it can be seen."""
     try:
         for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
-                if conn.pid:
-                    proc = psutil.Process(conn.pid)
-                    return f"pid {conn.pid} ({' '.join(proc.cmdline()[:3])})"
-                return "another process"
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                return psutil.Process(conn.pid)
     except (psutil.Error, OSError):
         pass
-    return "another process"
+    return None
 
 
 def port_is_free(port: int) -> bool:
@@ -162,10 +159,7 @@ class EmbeddedServer(ABC):
                 )
             return False
         if not port_is_free(self.port):
-            raise ServerError(
-                f"cannot start {self.name}: port {self.port} is taken by {port_owner(self.port)}."
-                f" Stop that process or choose another port with {self.port_variable}=<port>."
-            )
+            raise ServerError(self._port_taken_message())
         self.settings.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         self.prepare()
@@ -201,6 +195,24 @@ class EmbeddedServer(ABC):
         raise ServerError(
             f"{self.name} did not answer within {self.start_timeout_s:.0f} s. "
             f"Last lines of {self.log_file}:\n{tail(self.log_file)}"
+        )
+
+    def _port_taken_message(self) -> str:
+        owner = port_owner(self.port)
+        try:
+            ours = owner is not None and Path(owner.cwd()) == self.data_dir
+            who = f"pid {owner.pid} ({' '.join(owner.cmdline()[:3])})" if owner else "another process"
+        except psutil.Error:
+            ours, who = False, f"pid {owner.pid}" if owner else "another process"
+        if ours:
+            return (
+                f"cannot start {self.name}: an earlier {self.name} of this data folder ({who}) still listens on "
+                f"port {self.port}, but its state file is gone (was {self.settings.run_dir} deleted?). "
+                f"Stop it with `kill {owner.pid}`, then try again."
+            )
+        return (
+            f"cannot start {self.name}: port {self.port} is taken by {who}. "
+            f"Stop that process or choose another port with {self.port_variable}=<port>."
         )
 
     stop_signal: signal.Signals = signal.SIGTERM
