@@ -70,6 +70,7 @@ class Entity:
     primary_key: tuple[str, ...]
     foreign_keys: tuple[ForeignKey, ...]
     meta: dict[str, Any] = field(compare=False, hash=False)
+    indexes: tuple[tuple[str, ...], ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -238,6 +239,7 @@ def _entity(node: dict[str, Any], parents: _ParentNames) -> Entity:
         primary_key=key,
         foreign_keys=tuple(fks),
         meta=hubs_meta,
+        indexes=tuple(tuple(i["columns"]) for i in node["config"].get("indexes") or []),
     )
 
 

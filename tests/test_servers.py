@@ -78,7 +78,7 @@ def test_cache_evicts_and_graph_never_does(own_home: hubs_settings.Settings) -> 
     servers["graph"].start()
     cache = redis.Redis(port=own_home.redis_port).config_get("maxmemory-policy")
     graph = redis.Redis(port=own_home.falkordb_port).config_get("maxmemory-policy")
-    assert cache["maxmemory-policy"] == "allkeys-lru"
+    assert cache["maxmemory-policy"] == "volatile-lru"
     assert graph["maxmemory-policy"] == "noeviction"
 
 

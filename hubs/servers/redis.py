@@ -51,9 +51,9 @@ class CacheServer(_RedisProcess):
         return [
             *self._base_command(),
             "--maxmemory",
-            "256mb",
+            "1gb",
             "--maxmemory-policy",
-            "allkeys-lru",
+            "volatile-lru",
             "--save",
             "",
             "--appendonly",

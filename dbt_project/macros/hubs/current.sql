@@ -191,3 +191,12 @@ from versions as v
   select pg_advisory_xact_lock(hashtext('hubs:create-hub-table'))
   {%- endif -%}
 {% endmacro %}
+
+
+{% macro hubs_feed_index() %}
+  {#- Post-hook: the derived stores read "what changed since my watermark" by landing sequence
+      (hubs/sync/feed.py), which must cost in proportion to the change, not the table. -#}
+  {%- if execute -%}
+  create index if not exists {{ this.identifier }}__landing_seq on {{ this }} (_landing_seq)
+  {%- endif -%}
+{% endmacro %}

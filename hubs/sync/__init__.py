@@ -1,0 +1,1 @@
+"""Deriving the other stores from PostgreSQL: one change feed, one engine, one adapter a store."""

@@ -1,0 +1,147 @@
+"""The Redis cache: key patterns and TTLs from meta.hubs.cache, values from the rows.
+
+A value is the JSON of the entry's fields. Every row remembers which keys it wrote (a set
+`hubs:index:<Label>:<key>`, kept without TTL), so when the row changes the keys it no longer
+produces are deleted, and when it disappears all of them go, whatever fields the pattern
+uses. Entries with a `where` (e.g. only current assignments) are filtered by PostgreSQL.
+Real-time keys (TTL 60 s) are rewritten by `refresh_realtime` on a schedule that keeps them
+alive between changes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import redis
+from psycopg2.extensions import connection as Connection
+
+from hubs.catalog import Catalog, Entity
+from hubs.sync.engine import Store, StoreUnavailable
+from hubs.sync.feed import Change, current_rows
+from hubs.sync.records import key_of, normalize
+from hubs.sync.stores import holds
+
+INDEX_PREFIX = "hubs:index:"
+REALTIME_TTL = 60
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def entries(entity: Entity) -> list[dict[str, Any]]:
+    return entity.meta.get("cache", [])
+
+
+def filter_column(index: int) -> str:
+    return f"_cache_where_{index}"
+
+
+def cache_key(entry: dict[str, Any], row: dict[str, Any]) -> str | None:
+    values = {name: row.get(name) for name in _PLACEHOLDER.findall(entry["key"])}
+    if any(v is None for v in values.values()):
+        return None
+    return entry["key"].format(**{k: normalize(v) for k, v in values.items()})
+
+
+def cache_value(entry: dict[str, Any], row: dict[str, Any]) -> str:
+    return json.dumps({f: normalize(row.get(f)) for f in entry["fields"]}, sort_keys=True)
+
+
+def writes(entity: Entity, row: dict[str, Any]) -> dict[str, tuple[str, int]]:
+    """key -> (value, ttl) for one row."""
+    out = {}
+    for index, entry in enumerate(entries(entity)):
+        if "where" in entry and not row.get(filter_column(index)):
+            continue
+        key = cache_key(entry, row)
+        if key is not None:
+            out[key] = (cache_value(entry, row), int(entry["ttl_seconds"]))
+    return out
+
+
+class CacheStore(Store):
+    name = "cache"
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        try:
+            client.ping()
+        except (redis.ConnectionError, OSError) as exc:
+            raise StoreUnavailable(f"cannot reach the Redis cache: {exc}") from exc
+
+    def holds(self, entity: Entity) -> bool:
+        return holds("cache", entity)
+
+    def extra_columns(self, entity: Entity) -> dict[str, str]:
+        return {filter_column(i): e["where"] for i, e in enumerate(entries(entity)) if "where" in e}
+
+    @staticmethod
+    def index_key(entity: Entity, key: str) -> str:
+        return f"{INDEX_PREFIX}{entity.meta['label']}:{key}"
+
+    def upsert(self, entity: Entity, changes: list[Change]) -> None:
+        indexes = [self.index_key(entity, c.key) for c in changes]
+        old = self._pipeline(lambda p: [p.smembers(i) for i in indexes])
+        pipe = self.client.pipeline(transaction=False)
+        for change, index, previous in zip(changes, indexes, old, strict=True):
+            new = writes(entity, change.row)
+            stale = {k.decode() for k in previous} - set(new)
+            if stale:
+                pipe.delete(*stale)
+                pipe.srem(index, *stale)
+            for key, (value, ttl) in new.items():
+                pipe.set(key, value, ex=ttl)
+            if new:
+                pipe.sadd(index, *new)
+        self._execute(pipe)
+
+    def delete(self, entity: Entity, keys: list[str]) -> None:
+        indexes = [self.index_key(entity, k) for k in keys]
+        old = self._pipeline(lambda p: [p.smembers(i) for i in indexes])
+        pipe = self.client.pipeline(transaction=False)
+        for index, previous in zip(indexes, old, strict=True):
+            if previous:
+                pipe.delete(*previous)
+            pipe.delete(index)
+        self._execute(pipe)
+
+    def clear(self, catalog: Catalog) -> None:
+        for entity in catalog.entities:
+            patterns = [_PLACEHOLDER.sub("*", e["key"]) for e in entries(entity)]
+            patterns.append(f"{INDEX_PREFIX}{entity.meta['label']}:*")
+            for pattern in patterns:
+                batch = list(self.client.scan_iter(match=pattern, count=1000))
+                for start in range(0, len(batch), 1000):
+                    self.client.delete(*batch[start : start + 1000])
+
+    def refresh_realtime(self, conn: Connection, catalog: Catalog) -> int:
+        """Rewrite every real-time key from PostgreSQL (TTL reset); returns how many."""
+        written = 0
+        for entity in catalog.entities:
+            if not any(e["ttl_seconds"] <= REALTIME_TTL for e in entries(entity)):
+                continue
+            pipe = self.client.pipeline(transaction=False)
+            for row in current_rows(conn, entity, self.extra_columns(entity)):
+                for key, (value, ttl) in writes(entity, row).items():
+                    if ttl <= REALTIME_TTL:
+                        pipe.set(key, value, ex=ttl)
+                        pipe.sadd(self.index_key(entity, key_of(entity, row)), key)
+                        written += 1
+            self._execute(pipe)
+        conn.commit()
+        return written
+
+    def _pipeline(self, fill: Any) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        fill(pipe)
+        return self._execute(pipe)
+
+    @staticmethod
+    def _execute(pipe: redis.client.Pipeline) -> list[Any]:
+        try:
+            return pipe.execute()
+        except redis.ConnectionError as exc:
+            raise StoreUnavailable(f"lost the Redis cache: {exc}") from exc
+
+    def close(self) -> None:
+        self.client.close()

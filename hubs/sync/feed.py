@@ -1,0 +1,150 @@
+"""The change feed: what changed in a hub table since a store's watermark.
+
+A hub row carries the landing sequence of the version it holds, and so does each version in a
+`<table>_history` table; a key has changed when either moved past the watermark (a late,
+older version changes only the history). Changes come in chunks of keys in sequence order, so
+a store can advance its watermark chunk by chunk. Deletes come from hubs_meta.hub_deletions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg2 import sql
+from psycopg2.extensions import connection as Connection
+from psycopg2.extras import RealDictCursor
+
+from hubs.catalog import Entity
+from hubs.sync.records import key_from_json, key_of
+
+CHUNK = 5000
+
+
+@dataclass
+class Change:
+    key: str
+    row: dict[str, Any]
+    versions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def hub_table(entity: Entity) -> sql.Composed:
+    return sql.Identifier(entity.schema, entity.table)
+
+
+def history_table(entity: Entity) -> sql.Composed | None:
+    return sql.Identifier(entity.schema, f"{entity.table}_history") if entity.history == "scd2" else None
+
+
+def _key_columns(entity: Entity) -> sql.Composable:
+    return sql.SQL(", ").join(map(sql.Identifier, entity.primary_key))
+
+
+def _key_join(entity: Entity, alias: str) -> tuple[sql.Composable, sql.Composable]:
+    """`unnest(%s::type[], ...) as k(...)` and the join condition to `alias`, typed so that
+    the primary key index serves the lookup."""
+    arrays = sql.SQL(", ").join(
+        sql.SQL("%s::{}[]").format(sql.SQL(entity.column(c).data_type)) for c in entity.primary_key
+    )
+    unnest = sql.SQL("unnest({}) as k ({})").format(arrays, _key_columns(entity))
+    on = sql.SQL(" and ").join(
+        sql.SQL("{}.{} = k.{}").format(sql.Identifier(alias), sql.Identifier(c), sql.Identifier(c))
+        for c in entity.primary_key
+    )
+    return unnest, on
+
+
+def changed_keys(conn: Connection, entity: Entity, since: int) -> list[tuple[tuple, int]]:
+    """Keys whose current row or any version moved past `since`, oldest change first."""
+    sources = [
+        sql.SQL("select {k}, _landing_seq from {t} where _landing_seq > %s").format(
+            k=_key_columns(entity), t=hub_table(entity)
+        )
+    ]
+    history = history_table(entity)
+    if history is not None:
+        sources.append(
+            sql.SQL("select {k}, _landing_seq from {t} where _landing_seq > %s").format(
+                k=_key_columns(entity), t=history
+            )
+        )
+    query = sql.SQL("select {k}, max(_landing_seq) from ({u}) as c group by {k} order by max(_landing_seq)").format(
+        k=_key_columns(entity), u=sql.SQL(" union all ").join(sources)
+    )
+    with conn.cursor() as cur:
+        cur.execute(query, [since] * len(sources))
+        return [(tuple(r[:-1]), r[-1]) for r in cur.fetchall()]
+
+
+def _fetch(
+    conn: Connection,
+    table: sql.Composed,
+    entity: Entity,
+    keys: list[tuple],
+    extra: dict[str, str],
+    order: sql.Composable | None = None,
+) -> list[dict[str, Any]]:
+    unnest, on = _key_join(entity, "t")
+    columns = sql.SQL(", ").join(
+        [sql.SQL("t.*")]
+        + [
+            sql.SQL("({}) as {}").format(sql.SQL(expression), sql.Identifier(name))
+            for name, expression in extra.items()
+        ]
+    )
+    query = sql.SQL("select {c} from {t} as t join {u} on {on}{order}").format(
+        c=columns, t=table, u=unnest, on=on, order=sql.SQL(" order by ") + order if order else sql.SQL("")
+    )
+    params = [[k[i] for k in keys] for i in range(len(entity.primary_key))]
+    with conn.cursor(cursor_factory=RealDictCursor) as cur:
+        cur.execute(query, params)
+        return [dict(r) for r in cur.fetchall()]
+
+
+def changes(
+    conn: Connection, entity: Entity, since: int, extra: dict[str, str], versions: bool, chunk: int = CHUNK
+) -> Iterator[tuple[list[Change], int]]:
+    """Chunks of changed keys with their current rows (and history versions when asked), each
+    with the highest landing sequence it covers."""
+    keys = changed_keys(conn, entity, since)
+    history = history_table(entity) if versions else None
+    for start in range(0, len(keys), chunk):
+        part = keys[start : start + chunk]
+        tuples = [k for k, _ in part]
+        rows = {key_of(entity, r): r for r in _fetch(conn, hub_table(entity), entity, tuples, extra)}
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        if history is not None:
+            for version in _fetch(conn, history, entity, tuples, extra, sql.SQL("t.valid_from")):
+                grouped.setdefault(key_of(entity, version), []).append(version)
+        batch = [Change(k, row, grouped.get(k, [])) for k, row in rows.items()]
+        yield batch, part[-1][1]
+
+
+def deletions(conn: Connection, entity: Entity, since: int) -> tuple[list[str], int]:
+    """Keys deleted from the hub table since `since` (applied deletes only), and the new mark."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "select key, _landing_seq from hubs_meta.hub_deletions"
+            " where entity = %s and status = 'applied' and _landing_seq > %s order by _landing_seq",
+            (entity.qualified_name, since),
+        )
+        rows = cur.fetchall()
+    return [key_from_json(entity, key) for key, _ in rows], (rows[-1][1] if rows else since)
+
+
+def current_rows(
+    conn: Connection, entity: Entity, extra: dict[str, str] | None = None, where: str = "true"
+) -> Iterator[dict[str, Any]]:
+    """Every current row (for rebuilds and checks), streamed."""
+    columns = sql.SQL(", ").join(
+        [sql.SQL("t.*")]
+        + [sql.SQL("({}) as {}").format(sql.SQL(e), sql.Identifier(n)) for n, e in (extra or {}).items()]
+    )
+    with conn.cursor(name=f"rows_{entity.table}", cursor_factory=RealDictCursor) as cur:
+        cur.itersize = CHUNK
+        cur.execute(
+            sql.SQL("select {c} from {t} as t where {w}").format(c=columns, t=hub_table(entity), w=sql.SQL(where))
+        )
+        for row in cur:
+            yield dict(row)

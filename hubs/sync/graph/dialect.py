@@ -1,0 +1,46 @@
+"""What differs between graph servers: how to run Cypher, declare constraints and indexes,
+read them back, and empty the replica. Everything else is the same Cypher on both."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SchemaItem:
+    kind: str  # unique | node_index | edge_index
+    label: str  # node label or relationship type
+    prop: str
+    online: bool
+
+
+class GraphDialect(ABC):
+    #: where this server's replica lives, for messages
+    description: str
+
+    @abstractmethod
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        """Run Cypher; rows as lists of values."""
+
+    @abstractmethod
+    def ensure_unique_key(self, label: str) -> None: ...
+
+    @abstractmethod
+    def ensure_node_index(self, label: str, prop: str) -> None: ...
+
+    @abstractmethod
+    def ensure_edge_index(self, rel_type: str, prop: str) -> None: ...
+
+    @abstractmethod
+    def schema(self) -> list[SchemaItem]:
+        """Constraints and indexes as the server reports them."""
+
+    @abstractmethod
+    def clear(self, labels: list[str]) -> None:
+        """Remove the replica's nodes and edges (only these labels: a shared database may hold
+        other data, such as Graphiti's timeline on Neo4j Community)."""
+
+    def close(self) -> None:  # noqa: B027 - some clients hold no connection
+        """Release the connection."""

@@ -1,0 +1,174 @@
+"""The relationships of a row, read from its entity's meta.hubs.relationships.
+
+Every edge is owned by the row it comes from (property `_owner` = "<Label>:<key>"), so when a
+row changes or disappears its edges are replaced or removed, whatever the edge's direction.
+Forms: a foreign key (`columns`, optionally `direction: in`); a row projected as an edge
+between two of its foreign keys' targets (`from_columns`/`to_columns`, e.g. DROVE with its
+interval); a key naming its entity (`subject_column`, 'tractor:6520'); a typed pair of key
+columns (`key_columns` + `targets`); an array of keys (`array_column`); references inside a
+JSON document (`json_column`). SCD-2 entities also carry their versions as VERSION self-edges.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from hubs.catalog import Catalog, Entity
+from hubs.sync.records import KEY_SEPARATOR, normalize
+
+VERSION = "VERSION"
+
+
+@dataclass(frozen=True)
+class Edge:
+    type: str
+    from_label: str
+    from_key: str
+    to_label: str
+    to_key: str
+    props: dict[str, Any] = field(default_factory=dict)
+    to_property: str = "key"  # the target is found by this property (LISTS finds tractors by VIN)
+
+
+class Relationships:
+    """Turns rows into edges for every entity of a catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self.by_model = {e.model: e for e in catalog.entities}
+        self.by_name = {e.name: e for e in catalog.entities}
+        self.by_table = {e.table: e for e in catalog.entities}
+
+    def label(self, entity: Entity) -> str:
+        return entity.meta["label"]
+
+    def _parent(self, entity: Entity, columns: list[str]) -> Entity:
+        for fk in entity.foreign_keys:
+            if list(fk.columns) == list(columns):
+                return self.by_model[fk.parent_model]
+        raise KeyError(f"{entity.model}: {columns} is not a foreign key")
+
+    @staticmethod
+    def _key(row: dict[str, Any], columns: list[str]) -> str | None:
+        values = [row.get(c) for c in columns]
+        if any(v is None for v in values):
+            return None
+        return KEY_SEPARATOR.join(str(normalize(v)) for v in values)
+
+    def types(self) -> set[str]:
+        """Every relationship type the catalog declares (the graph must hold exactly these)."""
+        declared = {r["type"] for e in self.catalog.entities for r in e.meta.get("relationships", [])}
+        if any(e.history == "scd2" for e in self.catalog.entities):
+            declared.add(VERSION)
+        return declared
+
+    def projection_types(self, entity: Entity) -> list[str]:
+        """Types whose edges need not touch the owner's node (found by _owner to replace them)."""
+        return sorted({r["type"] for r in entity.meta.get("relationships", []) if "columns" not in r})
+
+    def direct(self, entity: Entity, key: str, row: dict[str, Any]) -> list[Edge]:
+        """Foreign-key edges: both ends exist once parents are synced before children."""
+        label, edges = self.label(entity), []
+        for rel in entity.meta.get("relationships", []):
+            if "columns" not in rel:
+                continue
+            parent_key = self._key(row, rel["columns"])
+            if parent_key is None:
+                continue
+            parent = self.label(self._parent(entity, rel["columns"]))
+            if rel.get("direction") == "in":
+                edges.append(Edge(rel["type"], parent, parent_key, label, key))
+            else:
+                edges.append(Edge(rel["type"], label, key, parent, parent_key))
+        return edges
+
+    def indirect(self, entity: Entity, key: str, row: dict[str, Any]) -> list[Edge]:
+        """Every other form; their targets may belong to entities synced later."""
+        edges: list[Edge] = []
+        for rel in entity.meta.get("relationships", []):
+            if "from_columns" in rel:
+                edges += self._projection(entity, rel, row)
+            elif "subject_column" in rel:
+                edges += self._subject(entity, key, rel, row)
+            elif "key_columns" in rel:
+                kind, ref = (row.get(c) for c in rel["key_columns"])
+                target = self.by_model.get(rel["targets"].get(kind, ""))
+                if target is not None and ref is not None:
+                    edges.append(Edge(rel["type"], self.label(entity), key, self.label(target), str(ref)))
+            elif "array_column" in rel:
+                target = self.label(self.by_model[rel["target"]])
+                for value in row.get(rel["array_column"]) or []:
+                    edges.append(Edge(rel["type"], self.label(entity), key, target, str(normalize(value))))
+            elif "json_column" in rel:
+                edges += self._json(entity, key, rel, row)
+        return edges
+
+    def _projection(self, entity: Entity, rel: dict[str, Any], row: dict[str, Any]) -> list[Edge]:
+        from_key, to_key = self._key(row, rel["from_columns"]), self._key(row, rel["to_columns"])
+        if from_key is None or to_key is None:
+            return []
+        props = {p: normalize(row[p]) for p in rel.get("properties", []) if row.get(p) is not None}
+        return [
+            Edge(
+                rel["type"],
+                self.label(self._parent(entity, rel["from_columns"])),
+                from_key,
+                self.label(self._parent(entity, rel["to_columns"])),
+                to_key,
+                props,
+            )
+        ]
+
+    def _subject(self, entity: Entity, key: str, rel: dict[str, Any], row: dict[str, Any]) -> list[Edge]:
+        subject = row.get(rel["subject_column"])
+        if not subject or ":" not in subject:
+            return []
+        name, ref = subject.split(":", 1)
+        target = self.by_name.get(name)
+        return [Edge(rel["type"], self.label(entity), key, self.label(target), ref)] if target else []
+
+    def _json(self, entity: Entity, key: str, rel: dict[str, Any], row: dict[str, Any]) -> list[Edge]:
+        document = row.get(rel["json_column"])
+        if isinstance(document, str):
+            document = json.loads(document)
+        if not document:
+            return []
+        label = self.label(entity)
+        if "path" in rel:  # e.g. Form 2290 details.vins -> tractors by VIN
+            target = self.label(self.by_model[rel["target"]])
+            return [
+                Edge(rel["type"], label, key, target, str(v), to_property=rel.get("target_column", "key"))
+                for v in (document.get(rel["path"]) or [])
+            ]
+        edges = []
+        for element in document if isinstance(document, list) else []:
+            if "targets" in rel:  # e.g. payment applications: {doc_type, <target key columns>, amount}
+                target = self.by_model.get(rel["targets"].get(element.get("doc_type"), ""))
+            else:  # evidence: {hub, table, key}
+                target = self.by_table.get(element.get("table", ""))
+            if target is None:
+                continue
+            if "key" in element:
+                ref = str(element["key"])
+            elif all(c in element for c in target.primary_key):
+                ref = KEY_SEPARATOR.join(str(element[c]) for c in target.primary_key)
+            else:
+                continue
+            props = {p: element[p] for p in rel.get("properties", []) if p in element}
+            edges.append(Edge(rel["type"], label, key, self.label(target), ref, props))
+        return edges
+
+    def versions(self, entity: Entity, key: str, versions: list[dict[str, Any]]) -> list[Edge]:
+        """An SCD-2 entity's history as self-edges with their time bounds and tracked facts."""
+        facts = entity.meta.get("timeline", {}).get("facts", [])
+        label = self.label(entity)
+        edges = []
+        for version in versions:
+            props = {"valid_from": normalize(version["valid_from"])}
+            if version.get("valid_to") is not None:
+                props["valid_to"] = normalize(version["valid_to"])
+            props.update({f: normalize(version[f]) for f in facts if version.get(f) is not None})
+            edges.append(Edge(VERSION, label, key, label, key, props))
+        return edges

@@ -1,0 +1,78 @@
+"""FalkorDB (embedded by default): a graph of its own, `hubs`, on the graph server."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from falkordb import FalkorDB
+
+from hubs.sync.engine import StoreUnavailable
+from hubs.sync.graph.dialect import GraphDialect, SchemaItem
+
+GRAPH = "hubs"
+
+
+class FalkorDialect(GraphDialect):
+    def __init__(self, url: str, graph: str = GRAPH) -> None:
+        self.description = f"FalkorDB graph '{graph}' at {url}"
+        self.graph_name = graph
+        try:
+            self.db = FalkorDB.from_url(url)
+            self.db.connection.ping()
+        except (redis.ConnectionError, OSError) as exc:
+            raise StoreUnavailable(f"cannot reach {self.description}: {exc}") from exc
+        self.graph = self.db.select_graph(graph)
+
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        try:
+            return self.graph.query(query, params or {}).result_set
+        except redis.ConnectionError as exc:
+            raise StoreUnavailable(f"lost {self.description}: {exc}") from exc
+
+    def _index(self, statement: str) -> None:
+        try:
+            self.graph.query(statement)
+        except redis.ResponseError as exc:
+            if "already indexed" not in str(exc):
+                raise
+
+    def ensure_unique_key(self, label: str) -> None:
+        # FalkorDB builds a unique constraint on top of an exact-match index, asynchronously.
+        self._index(f"CREATE INDEX FOR (n:{label}) ON (n.key)")
+        try:
+            self.db.connection.execute_command(
+                "GRAPH.CONSTRAINT", "CREATE", self.graph_name, "UNIQUE", "NODE", label, "PROPERTIES", 1, "key"
+            )
+        except redis.ResponseError as exc:
+            if "already exists" not in str(exc):
+                raise
+
+    def ensure_node_index(self, label: str, prop: str) -> None:
+        self._index(f"CREATE INDEX FOR (n:{label}) ON (n.{prop})")
+
+    def ensure_edge_index(self, rel_type: str, prop: str) -> None:
+        self._index(f"CREATE INDEX FOR ()-[r:{rel_type}]-() ON (r.{prop})")
+
+    def schema(self) -> list[SchemaItem]:
+        items = []
+        for row in self.run("CALL db.constraints()"):
+            kind, label, props, entity_type, status = row[0], row[1], row[2], row[3], row[4]
+            if kind == "UNIQUE" and entity_type == "NODE":
+                items += [SchemaItem("unique", label, p, status == "OPERATIONAL") for p in props]
+        for row in self.run("CALL db.indexes() YIELD label, properties, entitytype, status"):
+            label, props, entity_type, status = row
+            kind = "node_index" if entity_type == "NODE" else "edge_index"
+            items += [SchemaItem(kind, label, p, status == "OPERATIONAL") for p in props]
+        return items
+
+    def clear(self, labels: list[str]) -> None:
+        try:
+            self.graph.delete()
+        except redis.ResponseError as exc:
+            if "empty key" not in str(exc) and "Invalid graph" not in str(exc):
+                raise
+        self.graph = self.db.select_graph(self.graph_name)
+
+    def close(self) -> None:
+        self.db.connection.close()

@@ -1,0 +1,58 @@
+"""Neo4j over Bolt (production). Community edition has one database, shared with Graphiti's
+timeline, so the replica only ever touches its own labels."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neo4j import GraphDatabase
+from neo4j.exceptions import ServiceUnavailable
+
+from hubs.sync.engine import StoreUnavailable
+from hubs.sync.graph.dialect import GraphDialect, SchemaItem
+
+
+class Neo4jDialect(GraphDialect):
+    def __init__(self, uri: str, user: str, password: str | None) -> None:
+        self.description = f"Neo4j at {uri}"
+        self.driver = GraphDatabase.driver(uri, auth=(user, password or ""))
+        try:
+            self.driver.verify_connectivity()
+        except (ServiceUnavailable, OSError) as exc:
+            self.driver.close()
+            raise StoreUnavailable(f"cannot reach {self.description}: {exc}") from exc
+
+    def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        try:
+            records, _, _ = self.driver.execute_query(query, params or {})
+        except ServiceUnavailable as exc:
+            raise StoreUnavailable(f"lost {self.description}: {exc}") from exc
+        return [list(r.values()) for r in records]
+
+    def ensure_unique_key(self, label: str) -> None:
+        self.run(f"CREATE CONSTRAINT {label}_key IF NOT EXISTS FOR (n:{label}) REQUIRE n.key IS UNIQUE")
+
+    def ensure_node_index(self, label: str, prop: str) -> None:
+        self.run(f"CREATE INDEX {label}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})")
+
+    def ensure_edge_index(self, rel_type: str, prop: str) -> None:
+        self.run(f"CREATE INDEX {rel_type}_{prop} IF NOT EXISTS FOR ()-[r:{rel_type}]-() ON (r.{prop})")
+
+    def schema(self) -> list[SchemaItem]:
+        items = []
+        for labels, props, state, entity_type, owning in self.run(
+            "SHOW INDEXES YIELD labelsOrTypes, properties, state, entityType, owningConstraint"
+        ):
+            if not labels or not props:
+                continue  # the token lookup indexes
+            kind = "unique" if owning else ("node_index" if entity_type == "NODE" else "edge_index")
+            items += [SchemaItem(kind, labels[0], p, state == "ONLINE") for p in props]
+        return items
+
+    def clear(self, labels: list[str]) -> None:
+        for label in labels:
+            while self.run(f"MATCH (n:{label}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*)")[0][0]:
+                pass
+
+    def close(self) -> None:
+        self.driver.close()

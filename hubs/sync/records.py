@@ -1,0 +1,77 @@
+"""Hub rows as store-neutral records: one key string, JSON-safe properties, a content hash.
+
+Every derived store writes what these functions produce, and every consistency check compares
+a store's copy with the same functions applied to PostgreSQL's row, so "equal" means the same
+thing everywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from hubs.catalog import Entity
+
+# Bookkeeping columns: they describe the load, not the fact, so no copy carries them.
+TECHNICAL = frozenset({"_landing_seq", "_row_hash", "created_at", "updated_at"})
+KEY_SEPARATOR = "|"
+
+
+def normalize(value: Any) -> Any:
+    """A PostgreSQL value as JSON-safe data that reads back equal from any store."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return [normalize(v) for v in value]
+    if isinstance(value, dict):
+        # graphs hold no maps: JSON documents travel as canonical text
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
+
+
+def key_of(entity: Entity, row: dict[str, Any]) -> str:
+    return KEY_SEPARATOR.join(str(normalize(row[c])) for c in entity.primary_key)
+
+
+def properties(entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
+    """The entity's facts of one row; NULLs are left out (no store keeps them)."""
+    props = {}
+    for column in entity.columns:
+        if column.name in TECHNICAL or column.name not in row:
+            continue
+        value = normalize(row[column.name])
+        if value is not None and value != []:
+            props[column.name] = value
+    return props
+
+
+def content_hash(props: dict[str, Any]) -> str:
+    """Hash of a record's facts, whichever store they were read back from."""
+    canonical = {
+        k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
+        for k, v in props.items()
+        if k not in ("key", "_owner")
+    }
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def key_from_json(entity: Entity, key: dict[str, Any]) -> str:
+    """The key string of a deleted row, from the deletion log's JSON key (timestamps come back as
+    text there, so they are read as timestamps first to format like every other key)."""
+    parts = []
+    for name in entity.primary_key:
+        value = key[name]
+        if isinstance(value, str) and entity.column(name).data_type.startswith("timestamp"):
+            value = datetime.fromisoformat(value)
+        parts.append(str(normalize(value)))
+    return KEY_SEPARATOR.join(parts)

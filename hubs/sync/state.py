@@ -1,0 +1,64 @@
+"""How far each store has read each entity's changes (hubs_meta.sync_state).
+
+A store advances its watermark only after its own write succeeded, so a store that was down
+or failed mid-run simply reads the same changes again next time (every write is idempotent).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from psycopg2.extensions import connection as Connection
+
+DDL = """
+create schema if not exists hubs_meta;
+create table if not exists hubs_meta.sync_state (
+    store text not null,
+    entity text not null,
+    landing_seq bigint not null default 0,
+    deletion_seq bigint not null default 0,
+    synced_at timestamptz not null default now(),
+    primary key (store, entity)
+);
+comment on table hubs_meta.sync_state is 'How far each derived store has applied each hub table''s changes.';
+"""
+
+
+@dataclass
+class Watermark:
+    landing_seq: int = 0
+    deletion_seq: int = 0
+
+
+def ensure(conn: Connection) -> None:
+    with conn.cursor() as cur:
+        cur.execute(DDL)
+    conn.commit()
+
+
+def read(conn: Connection, store: str, entity: str) -> Watermark:
+    with conn.cursor() as cur:
+        cur.execute(
+            "select landing_seq, deletion_seq from hubs_meta.sync_state where store = %s and entity = %s",
+            (store, entity),
+        )
+        row = cur.fetchone()
+    return Watermark(*row) if row else Watermark()
+
+
+def write(conn: Connection, store: str, entity: str, mark: Watermark) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "insert into hubs_meta.sync_state (store, entity, landing_seq, deletion_seq) values (%s, %s, %s, %s)"
+            " on conflict (store, entity) do update set landing_seq = excluded.landing_seq,"
+            " deletion_seq = excluded.deletion_seq, synced_at = now()",
+            (store, entity, mark.landing_seq, mark.deletion_seq),
+        )
+    conn.commit()
+
+
+def reset(conn: Connection, store: str) -> None:
+    """Forget a store's progress: its next sync reads everything (the rebuild path)."""
+    with conn.cursor() as cur:
+        cur.execute("delete from hubs_meta.sync_state where store = %s", (store,))
+    conn.commit()

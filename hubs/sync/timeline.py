@@ -1,0 +1,207 @@
+"""The Graphiti timeline: every version of every tracked entity as a bi-temporal edge.
+
+Written without an LLM, through graphiti-core's bulk save with stable UUIDs and our own
+embedder. An SCD-2 version becomes a `<ENTITY>_STATE` edge on the entity's node; an interval
+row that projects an edge (a driver DROVE a tractor, G OWNS a company) becomes that edge
+between the two; other interval rows become state edges of their own node. valid_at /
+invalid_at are the version's valid_from / valid_to (true in the world); created_at is when
+the platform recorded it. On FalkorDB the timeline is a graph of its own; on Neo4j Community
+it shares the database with the replica, so its nodes carry only Graphiti's own label.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from graphiti_core.driver.driver import GraphDriver, GraphProvider
+from graphiti_core.edges import EntityEdge
+from graphiti_core.nodes import EntityNode
+from neo4j.exceptions import ServiceUnavailable
+
+from hubs.catalog import Catalog, Entity
+from hubs.embeddings import Embedder
+from hubs.sync.engine import Store, StoreUnavailable
+from hubs.sync.feed import Change
+from hubs.sync.graph.edges import Relationships
+from hubs.sync.records import normalize
+from hubs.sync.stores import TIMELINE_GRAPH, holds
+from hubs.sync.timeline_writes import BATCH, edge_record, node_record, writer_for
+
+GROUP = TIMELINE_GRAPH
+NAMESPACE = uuid.UUID("3f0c7d0e-9a1b-4c55-8b7e-5d2c1e9a7f40")
+
+
+def node_uuid(label: str, key: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"node:{label}:{key}"))
+
+
+def edge_uuid(entity: Entity, key: str, valid_from: str) -> str:
+    return str(uuid.uuid5(NAMESPACE, f"edge:{entity.model}:{key}:{valid_from}"))
+
+
+def state_name(entity: Entity) -> str:
+    return f"{entity.name.upper()}_STATE"
+
+
+class TimelineStore(Store):
+    name = "timeline"
+    wants_versions = True
+
+    def __init__(self, driver: GraphDriver, embedder: Embedder, catalog: Catalog) -> None:
+        self.driver = driver
+        self.embedder = embedder
+        self.writer = writer_for(driver)
+        self.relationships = Relationships(catalog)
+        # One loop for the store's life: graphiti's async clients are bound to the loop that made them.
+        self.loop = asyncio.new_event_loop()
+
+    def _run(self, coroutine: Any) -> Any:
+        try:
+            return self.loop.run_until_complete(coroutine)
+        except (ConnectionError, OSError, redis.ConnectionError, ServiceUnavailable) as exc:
+            raise StoreUnavailable(f"cannot reach the timeline's graph server: {exc}") from exc
+
+    def ping(self) -> None:
+        self.query("RETURN 1 AS one")
+
+    def query(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
+        result = self._run(self.driver.execute_query(cypher, **params))
+        return [dict(r) for r in result[0]] if result else []
+
+    def holds(self, entity: Entity) -> bool:
+        return holds("timeline", entity)
+
+    def prepare(self, catalog: Catalog) -> None:
+        self._run(self.driver.build_indices_and_constraints())
+        # Replacing an entity's versions finds its edges by key; without an index that is a scan
+        # of every timeline edge per batch.
+        if self.driver.provider == GraphProvider.NEO4J:
+            self.query("CREATE INDEX hubs_timeline_entity_key IF NOT EXISTS FOR ()-[e:RELATES_TO]-() ON (e.entity_key)")
+        else:  # FalkorDB has no IF NOT EXISTS; graphiti's driver swallows "already indexed"
+            self.query("CREATE INDEX FOR ()-[e:RELATES_TO]-() ON (e.entity_key)")
+
+    def _versions(self, entity: Entity, change: Change) -> list[dict[str, Any]]:
+        return change.versions if entity.history == "scd2" else [change.row]
+
+    def _edge(self, entity: Entity, key: str, version: dict[str, Any], nodes: dict[str, EntityNode]) -> EntityEdge:
+        facts = {f: normalize(version.get(f)) for f in entity.meta["timeline"]["facts"]}
+        label = entity.meta["label"]
+        projection = next((r for r in entity.meta.get("relationships", []) if "from_columns" in r), None)
+        if projection is not None:
+            edge = self.relationships.indirect(entity, key, version)
+            ends = next(e for e in edge if e.type == projection["type"])
+            source = self._node(nodes, ends.from_label, ends.from_key)
+            target = self._node(nodes, ends.to_label, ends.to_key)
+            name = projection["type"]
+            fact = f"{source.name} {name} {target.name}"
+        else:
+            source = target = self._node(nodes, label, key)
+            name = state_name(entity)
+            fact = f"{label} {key}"
+        described = ", ".join(f"{k}={v}" for k, v in facts.items() if v is not None)
+        valid_from = normalize(version["valid_from"])
+        recorded = version.get("recorded_at") or version.get("updated_at") or datetime.now(UTC)
+        return EntityEdge(
+            uuid=edge_uuid(entity, key, valid_from),
+            group_id=GROUP,
+            source_node_uuid=source.uuid,
+            target_node_uuid=target.uuid,
+            created_at=recorded,
+            name=name,
+            fact=f"{fact} ({described})" if described else fact,
+            episodes=[],
+            valid_at=version["valid_from"],
+            invalid_at=version.get("valid_to"),
+            attributes={
+                "entity": entity.model,
+                "entity_key": key,
+                **{f"fact_{k}": v for k, v in facts.items() if v is not None and not isinstance(v, list)},
+            },
+        )
+
+    @staticmethod
+    def _node(nodes: dict[str, EntityNode], label: str, key: str) -> EntityNode:
+        uid = node_uuid(label, key)
+        if uid not in nodes:
+            # Only Graphiti's own label: on Neo4j the replica's labels (Tractor, ...) live in the same database.
+            nodes[uid] = EntityNode(
+                uuid=uid,
+                name=f"{label} {key}",
+                group_id=GROUP,
+                labels=[],
+                attributes={"entity_label": label, "entity_key": key},
+            )
+        return nodes[uid]
+
+    def upsert(self, entity: Entity, changes: list[Change]) -> None:
+        nodes: dict[str, EntityNode] = {}
+        edges = [self._edge(entity, c.key, v, nodes) for c in changes for v in self._versions(entity, c)]
+        self._delete_edges(entity, [c.key for c in changes])
+        if not edges:
+            return
+        for node, vector in zip(nodes.values(), self.embedder.embed([n.name for n in nodes.values()]), strict=True):
+            node.name_embedding = vector
+        for edge, vector in zip(edges, self.embedder.embed([e.fact for e in edges]), strict=True):
+            edge.fact_embedding = vector
+        node_records = [node_record(n) for n in nodes.values()]
+        edge_records = [edge_record(e) for e in edges]
+        for start in range(0, len(node_records), BATCH):
+            self._run(self.writer.save_nodes(node_records[start : start + BATCH]))
+        for start in range(0, len(edge_records), BATCH):
+            self._run(self.writer.save_edges(edge_records[start : start + BATCH]))
+
+    def _delete_edges(self, entity: Entity, keys: list[str]) -> None:
+        for start in range(0, len(keys), BATCH):
+            self.query(
+                "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity "
+                "AND e.entity_key IN $keys DELETE e",
+                group=GROUP,
+                entity=entity.model,
+                keys=keys[start : start + BATCH],
+            )
+
+    def delete(self, entity: Entity, keys: list[str]) -> None:
+        self._delete_edges(entity, keys)
+        # The row's own node goes too once nothing else points at it (a driver's node stays
+        # while other assignments still connect it).
+        uuids = [node_uuid(entity.meta["label"], k) for k in keys]
+        for start in range(0, len(uuids), BATCH):
+            self.query(
+                "MATCH (n:Entity) WHERE n.uuid IN $uuids AND NOT (n)--() DELETE n", uuids=uuids[start : start + BATCH]
+            )
+
+    def clear(self, catalog: Catalog) -> None:
+        while self.query(
+            "MATCH (n:Entity {group_id: $group}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n", group=GROUP
+        )[0]["n"]:
+            pass
+
+    def edges(self, entity: Entity) -> list[dict[str, Any]]:
+        """Every timeline edge of an entity: key, valid_at, invalid_at (ISO text), for checks."""
+        rows = self.query(
+            "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity "
+            "RETURN e.entity_key AS key, e.valid_at AS valid_at, e.invalid_at AS invalid_at, "
+            "e.uuid AS uuid",
+            group=GROUP,
+            entity=entity.model,
+        )
+        return [{**r, "valid_at": _iso(r["valid_at"]), "invalid_at": _iso(r["invalid_at"])} for r in rows]
+
+    def close(self) -> None:
+        self._run(self.driver.close())
+        self.loop.close()
+
+
+def _iso(value: Any) -> str | None:
+    """Timestamps as ISO text, whether the server returned text (FalkorDB) or a DateTime (Neo4j)."""
+    if value is None:
+        return None
+    if hasattr(value, "to_native"):
+        value = value.to_native()
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return datetime.fromisoformat(str(value)).astimezone(UTC).isoformat()
