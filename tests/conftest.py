@@ -145,3 +145,128 @@ def landing_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "landing"
     folder.mkdir()
     return folder
+
+
+# -- derived stores ------------------------------------------------------------------------------
+# Store tests sync a smaller dataset (every entity still has rows) from a private copy, into
+# stores they empty first, so each test starts from a known state and may break its stores.
+
+STORES_TEMPLATE_DB = "hubs_stores_template"
+STORES_SCALE = 0.005
+
+
+@pytest.fixture(scope="session")
+def stores_template(postgres_server: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = tmp_path_factory.mktemp("generated-small")
+    generate(STORES_SCALE, TEST_SEED, folder)
+    admin(postgres_server, f"create database {STORES_TEMPLATE_DB}")
+    url = f"{postgres_server}/{STORES_TEMPLATE_DB}"
+    os.environ["HUBS_POSTGRES_URL"] = url
+    try:
+        results = load_paths(hubs_settings.load(), load_catalog(), [folder])
+        assert all(r.status == "loaded" for r in results), results
+        build = run_dbt(["build", "--exclude", "tag:validation"], url)
+        assert build.returncode == 0, build.stdout[-4000:]
+    finally:
+        os.environ.pop("HUBS_POSTGRES_URL", None)
+    return url
+
+
+@pytest.fixture
+def stores_db(postgres_server: str, stores_template: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A private copy of the small built dataset, for tests of the derived stores."""
+    with private_database(postgres_server, monkeypatch, "s", STORES_TEMPLATE_DB) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def neo4j_uri(hubs_home: Path) -> Iterator[str]:
+    """A real Neo4j Community 5.26 for the session (built with Maven on first use)."""
+    from hubs.servers.neo4j import Neo4jServer
+
+    server = Neo4jServer(hubs_settings.load(), free_port())
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["falkordb", "neo4j"])
+def graph_backend(request: pytest.FixtureRequest, hubs_home: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once against the embedded FalkorDB and once against Neo4j."""
+    if request.param == "neo4j":
+        monkeypatch.setenv("HUBS_NEO4J_URI", request.getfixturevalue("neo4j_uri"))
+        monkeypatch.setenv("HUBS_NEO4J_PASSWORD", "")
+    else:
+        monkeypatch.delenv("HUBS_NEO4J_URI", raising=False)
+    return request.param
+
+
+class StoreBench:
+    """Stores synced from the test's database; each is emptied and rebuilt on first use."""
+
+    def __init__(self) -> None:
+        from hubs.db import connect
+
+        self.settings = hubs_settings.load()
+        self.catalog = load_catalog()
+        self.conn = connect(self.settings)
+        self.opened: dict[str, object] = {}
+
+    def store(self, kind: str):  # noqa: ANN201 - a hubs.sync.engine.Store
+        from hubs.sync.stores import open_store
+
+        if kind not in self.opened:
+            self.opened[kind] = open_store(kind, self.settings, self.catalog)
+        return self.opened[kind]
+
+    def sync(self, kind: str, full: bool = False, entities: list[str] | None = None) -> list:
+        from hubs.sync.engine import sync
+
+        return sync(self.store(kind), self.conn, self.catalog, entities=entities, full=full)
+
+    def synced(self, kind: str):  # noqa: ANN201 - a hubs.sync.engine.Store
+        """The store, emptied and filled from PostgreSQL."""
+        self.sync(kind, full=True)
+        return self.store(kind)
+
+    def sql(self, statement: str, params: tuple = ()) -> list[tuple]:
+        with self.conn.cursor() as cur:
+            cur.execute(statement, params)
+            rows = cur.fetchall() if cur.description else []
+        self.conn.commit()
+        return rows
+
+    def context(self):  # noqa: ANN201 - a hubs.checks.base.CheckContext
+        """A check context over the same connections (the bench closes them)."""
+        from hubs.checks.base import CheckContext
+
+        context = CheckContext(self.conn, self.catalog, self.settings)
+        context._stores = self.opened
+        return context
+
+    def run_check(self, name: str):  # noqa: ANN201 - a hubs.checks.base.CheckOutcome
+        from hubs.checks.base import REGISTRY, checks_of
+
+        for store in ("graph", "cache", "vectors", "timeline"):
+            checks_of(store)
+        found = [c for c in REGISTRY if c.name == name]
+        assert len(found) == 1, f"no single check named {name}"
+        return found[0].run(self.context())
+
+    def close(self) -> None:
+        for store in self.opened.values():
+            store.close()
+        self.conn.close()
+
+
+@pytest.fixture
+def bench(stores_db: str, hubs_home: Path) -> Iterator[StoreBench]:
+    """Derived stores over the test's own small database (pair with `graph_backend` for the graph
+    and the timeline on both servers)."""
+    settings = hubs_settings.load()
+    ensure_running(settings, ["cache"] + ([] if settings.neo4j_uri else ["graph"]))
+    bench = StoreBench()
+    try:
+        yield bench
+    finally:
+        bench.close()
