@@ -6,18 +6,24 @@ from dagster import Definitions
 from dagster._loggers import colored_console_logger
 
 from hub_assets.dbt.assets import hub_models
-from hub_assets.jobs import land_job, refresh_job
+from hub_assets.jobs import land_job, refresh_job, store_jobs
 from hub_assets.landing.assets import build_landing_assets
 from hub_assets.landing.sensors import inbox_sensor
 from hub_assets.progress import progress_logger
+from hub_assets.stores.assets import build_all_store_assets
+from hub_assets.stores.checks import build_all_store_checks
+from hub_assets.stores.sensors import realtime_cache_keeper
 from hubs.catalog import load_catalog
 from resources import CacheResource, GraphResource, PostgresResource, VectorResource, dbt_resource
 
+catalog = load_catalog()
+
 defs = Definitions(
-    assets=[build_landing_assets(load_catalog()), hub_models],
-    jobs=[refresh_job, land_job],
+    assets=[build_landing_assets(catalog), hub_models, *build_all_store_assets(catalog)],
+    asset_checks=build_all_store_checks(catalog),
+    jobs=[refresh_job, land_job, *store_jobs.values()],
     loggers={"console": colored_console_logger, "progress": progress_logger},
-    sensors=[inbox_sensor],
+    sensors=[inbox_sensor, realtime_cache_keeper],
     resources={
         "postgres": PostgresResource(),
         "dbt": dbt_resource(),

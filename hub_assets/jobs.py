@@ -3,10 +3,13 @@
 from dagster import AssetSelection, define_asset_job
 
 from hub_assets.landing.assets import LANDING_GROUP
+from hub_assets.stores.assets import GROUPS
+from hubs.sync.stores import STORES
 
 landing = AssetSelection.groups(LANDING_GROUP)
 
-# Land what arrived, then rebuild what depends on it: staging, hub tables, checks.
+# Land what arrived, then rebuild what depends on it: staging, hub tables, the derived stores
+# and every check.
 refresh_job = define_asset_job(
     "refresh",
     selection=landing.downstream(),
@@ -18,3 +21,14 @@ land_job = define_asset_job(
     selection=landing,
     description="Land files (the inbox by default) without building anything downstream.",
 )
+
+# One job per derived store: catch up with PostgreSQL, or rebuild it whole (config full: true),
+# then run its checks.
+store_jobs = {
+    kind: define_asset_job(
+        f"{kind}_store",
+        selection=AssetSelection.groups(GROUPS[kind]),
+        description=f"Bring the {kind} store up to date with PostgreSQL (full: true rebuilds it) and check it.",
+    )
+    for kind in STORES
+}

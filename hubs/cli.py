@@ -11,6 +11,7 @@ import click
 from hubs import settings as hubs_settings
 from hubs.servers import ServerError, embedded_servers
 from hubs.settings import ENVIRONMENT, Settings, redact
+from hubs.sync.stores import STORES
 
 DEMO_SCALE = 0.04
 DEMO_SEED = 42
@@ -120,10 +121,10 @@ def generate(scale: float, seed: int, out: Path) -> None:
     )
 
 
-def _run(job: str, path: str) -> bool:
+def _run(job: str, path: str = "", ops: dict | None = None) -> bool:
     from hub_assets.runner import run_job
 
-    outcome = run_job(job, path)
+    outcome = run_job(job, path, ops=ops)
     click.echo(
         f"run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}: "
         f"{len(outcome.checks_passed)} checks passed, {len(outcome.checks_failed)} failed"
@@ -153,6 +154,31 @@ def refresh(path: Path | None) -> None:
         sys.exit(1)
 
 
+def _sync_stores(stores: tuple[str, ...], full: bool) -> None:
+    failed = []
+    for kind in stores or STORES:
+        click.echo(f"{'rebuilding' if full else 'syncing'} the {kind} store")
+        if not _run(f"{kind}_store", ops={f"sync_{kind}": {"config": {"full": full}}}):
+            failed.append(kind)
+    if failed:
+        raise click.ClickException(f"not in sync: {', '.join(failed)} (see the failed steps and checks above)")
+
+
+@main.command(name="sync")
+@click.argument("stores", nargs=-1, type=click.Choice(STORES))
+@click.option("--full", is_flag=True, help="Empty the store(s) and rebuild from PostgreSQL.")
+def sync_command(stores: tuple[str, ...], full: bool) -> None:
+    """Apply PostgreSQL's changes to the derived stores (default: all four), then check them."""
+    _sync_stores(stores, full)
+
+
+@main.command()
+@click.argument("stores", nargs=-1, type=click.Choice(STORES))
+def rebuild(stores: tuple[str, ...]) -> None:
+    """Rebuild derived stores (default: all four) from PostgreSQL: the rollback path."""
+    _sync_stores(stores, full=True)
+
+
 @main.command()
 @click.option("--scale", type=float, default=DEMO_SCALE, show_default=True)
 @click.option("--seed", type=int, default=DEMO_SEED, show_default=True)
@@ -173,7 +199,12 @@ def demo(scale: float, seed: int) -> None:
     _step(2, 4, f"generating scale {scale:g}, seed {seed} -> {folder}")
     generated = run_generate(scale, seed, folder)
     click.echo(f"  {sum(generated.files.values()):,} rows in {len(generated.files)} files")
-    _step(3, 4, "landing and building (Dagster job 'refresh': landing -> staging -> hubs, with checks)")
+    _step(
+        3,
+        4,
+        "landing and building (Dagster job 'refresh': landing -> staging -> hubs -> graph, cache,"
+        " vectors, timeline, with checks)",
+    )
     ok = _run("refresh", str(folder))
     _step(4, 4, "summary")
     click.echo(format_counts(entity_counts(settings, load_catalog())))

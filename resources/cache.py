@@ -11,7 +11,8 @@ from hubs.settings import redact
 
 
 class CacheResource(ConfigurableResource):
-    """HUBS_REDIS_URL, or the embedded redis-server (volatile-lru: only keys with a TTL are evicted, never the row-to-keys index; no persistence)."""
+    """HUBS_REDIS_URL, or the embedded redis-server (volatile-lru: only keys with a TTL are evicted,
+    never the row-to-keys index; no persistence)."""
 
     def client(self) -> redis.Redis:
         settings = hubs_settings.load()

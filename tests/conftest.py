@@ -212,7 +212,7 @@ class StoreBench:
         self.conn = connect(self.settings)
         self.opened: dict[str, object] = {}
 
-    def store(self, kind: str):  # noqa: ANN201 - a hubs.sync.engine.Store
+    def store(self, kind: str):
         from hubs.sync.stores import open_store
 
         if kind not in self.opened:
@@ -224,7 +224,7 @@ class StoreBench:
 
         return sync(self.store(kind), self.conn, self.catalog, entities=entities, full=full)
 
-    def synced(self, kind: str):  # noqa: ANN201 - a hubs.sync.engine.Store
+    def synced(self, kind: str):
         """The store, emptied and filled from PostgreSQL."""
         self.sync(kind, full=True)
         return self.store(kind)
@@ -236,7 +236,7 @@ class StoreBench:
         self.conn.commit()
         return rows
 
-    def context(self):  # noqa: ANN201 - a hubs.checks.base.CheckContext
+    def context(self):
         """A check context over the same connections (the bench closes them)."""
         from hubs.checks.base import CheckContext
 
@@ -244,7 +244,7 @@ class StoreBench:
         context._stores = self.opened
         return context
 
-    def run_check(self, name: str):  # noqa: ANN201 - a hubs.checks.base.CheckOutcome
+    def run_check(self, name: str):
         from hubs.checks.base import REGISTRY, checks_of
 
         for store in ("graph", "cache", "vectors", "timeline"):

@@ -4,8 +4,6 @@ one asset for the store as a whole (what needs every entity: the graph's cross-e
 the checks). One step syncs a store: it writes only what changed since the store's watermark.
 """
 
-from __future__ import annotations
-
 from collections.abc import Iterator
 
 from dagster import (
@@ -14,6 +12,7 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     Backoff,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -31,6 +30,11 @@ KINDS = {"graph": {"neo4j", "falkordb"}, "cache": {"redis"}, "vectors": {"qdrant
 WHOLE = {"graph": "replica", "cache": "keys", "vectors": "collections", "timeline": "edges"}
 # A store that is down gets a few more tries before its step fails; the others go on.
 RETRY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
+
+
+class SyncConfig(Config):
+    full: bool = False
+    """Empty the store and rebuild it from PostgreSQL (the rollback path) instead of applying changes."""
 
 
 def hub_key(entity: Entity, suffix: str = "") -> AssetKey:
@@ -99,16 +103,24 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
         retry_policy=RETRY,
         description=f"Apply PostgreSQL's changes since the last sync to the {kind} store.",
     )
-    def _sync(context: AssetExecutionContext, postgres: PostgresResource) -> Iterator[MaterializeResult]:
+    def _sync(
+        context: AssetExecutionContext, config: SyncConfig, postgres: PostgresResource
+    ) -> Iterator[MaterializeResult]:
         selected = [by_key[k] for k in context.selected_asset_keys if k in by_key]
         settings = postgres.ensure_ready()
         conn = postgres.connect()
         try:
             with opened(kind, settings, catalog) as store:
-                reports = sync(store, conn, catalog, entities=[e.model for e in selected],
-                               progress=lambda r: context.log.info(
-                                   f"{kind} {r.entity}: {r.upserted} upserted, {r.deleted} deleted"
-                                   f" in {r.seconds:.1f}s"))
+                reports = sync(
+                    store,
+                    conn,
+                    catalog,
+                    entities=[e.model for e in selected],
+                    full=config.full,
+                    progress=lambda r: context.log.info(
+                        f"{kind} {r.entity}: {r.upserted} upserted, {r.deleted} deleted in {r.seconds:.1f}s"
+                    ),
+                )
         except StoreUnavailable as exc:
             raise Failure(description=f"the {kind} store is unavailable: {exc}", allow_retries=True) from exc
         finally:

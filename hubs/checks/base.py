@@ -31,8 +31,13 @@ class CheckOutcome:
     @classmethod
     def from_problems(cls, name: str, problems: list[str], summary: str, **counts: int) -> CheckOutcome:
         """Passed when there are no problems; keeps a sample of them."""
-        return cls(name, not problems, summary if not problems else f"{summary}: {len(problems)} problem(s)",
-                   {**counts, "problems": len(problems)}, problems[:SAMPLE])
+        return cls(
+            name,
+            not problems,
+            summary if not problems else f"{summary}: {len(problems)} problem(s)",
+            {**counts, "problems": len(problems)},
+            problems[:SAMPLE],
+        )
 
 
 class CheckContext:

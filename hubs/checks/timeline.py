@@ -1,1 +1,95 @@
-"""(being written)"""
+"""X4: Graphiti's timeline against the versions PostgreSQL keeps.
+
+A version is a row of `<table>_history` for an SCD-2 entity and a row of the table itself for an
+interval entity; each must be one RELATES_TO edge of the timeline's group with the entity's name
+and key, valid_at = valid_from and invalid_at = valid_to (NULL while current). Edges are matched
+to versions by (key, valid_at); an edge matching no version, a second edge for one version and an
+edge of an entity the timeline does not track are all reported.
+
+Cost: per tracked entity, one SQL query reading its versions' keys and bounds and one Cypher
+query returning its edges' keys and bounds; one more query for edges of untracked entities.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from psycopg2 import sql
+
+from hubs.catalog import Entity
+from hubs.checks.base import CheckContext, CheckOutcome, check
+from hubs.sync.feed import history_table, hub_table
+from hubs.sync.records import key_of, normalize
+from hubs.sync.timeline import GROUP, TimelineStore
+
+SAMPLE_STRAYS = 50
+
+
+def versions(ctx: CheckContext, entity: Entity) -> dict[tuple[str, str], str | None]:
+    """(key, valid_from) -> valid_to of every version PostgreSQL has, as ISO-8601 UTC text."""
+    table = history_table(entity) if entity.history == "scd2" else hub_table(entity)
+    columns = [*entity.primary_key, *(c for c in ("valid_from", "valid_to") if c not in entity.primary_key)]
+    query = sql.SQL("select {} from {}").format(sql.SQL(", ").join(map(sql.Identifier, columns)), table)
+    found = {}
+    for values in ctx.sql(query.as_string(ctx.conn)):
+        row = dict(zip(columns, values, strict=True))
+        found[(key_of(entity, row), normalize(row["valid_from"]))] = normalize(row["valid_to"])
+    return found
+
+
+def _compare(entity: Entity, wanted: dict[tuple[str, str], str | None], edges: list[dict[str, Any]]) -> list[str]:
+    problems = []
+    seen = Counter((e["key"], e["valid_at"]) for e in edges)
+    keys = {key for key, _ in wanted}
+    for edge in sorted(edges, key=lambda e: (str(e["key"]), str(e["valid_at"]))):
+        version = (edge["key"], edge["valid_at"])
+        if version not in wanted:
+            why = "a key PostgreSQL does not have" if edge["key"] not in keys else "no version of the key"
+            problems.append(
+                f"{entity.model} {edge['key']}: edge {edge['uuid']} valid_at {edge['valid_at']} matches {why}"
+            )
+        elif edge["invalid_at"] != wanted[version]:
+            problems.append(
+                f"{entity.model} {edge['key']}: version from {edge['valid_at']} ends {wanted[version]}"
+                f" in PostgreSQL, its edge's invalid_at is {edge['invalid_at']}"
+            )
+    for (key, valid_from), n in sorted(seen.items(), key=str):
+        if n > 1 and (key, valid_from) in wanted:
+            problems.append(f"{entity.model} {key}: {n} edges for the version from {valid_from}")
+    for key, valid_from in sorted(wanted):
+        if (key, valid_from) not in seen:
+            problems.append(f"{entity.model} {key}: no edge for the version from {valid_from}")
+    return problems
+
+
+@check("timeline", "X4_postgres_graphiti_parity")
+def postgres_graphiti_parity(ctx: CheckContext) -> CheckOutcome:
+    """Every version in the history tables has its Graphiti edge with matching valid_at / invalid_at; no other edge."""
+    store: TimelineStore = ctx.store("timeline")
+    tracked = [e for e in ctx.catalog.entities if store.holds(e)]
+    problems: list[str] = []
+    counts: Counter[str] = Counter()
+    for entity in tracked:
+        wanted = versions(ctx, entity)
+        edges = store.edges(entity)
+        counts["versions"] += len(wanted)
+        counts["edges"] += len(edges)
+        found = _compare(entity, wanted, edges)
+        counts["entities_differing"] += bool(found)
+        problems += found
+    strays = store.query(
+        "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND NOT coalesce(e.entity, '') IN $tracked "
+        "RETURN e.entity AS entity, e.entity_key AS key, e.uuid AS uuid LIMIT $limit",
+        group=GROUP,
+        tracked=[e.model for e in tracked],
+        limit=SAMPLE_STRAYS,
+    )
+    counts["untracked_edges"] = len(strays)
+    problems += [f"{s['entity']} {s['key']}: edge {s['uuid']} of an entity the timeline does not track" for s in strays]
+    return CheckOutcome.from_problems(
+        "X4_postgres_graphiti_parity",
+        problems,
+        f"{counts['versions']} versions of {len(tracked)} entities, {counts['edges']} timeline edges",
+        **counts,
+    )

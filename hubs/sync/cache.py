@@ -32,6 +32,11 @@ def entries(entity: Entity) -> list[dict[str, Any]]:
     return entity.meta.get("cache", [])
 
 
+def key_glob(entry: dict[str, Any]) -> str:
+    """The entry's keys as a Redis glob pattern (each `{field}` a `*`)."""
+    return _PLACEHOLDER.sub("*", entry["key"])
+
+
 def filter_column(index: int) -> str:
     return f"_cache_where_{index}"
 
@@ -82,17 +87,21 @@ class CacheStore(Store):
     def upsert(self, entity: Entity, changes: list[Change]) -> None:
         indexes = [self.index_key(entity, c.key) for c in changes]
         old = self._pipeline(lambda p: [p.smembers(i) for i in indexes])
+        new = [writes(entity, c.row) for c in changes]
         pipe = self.client.pipeline(transaction=False)
-        for change, index, previous in zip(changes, indexes, old, strict=True):
-            new = writes(entity, change.row)
-            stale = {k.decode() for k in previous} - set(new)
+        # Every stale key goes before any key is written: rows of a batch can hand a key over (a
+        # unit's new primary assignment and the closing of the old one), and deleting the old
+        # row's key after the new row wrote it would drop the new holder's value.
+        for index, previous, written in zip(indexes, old, new, strict=True):
+            stale = {k.decode() for k in previous} - set(written)
             if stale:
                 pipe.delete(*stale)
                 pipe.srem(index, *stale)
-            for key, (value, ttl) in new.items():
+        for index, written in zip(indexes, new, strict=True):
+            for key, (value, ttl) in written.items():
                 pipe.set(key, value, ex=ttl)
-            if new:
-                pipe.sadd(index, *new)
+            if written:
+                pipe.sadd(index, *written)
         self._execute(pipe)
 
     def delete(self, entity: Entity, keys: list[str]) -> None:
@@ -107,7 +116,7 @@ class CacheStore(Store):
 
     def clear(self, catalog: Catalog) -> None:
         for entity in catalog.entities:
-            patterns = [_PLACEHOLDER.sub("*", e["key"]) for e in entries(entity)]
+            patterns = [key_glob(e) for e in entries(entity)]
             patterns.append(f"{INDEX_PREFIX}{entity.meta['label']}:*")
             for pattern in patterns:
                 batch = list(self.client.scan_iter(match=pattern, count=1000))

@@ -110,12 +110,14 @@ class TimelineStore(Store):
             group_id=GROUP,
             source_node_uuid=source.uuid,
             target_node_uuid=target.uuid,
-            created_at=recorded,
+            created_at=_utc(recorded),
             name=name,
             fact=f"{fact} ({described})" if described else fact,
             episodes=[],
-            valid_at=version["valid_from"],
-            invalid_at=version.get("valid_to"),
+            # FalkorDB keeps these as ISO text and compares them as text: in the session's time
+            # zone (whatever PostgreSQL's is) offsets would differ and the order would be wrong.
+            valid_at=_utc(version["valid_from"]),
+            invalid_at=_utc(version.get("valid_to")),
             attributes={
                 "entity": entity.model,
                 "entity_key": key,
@@ -180,6 +182,22 @@ class TimelineStore(Store):
         )[0]["n"]:
             pass
 
+    def as_of(self, edge: str, instant: str) -> str:
+        """A Cypher condition: timeline edge `edge` held at `instant`, a Cypher expression (a
+        parameter, say) giving ISO-8601 UTC text. valid_at is inclusive, invalid_at exclusive."""
+        if self.driver.provider == GraphProvider.NEO4J:
+            # graphiti-core's datetimes are Neo4j DateTime values there: compare instants, not text
+            return (
+                f"{edge}.valid_at <= datetime({instant}) "
+                f"AND ({edge}.invalid_at IS NULL OR {edge}.invalid_at > datetime({instant}))"
+            )
+        # ISO text in UTC orders as time does, but FalkorDB's RANGE index on valid_at / invalid_at
+        # (graphiti-core creates it) answers such comparisons wrongly (FalkorDB issue 2239); an
+        # expression instead of the bare property keeps the index out of the plan.
+        return (
+            f"{edge}.valid_at + '' <= {instant} AND ({edge}.invalid_at IS NULL OR {edge}.invalid_at + '' > {instant})"
+        )
+
     def edges(self, entity: Entity) -> list[dict[str, Any]]:
         """Every timeline edge of an entity: key, valid_at, invalid_at (ISO text), for checks."""
         rows = self.query(
@@ -194,6 +212,10 @@ class TimelineStore(Store):
     def close(self) -> None:
         self._run(self.driver.close())
         self.loop.close()
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
 
 
 def _iso(value: Any) -> str | None:

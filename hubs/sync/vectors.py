@@ -164,14 +164,18 @@ class VectorStore(Store):
 
     def points(self, entity: Entity) -> dict[str, dict[str, Any]]:
         """Every point of the entity: id -> payload (for checks)."""
+        flt = models.Filter(must=[models.FieldCondition(key="entity", match=models.MatchValue(value=entity.model))])
+        return self.scroll(self.collection(entity), flt)
+
+    def scroll(self, collection: str, flt: models.Filter | None = None) -> dict[str, dict[str, Any]]:
+        """Every point of a physical collection (matching `flt`): id -> payload, without vectors."""
         found: dict[str, dict[str, Any]] = {}
         offset = None
-        flt = models.Filter(must=[models.FieldCondition(key="entity", match=models.MatchValue(value=entity.model))])
         while True:
             page, offset = self.client.scroll(
-                self.collection(entity), scroll_filter=flt, limit=1000, offset=offset, with_payload=True
+                collection, scroll_filter=flt, limit=1000, offset=offset, with_payload=True, with_vectors=False
             )
-            found.update({str(p.id): p.payload for p in page})
+            found.update({str(p.id): p.payload or {} for p in page})
             if offset is None:
                 return found
 

@@ -19,6 +19,10 @@ class SchemaItem:
 class GraphDialect(ABC):
     #: where this server's replica lives, for messages
     description: str
+    #: labels and relationship types that other writers keep in the replica's database (they
+    #: are not the replica's, so its checks look past them)
+    foreign_labels: frozenset[str] = frozenset()
+    foreign_types: frozenset[str] = frozenset()
 
     @abstractmethod
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
@@ -32,6 +36,13 @@ class GraphDialect(ABC):
 
     @abstractmethod
     def ensure_edge_index(self, rel_type: str, prop: str) -> None: ...
+
+    @abstractmethod
+    def drop_unique_key(self, label: str) -> None:
+        """Remove the key constraint (its exact-match index may stay); ensure_unique_key restores it."""
+
+    @abstractmethod
+    def drop_node_index(self, label: str, prop: str) -> None: ...
 
     @abstractmethod
     def schema(self) -> list[SchemaItem]:

@@ -32,6 +32,33 @@ class Edge:
     to_property: str = "key"  # the target is found by this property (LISTS finds tractors by VIN)
 
 
+def array_elements(value: Any) -> list[Any]:
+    """An array column's elements. psycopg2 hands over arrays of a type it has no caster for
+    (uuid[]) as PostgreSQL's text form, '{a,b,"c d",NULL}': that form is read here too."""
+    if value is None:
+        return []
+    if not isinstance(value, str):
+        return list(value)
+    inner = value.strip()[1:-1]
+    elements: list[Any] = []
+    token, quoted, escaped, in_quotes = "", False, False, False
+    for char in inner:
+        if escaped:
+            token, escaped = token + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            in_quotes, quoted = not in_quotes, True
+        elif char == "," and not in_quotes:
+            elements.append(None if token == "NULL" and not quoted else token)
+            token, quoted = "", False
+        else:
+            token += char
+    if inner:
+        elements.append(None if token == "NULL" and not quoted else token)
+    return elements
+
+
 class Relationships:
     """Turns rows into edges for every entity of a catalog."""
 
@@ -99,8 +126,9 @@ class Relationships:
                     edges.append(Edge(rel["type"], self.label(entity), key, self.label(target), str(ref)))
             elif "array_column" in rel:
                 target = self.label(self.by_model[rel["target"]])
-                for value in row.get(rel["array_column"]) or []:
-                    edges.append(Edge(rel["type"], self.label(entity), key, target, str(normalize(value))))
+                for value in array_elements(row.get(rel["array_column"])):
+                    if value is not None:
+                        edges.append(Edge(rel["type"], self.label(entity), key, target, str(normalize(value))))
             elif "json_column" in rel:
                 edges += self._json(entity, key, rel, row)
         return edges

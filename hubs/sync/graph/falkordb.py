@@ -48,6 +48,22 @@ class FalkorDialect(GraphDialect):
             if "already exists" not in str(exc):
                 raise
 
+    def drop_unique_key(self, label: str) -> None:
+        try:
+            self.db.connection.execute_command(
+                "GRAPH.CONSTRAINT", "DROP", self.graph_name, "UNIQUE", "NODE", label, "PROPERTIES", 1, "key"
+            )
+        except redis.ResponseError as exc:
+            if "not exist" not in str(exc).lower():
+                raise
+
+    def drop_node_index(self, label: str, prop: str) -> None:
+        try:
+            self.graph.query(f"DROP INDEX FOR (n:{label}) ON (n.{prop})")
+        except redis.ResponseError as exc:
+            if "unable to drop index" not in str(exc).lower():
+                raise
+
     def ensure_node_index(self, label: str, prop: str) -> None:
         self._index(f"CREATE INDEX FOR (n:{label}) ON (n.{prop})")
 

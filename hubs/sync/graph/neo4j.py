@@ -11,11 +11,20 @@ from neo4j.exceptions import ServiceUnavailable
 from hubs.sync.engine import StoreUnavailable
 from hubs.sync.graph.dialect import GraphDialect, SchemaItem
 
+# Graphiti's node labels and relationship types (graphiti-core 0.31): its timeline shares the database.
+GRAPHITI_LABELS = frozenset({"Entity", "Episodic", "Community", "Saga"})
+GRAPHITI_TYPES = frozenset({"RELATES_TO", "MENTIONS", "HAS_MEMBER", "HAS_EPISODE", "NEXT_EPISODE"})
+
 
 class Neo4jDialect(GraphDialect):
+    foreign_labels = GRAPHITI_LABELS
+    foreign_types = GRAPHITI_TYPES
+
     def __init__(self, uri: str, user: str, password: str | None) -> None:
         self.description = f"Neo4j at {uri}"
-        self.driver = GraphDatabase.driver(uri, auth=(user, password or ""))
+        # The replica routinely names relationship types that have no edges yet (a sync that drops
+        # owned edges, a check counting a type): Neo4j warns about each, FalkorDB does not.
+        self.driver = GraphDatabase.driver(uri, auth=(user, password or ""), notifications_min_severity="OFF")
         try:
             self.driver.verify_connectivity()
         except (ServiceUnavailable, OSError) as exc:
@@ -31,6 +40,12 @@ class Neo4jDialect(GraphDialect):
 
     def ensure_unique_key(self, label: str) -> None:
         self.run(f"CREATE CONSTRAINT {label}_key IF NOT EXISTS FOR (n:{label}) REQUIRE n.key IS UNIQUE")
+
+    def drop_unique_key(self, label: str) -> None:
+        self.run(f"DROP CONSTRAINT {label}_key IF EXISTS")
+
+    def drop_node_index(self, label: str, prop: str) -> None:
+        self.run(f"DROP INDEX {label}_{prop} IF EXISTS")
 
     def ensure_node_index(self, label: str, prop: str) -> None:
         self.run(f"CREATE INDEX {label}_{prop} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})")

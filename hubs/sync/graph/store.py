@@ -78,8 +78,13 @@ class GraphStore(Store):
         direct: list[Edge] = []
         for change in changes:
             edges = self.relationships.direct(entity, change.key, change.row)
+            # A row may refer to a row of its own entity that a later chunk brings (a goal's parent,
+            # a superseding decision): those edges wait for finish() like the indirect ones.
+            later = [e for e in edges if e.from_label == e.to_label == label]
+            edges = [e for e in edges if e not in later]
             edges += self.relationships.versions(entity, change.key, change.versions)
             direct += owned(edges, label, change.key)
+            self.deferred += owned(later, label, change.key)
             self.deferred += owned(self.relationships.indirect(entity, change.key, change.row), label, change.key)
         self._create_edges(direct)
 

@@ -1,0 +1,75 @@
+"""The store checks (G1-G10, X1-X4, T1-T5) as Dagster asset checks on each store's whole-store
+asset, one step per store; each reports its counts and a sample of offending keys."""
+
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSpec,
+    MetadataValue,
+    multi_asset_check,
+)
+
+from hub_assets.stores.assets import store_key
+from hubs.catalog import Catalog
+from hubs.checks.base import CheckContext, CheckOutcome, checks_of
+from hubs.sync.engine import StoreUnavailable
+from hubs.sync.stores import STORES
+from resources import PostgresResource
+
+# Temporal checks compare the timeline with the graph replica as well as PostgreSQL.
+ALSO_READS = {"timeline": ["graph"]}
+
+
+def _result(kind: str, outcome: CheckOutcome) -> AssetCheckResult:
+    metadata: dict = {name: MetadataValue.int(count) for name, count in outcome.counts.items()}
+    if outcome.offending:
+        metadata["offending"] = MetadataValue.md("\n".join(f"- {line}" for line in outcome.offending))
+    return AssetCheckResult(
+        asset_key=store_key(kind),
+        check_name=outcome.name,
+        passed=outcome.passed,
+        description=outcome.summary,
+        metadata=metadata,
+    )
+
+
+def build_store_checks(kind: str, catalog: Catalog) -> AssetChecksDefinition:
+    registered = checks_of(kind)
+    specs = [
+        AssetCheckSpec(
+            c.name,
+            asset=store_key(kind),
+            description=c.description,
+            additional_deps=[store_key(other) for other in ALSO_READS.get(kind, [])],
+        )
+        for c in registered
+    ]
+
+    @multi_asset_check(specs=specs, name=f"check_{kind}", can_subset=True)
+    def _checks(context: AssetCheckExecutionContext, postgres: PostgresResource) -> Iterator[AssetCheckResult]:
+        selected = {key.name for key in context.selected_asset_check_keys}
+        settings = postgres.ensure_ready()
+        conn = postgres.connect()
+        checks = CheckContext(conn, catalog, settings)
+        try:
+            for registered_check in registered:
+                if registered_check.name not in selected:
+                    continue
+                try:
+                    outcome = registered_check.run(checks)
+                except StoreUnavailable as exc:
+                    outcome = CheckOutcome(registered_check.name, False, f"store unavailable: {exc}")
+                context.log.info(f"{outcome.name}: {'passed' if outcome.passed else 'FAILED'} - {outcome.summary}")
+                yield _result(kind, outcome)
+        finally:
+            checks.close()
+            conn.close()
+
+    return _checks
+
+
+def build_all_store_checks(catalog: Catalog) -> list[AssetChecksDefinition]:
+    return [build_store_checks(kind, catalog) for kind in STORES if checks_of(kind)]

@@ -1,0 +1,37 @@
+"""Real-time cache keys (truck status and location, load status: TTL 60 s) expire unless
+rewritten; this sensor rewrites them from PostgreSQL every 30 s.
+
+It does the small write itself instead of launching a run: a run every 30 s would bury the
+runs the team looks at, and rewriting a few hundred keys takes milliseconds.
+"""
+
+from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
+
+from hubs.catalog import load_catalog
+from hubs.sync.engine import StoreUnavailable
+from hubs.sync.stores import cache_client
+from resources import PostgresResource
+
+INTERVAL_SECONDS = 30
+
+
+@sensor(
+    minimum_interval_seconds=INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Keeps the 60-second real-time cache keys alive between refreshes.",
+)
+def realtime_cache_keeper(context: SensorEvaluationContext, postgres: PostgresResource) -> SkipReason:
+    from hubs.sync.cache import CacheStore
+
+    settings = postgres.ensure_ready()
+    try:
+        store = CacheStore(cache_client(settings))
+    except StoreUnavailable as exc:
+        return SkipReason(f"cache unavailable, will retry: {exc}")
+    conn = postgres.connect()
+    try:
+        written = store.refresh_realtime(conn, load_catalog())
+    finally:
+        conn.close()
+        store.close()
+    return SkipReason(f"refreshed {written} real-time keys (no run needed)")
