@@ -8,6 +8,8 @@ from typing import TextIO
 
 from dagster import DagsterEventType, InitLoggerContext, logger
 
+from hubs.sync.stores import STORES
+
 # Where progress lines go; the CLI points this at the terminal while it sends the tools' own
 # output (dbt's log lines) to a file.
 STREAM: list[TextIO] = [sys.stdout]
@@ -33,7 +35,15 @@ class ProgressHandler(logging.Handler):
         if kind == DagsterEventType.STEP_START:
             self._print(f"step {event.step_key} started")
         elif kind == DagsterEventType.ASSET_MATERIALIZATION:
-            self._print(f"  built {event.asset_key.to_user_string()}")
+            # A store step materializes one asset per entity; its whole-store asset says it all.
+            path = event.asset_key.path
+            if path[0] in STORES and len(path) == 3:
+                return
+            line = f"  built {event.asset_key.to_user_string()}"
+            if path[0] in STORES:
+                metadata = event.event_specific_data.materialization.metadata
+                line += f" ({metadata['upserted'].value:,} upserted, {metadata['deleted'].value:,} deleted)"
+            self._print(line)
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             verdict = "passed" if evaluation.passed else "FAILED"

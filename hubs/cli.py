@@ -186,7 +186,7 @@ def demo(scale: float, seed: int) -> None:
     """Servers up, a small dataset generated, landed, built and checked; then a summary."""
     from hubs.catalog import load_catalog
     from hubs.generate import generate as run_generate
-    from hubs.summary import entity_counts, format_counts
+    from hubs.summary import entity_counts, format_counts, format_sizes, store_sizes
 
     settings = hubs_settings.load()
     started = time.monotonic()
@@ -207,7 +207,10 @@ def demo(scale: float, seed: int) -> None:
     )
     ok = _run("refresh", str(folder))
     _step(4, 4, "summary")
-    click.echo(format_counts(entity_counts(settings, load_catalog())))
+    catalog = load_catalog()
+    click.echo(format_counts(entity_counts(settings, catalog)))
+    click.echo("derived stores:")
+    click.echo(format_sizes(store_sizes(settings, catalog)))
     click.echo(f"data:     {settings.home}  (PostgreSQL {redact(settings.effective_postgres_url)})")
     click.echo("quarantine: select * from quarantine.rows;   history: hub3_origin.tractors_history")
     click.echo("UI:       run `dagster dev` in this folder, then open http://127.0.0.1:3000")

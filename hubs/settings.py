@@ -17,7 +17,7 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 # Default loopback ports of the embedded servers; chosen away from the usual 5432/6379 so a
 # developer's own servers keep theirs.
-DEFAULT_PORTS = {"postgres": 55432, "cache": 56379, "graph": 56380}
+DEFAULT_PORTS = {"postgres": 55432, "cache": 56379, "graph": 56380, "neo4j": 57687}
 EMBEDDED_DATABASE = "hubs"
 
 # (variable, meaning) pairs; the README's table of variables is checked against this list.
@@ -35,6 +35,10 @@ ENVIRONMENT = [
     ("HUBS_REDIS_PORT", "port of the embedded Redis cache (default 56379)"),
     ("HUBS_FALKORDB_PORT", "port of the embedded FalkorDB graph (default 56380)"),
     ("HUBS_DBT_THREADS", "dbt threads (default 4)"),
+    ("HUBS_NEO4J_PORT", "Bolt port of the local Neo4j (`python -m hubs.servers.neo4j start`; default 57687)"),
+    ("OPENAI_API_KEY", "embed with OpenAI text-embedding-3-small (1536-d); unset = the offline model"),
+    ("OPENAI_BASE_URL", "OpenAI-compatible endpoint (a proxy); unset = api.openai.com"),
+    ("HUBS_EMBEDDER", "force the embedder: offline | openai (default: openai when OPENAI_API_KEY is set)"),
 ]
 
 
@@ -43,7 +47,8 @@ def _env(name: str) -> str | None:
     return value or None
 
 
-def _port(name: str, server: str) -> int:
+def port(name: str, server: str) -> int:
+    """The port variable `name`, or the server's default."""
     raw = _env(name)
     if raw is None:
         return DEFAULT_PORTS[server]
@@ -117,9 +122,9 @@ def load() -> Settings:
         neo4j_password=_env("HUBS_NEO4J_PASSWORD"),
         qdrant_url=_env("HUBS_QDRANT_URL"),
         dagster_postgres_url=_env("HUBS_DAGSTER_POSTGRES_URL"),
-        postgres_port=_port("HUBS_POSTGRES_PORT", "postgres"),
-        redis_port=_port("HUBS_REDIS_PORT", "cache"),
-        falkordb_port=_port("HUBS_FALKORDB_PORT", "graph"),
+        postgres_port=port("HUBS_POSTGRES_PORT", "postgres"),
+        redis_port=port("HUBS_REDIS_PORT", "cache"),
+        falkordb_port=port("HUBS_FALKORDB_PORT", "graph"),
         dbt_threads=int(_env("HUBS_DBT_THREADS") or 4),
     )
 

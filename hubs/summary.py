@@ -1,4 +1,5 @@
-"""What the system of record holds, entity by entity: landed = accepted + quarantined."""
+"""What the system of record holds, entity by entity (landed = accepted + quarantined), and what
+the derived stores hold."""
 
 from __future__ import annotations
 
@@ -64,4 +65,26 @@ def format_counts(rows: list[EntityCounts]) -> str:
         lines.append(f"  {r.entity:38} {r.landed:9,} {r.accepted:9,} {r.quarantined:11,} {r.current:8,}{flag}")
     total = [sum(getattr(r, f) for r in rows) for f in ("landed", "accepted", "quarantined", "current")]
     lines.append(f"  {'total':38} {total[0]:9,} {total[1]:9,} {total[2]:11,} {total[3]:8,}")
+    return "\n".join(lines)
+
+
+def store_sizes(settings: Settings, catalog: Catalog) -> dict[str, dict[str, int] | str]:
+    """Each derived store's counts, or why they could not be read (a store that is down)."""
+    from hubs.sync.stores import STORES, StoreUnavailable, opened
+
+    sizes: dict[str, dict[str, int] | str] = {}
+    for kind in STORES:
+        try:
+            with opened(kind, settings, catalog) as store:
+                sizes[kind] = store.size(catalog)
+        except StoreUnavailable as exc:
+            sizes[kind] = f"unavailable: {exc}"
+    return sizes
+
+
+def format_sizes(sizes: dict[str, dict[str, int] | str]) -> str:
+    lines = []
+    for kind, size in sizes.items():
+        text = size if isinstance(size, str) else ", ".join(f"{n:,} {what}" for what, n in size.items())
+        lines.append(f"  {kind:9} {text}")
     return "\n".join(lines)

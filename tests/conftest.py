@@ -201,6 +201,13 @@ def graph_backend(request: pytest.FixtureRequest, hubs_home: Path, monkeypatch: 
     return request.param
 
 
+@pytest.fixture
+def offline_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stores opened from now on embed with the offline model, whatever the developer's shell says."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HUBS_EMBEDDER"):
+        monkeypatch.delenv(name, raising=False)
+
+
 class StoreBench:
     """Stores synced from the test's database; each is emptied and rebuilt on first use."""
 
@@ -253,9 +260,14 @@ class StoreBench:
         assert len(found) == 1, f"no single check named {name}"
         return found[0].run(self.context())
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Close the stores (the local Qdrant folder admits one client at a time); reopened on use."""
         for store in self.opened.values():
             store.close()
+        self.opened.clear()
+
+    def close(self) -> None:
+        self.release()
         self.conn.close()
 
 

@@ -96,3 +96,36 @@ def test_run_storage_moves_to_postgres_when_configured(
     outcome = run_job("land", str(tmp_path), quiet=True)  # an empty folder: a run with nothing to land
     assert outcome.success
     assert scalar(empty_db, "select count(*) from runs where run_id = %s", (outcome.run_id,)) == 1
+
+
+def test_every_store_has_an_asset_per_entity_it_holds_fed_by_the_hub_table() -> None:
+    from hub_assets.stores.assets import RETRY, entity_key, hub_key, store_key
+    from hubs.sync.stores import STORES, holds
+
+    by_key = specs()
+    catalog = load_catalog()
+    for kind in STORES:
+        held = [e for e in catalog.entities if holds(kind, e)]
+        assert held, kind
+        for entity in held:
+            spec = by_key[entity_key(kind, entity)]
+            assert spec.group_name == kind
+            assert hub_key(entity) in {dep.asset_key for dep in spec.deps}
+        whole = by_key[store_key(kind)]
+        assert {dep.asset_key for dep in whole.deps} == {entity_key(kind, e) for e in held}
+        assert defs.get_assets_def(store_key(kind)).op.retry_policy == RETRY
+    graph_specs = [key for key in by_key if key.path[0] == "graph" and len(key.path) == 3]
+    assert len(graph_specs) == len(catalog.entities) == 45
+
+
+def test_store_checks_guard_their_store_and_the_temporal_ones_read_the_graph_too() -> None:
+    graph = defs.resolve_asset_graph()
+    checks = {key.name: graph.get_check_spec(key) for key in graph.asset_check_keys}
+    expected = {f"G{i}" for i in range(1, 11)} | {"X1", "X2", "X3", "X4"} | {f"T{i}" for i in range(1, 6)}
+    found = {name.split("_")[0]: spec for name, spec in checks.items() if name.split("_")[0] in expected}
+    assert set(found) == expected
+    assert found["G1"].asset_key == AssetKey(["graph", "replica"])
+    assert found["X2"].asset_key == AssetKey(["vectors", "collections"])
+    assert found["X3"].asset_key == AssetKey(["cache", "keys"])
+    assert found["T1"].asset_key == AssetKey(["timeline", "edges"])
+    assert AssetKey(["graph", "replica"]) in {dep.asset_key for dep in found["T1"].additional_deps}

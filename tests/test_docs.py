@@ -13,7 +13,7 @@ README = (PROJECT_ROOT / "README.md").read_text()
 
 
 def test_every_environment_variable_is_documented_and_nothing_else() -> None:
-    documented = set(re.findall(r"^\| `(HUBS_[A-Z0-9_]+)` \|", README, re.MULTILINE))
+    documented = set(re.findall(r"^\| `((?:HUBS|OPENAI)_[A-Z0-9_]+)` \|", README, re.MULTILINE))
     assert documented == {name for name, _ in ENVIRONMENT}
 
 

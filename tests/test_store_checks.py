@@ -50,13 +50,6 @@ def resync(bench: StoreBench, kind: str, *models_: str) -> None:
 
 
 @pytest.fixture
-def offline_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stores opened from now on embed with the offline model, whatever the developer's shell says."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HUBS_EMBEDDER"):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture
 def openai_fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     """Stores opened from now on embed with OpenAI's text-embedding-3-small, served by the fake."""
     with FakeOpenAI(api_key=KEY) as fake:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from hubs import settings as hubs_settings
+from hubs.servers import embedded_servers, ensure_running
 from hubs.settings import PROJECT_ROOT
 from tests.conftest import free_port
 
@@ -87,6 +89,13 @@ def ui_env(empty_db: str, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
     env["HUBS_HOME"] = str(tmp_path / "ui-home")  # its own Dagster storage and inbox
     env["HUBS_POSTGRES_URL"] = empty_db
+    # The session's cache and graph servers run on the ports the environment names, under the
+    # session's HUBS_HOME: name them by URL so the UI's runs use them instead of starting more.
+    settings = hubs_settings.load()
+    ensure_running(settings, ["cache", "graph"])
+    servers = embedded_servers(settings)
+    env["HUBS_REDIS_URL"] = servers["cache"].url
+    env["HUBS_FALKORDB_URL"] = servers["graph"].url
     return env
 
 

@@ -121,6 +121,7 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
                         f"{kind} {r.entity}: {r.upserted} upserted, {r.deleted} deleted in {r.seconds:.1f}s"
                     ),
                 )
+                size = store.size(catalog) if store_key(kind) in context.selected_asset_keys else {}
         except StoreUnavailable as exc:
             raise Failure(description=f"the {kind} store is unavailable: {exc}", allow_retries=True) from exc
         finally:
@@ -135,6 +136,7 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
                     "upserted": sum(r.upserted for r in reports),
                     "deleted": sum(r.deleted for r in reports),
                     "entities": len(reports),
+                    **{f"holds: {what}": n for what, n in size.items()},
                 },
             )
 

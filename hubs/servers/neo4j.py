@@ -27,6 +27,7 @@ from pathlib import Path
 import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 
+from hubs import settings as hubs_settings
 from hubs.servers.base import EmbeddedServer, ServerError, tail
 from hubs.settings import PROJECT_ROOT
 
@@ -219,7 +220,22 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     build_parser = commands.add_parser("build", help="build the Neo4j launcher (scripts/neo4j/target) with Maven")
     build_parser.add_argument("--force", action="store_true", help="rebuild even when target/ is up to date")
+    commands.add_parser("start", help="start Neo4j on HUBS_NEO4J_PORT under HUBS_HOME/neo4j (builds first)")
+    commands.add_parser("stop", help="stop the Neo4j started by `start`")
     args = parser.parse_args(argv)
+    if args.command in ("start", "stop"):
+        settings = hubs_settings.load()
+        server = Neo4jServer(settings, hubs_settings.port("HUBS_NEO4J_PORT", "neo4j"))
+        try:
+            if args.command == "start":
+                server.start()
+                print(f"Neo4j runs at {server.url}: export HUBS_NEO4J_URI={server.url} to put the graph there")
+            else:
+                print("Neo4j stopped" if server.stop() else "Neo4j was not running")
+        except ServerError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.command == "build":
         started = time.monotonic()
         try:

@@ -24,6 +24,9 @@ from hubs.sync.records import key_of, normalize
 from hubs.sync.stores import holds
 
 INDEX_PREFIX = "hubs:index:"
+# Written (without TTL, so volatile-lru never evicts it) at the end of every sync: a cache
+# without it has lost its content since (a restart: the cache keeps nothing on disk).
+SYNCED_MARKER = "hubs:synced"
 REALTIME_TTL = 60
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
@@ -76,6 +79,18 @@ class CacheStore(Store):
 
     def holds(self, entity: Entity) -> bool:
         return holds("cache", entity)
+
+    def lost_content(self) -> bool:
+        try:
+            return not self.client.exists(SYNCED_MARKER)
+        except redis.ConnectionError as exc:
+            raise StoreUnavailable(f"lost the Redis cache: {exc}") from exc
+
+    def finish(self) -> None:
+        try:
+            self.client.set(SYNCED_MARKER, "1")
+        except redis.ConnectionError as exc:
+            raise StoreUnavailable(f"lost the Redis cache: {exc}") from exc
 
     def extra_columns(self, entity: Entity) -> dict[str, str]:
         return {filter_column(i): e["where"] for i, e in enumerate(entries(entity)) if "where" in e}
@@ -151,6 +166,12 @@ class CacheStore(Store):
             return pipe.execute()
         except redis.ConnectionError as exc:
             raise StoreUnavailable(f"lost the Redis cache: {exc}") from exc
+
+    def size(self, catalog: Catalog) -> dict[str, int]:
+        # The cache database holds the hubs' keys and each row's index set of the keys it wrote.
+        indexes = sum(1 for _ in self.client.scan_iter(match=f"{INDEX_PREFIX}*", count=1000))
+        marker = int(self.client.exists(SYNCED_MARKER))
+        return {"keys": int(self.client.dbsize()) - indexes - marker, "rows indexed": indexes}
 
     def close(self) -> None:
         self.client.close()

@@ -10,6 +10,7 @@ replays everything (the rebuild and rollback path).
 
 from __future__ import annotations
 
+import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -20,6 +21,8 @@ from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
 from hubs.sync import feed, state
+
+log = logging.getLogger(__name__)
 
 
 class StoreUnavailable(RuntimeError):
@@ -48,6 +51,11 @@ class Store(ABC):
     def holds(self, entity: Entity) -> bool:
         """Whether this store keeps anything of the entity."""
 
+    def lost_content(self) -> bool:
+        """Whether the store came back empty (a cache server restarted without persistence):
+        its watermarks no longer describe what it holds, so the engine rebuilds it."""
+        return False
+
     def prepare(self, catalog: Catalog) -> None:  # noqa: B027 - most stores create schema lazily
         """Create collections, constraints and indexes (idempotent)."""
 
@@ -69,6 +77,10 @@ class Store(ABC):
 
     def finish(self) -> None:  # noqa: B027 - most stores write everything as they go
         """Write what had to wait until every entity of the run was synced."""
+
+    @abstractmethod
+    def size(self, catalog: Catalog) -> dict[str, int]:
+        """What the store holds, counted (nodes, keys, points per collection ...) for summaries."""
 
     def close(self) -> None:  # noqa: B027 - stores without connections have nothing to close
         """Release connections and locks."""
@@ -104,6 +116,9 @@ def sync(
 ) -> list[EntitySync]:
     """Bring `store` up to date with PostgreSQL for the named entities (models), or all it holds."""
     state.ensure(conn)
+    if not full and store.lost_content() and state.any_progress(conn, store.name):
+        log.warning("the %s store lost what it held since its last sync: rebuilding it from PostgreSQL", store.name)
+        full = True
     if full:
         store.clear(catalog)
         state.reset(conn, store.name)

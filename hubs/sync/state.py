@@ -62,3 +62,12 @@ def reset(conn: Connection, store: str) -> None:
     with conn.cursor() as cur:
         cur.execute("delete from hubs_meta.sync_state where store = %s", (store,))
     conn.commit()
+
+
+def any_progress(conn: Connection, store: str) -> bool:
+    """Whether the store has synced anything yet (some entity has a watermark)."""
+    with conn.cursor() as cur:
+        cur.execute("select exists (select 1 from hubs_meta.sync_state where store = %s)", (store,))
+        [found] = cur.fetchone()
+    conn.commit()
+    return bool(found)

@@ -209,6 +209,11 @@ class TimelineStore(Store):
         )
         return [{**r, "valid_at": _iso(r["valid_at"]), "invalid_at": _iso(r["invalid_at"])} for r in rows]
 
+    def size(self, catalog: Catalog) -> dict[str, int]:
+        [edges] = self.query("MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group RETURN count(e) AS n", group=GROUP)
+        [nodes] = self.query("MATCH (n:Entity {group_id: $group}) RETURN count(n) AS n", group=GROUP)
+        return {"edges": int(edges["n"]), "entity nodes": int(nodes["n"])}
+
     def close(self) -> None:
         self._run(self.driver.close())
         self.loop.close()

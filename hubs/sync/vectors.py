@@ -179,5 +179,12 @@ class VectorStore(Store):
             if offset is None:
                 return found
 
+    def size(self, catalog: Catalog) -> dict[str, int]:
+        names = sorted({self.collection(e) for e in catalog.entities if self.holds(e)})
+        return {
+            f"{name} points": self.client.count(name, exact=True).count if self.client.collection_exists(name) else 0
+            for name in names
+        }
+
     def close(self) -> None:
         self.client.close()

@@ -93,7 +93,9 @@ class GraphStore(Store):
         owners = [{"key": k, "owner": f"{label}:{k}"} for k in keys]
         for part in _chunks(owners):
             self.dialect.run(
-                f"UNWIND $owners AS o MATCH (n:{label} {{key: o.key}})-[r]-() WHERE r._owner = o.owner DELETE r",
+                # DISTINCT: an undirected pattern meets a self-relationship (VERSION) twice.
+                f"UNWIND $owners AS o MATCH (n:{label} {{key: o.key}})-[r]-() WHERE r._owner = o.owner "
+                "WITH DISTINCT r DELETE r",
                 {"owners": part},
             )
             for rel_type in self.relationships.projection_types(entity):
@@ -123,10 +125,21 @@ class GraphStore(Store):
         label = entity.meta["label"]
         self._drop_owned_edges(entity, keys)
         for part in _chunks(keys):
-            self.dialect.run(f"UNWIND $keys AS k MATCH (n:{label} {{key: k}}) DETACH DELETE n", {"keys": part})
+            # The label goes first: FalkorDB 4.16 sometimes kept a plain DETACH DELETEd node in its
+            # label scan (any later read of the label then failed with "Attempted to access
+            # undefined attribute"; tests/test_sync.py's refresh delete reproduced it every time).
+            self.dialect.run(
+                f"UNWIND $keys AS k MATCH (n:{label} {{key: k}}) WITH n REMOVE n:{label} DETACH DELETE n",
+                {"keys": part},
+            )
 
     def clear(self, catalog: Catalog) -> None:
         self.dialect.clear([e.meta["label"] for e in catalog.entities])
+
+    def size(self, catalog: Catalog) -> dict[str, int]:
+        [[nodes]] = self.dialect.run("MATCH (n) RETURN count(n)")
+        [[relationships]] = self.dialect.run("MATCH ()-[r]->() RETURN count(r)")
+        return {"nodes": int(nodes), "relationships": int(relationships)}
 
     def close(self) -> None:
         self.dialect.close()
