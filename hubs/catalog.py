@@ -160,7 +160,16 @@ def ensure_manifest() -> Path:
     if MANIFEST.exists() and MANIFEST.stat().st_mtime >= _newest_source_mtime():
         return MANIFEST
     result = subprocess.run(
-        [dbt_executable(), "parse", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR)],
+        # --target-path: the manifest goes where it is read, whatever DBT_TARGET_PATH says.
+        [
+            dbt_executable(),
+            "parse",
+            "--quiet",
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(MANIFEST.parent),
+        ],
         cwd=DBT_PROJECT_DIR,
         capture_output=True,
         text=True,
