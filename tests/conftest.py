@@ -201,6 +201,28 @@ def graph_backend(request: pytest.FixtureRequest, hubs_home: Path, monkeypatch: 
     return request.param
 
 
+@contextmanager
+def module_bench(request: pytest.FixtureRequest, postgres_server: str, prefix: str) -> Iterator[StoreBench]:
+    """For module-scoped fixtures parametrised by graph server ("falkordb" | "neo4j"): a private
+    copy of the small dataset, the graph server the parameter names, the offline embedder."""
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "neo4j":
+            patch.setenv("HUBS_NEO4J_URI", request.getfixturevalue("neo4j_uri"))
+            patch.setenv("HUBS_NEO4J_PASSWORD", "")
+        else:
+            patch.delenv("HUBS_NEO4J_URI", raising=False)
+        for name in ("OPENAI_API_KEY", "HUBS_EMBEDDER"):
+            patch.delenv(name, raising=False)
+        with private_database(postgres_server, patch, f"{prefix}{request.param[0]}", STORES_TEMPLATE_DB):
+            settings = hubs_settings.load()
+            ensure_running(settings, [] if settings.neo4j_uri else ["graph"])
+            bench = StoreBench()
+            try:
+                yield bench
+            finally:
+                bench.close()
+
+
 @pytest.fixture
 def offline_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
     """Stores opened from now on embed with the offline model, whatever the developer's shell says."""

@@ -14,10 +14,8 @@ import pytest
 from graphiti_core.driver.driver import GraphProvider
 from qdrant_client import models
 
-from hubs import settings as hubs_settings
 from hubs.checks.base import CheckOutcome
 from hubs.embeddings import OpenAIEmbedder
-from hubs.servers import ensure_running
 from hubs.sync import state
 from hubs.sync.cache import CacheStore, filter_column, writes
 from hubs.sync.engine import sync
@@ -25,7 +23,7 @@ from hubs.sync.feed import Change, current_rows
 from hubs.sync.records import key_of, normalize
 from hubs.sync.timeline import TimelineStore
 from hubs.sync.vectors import VectorStore, point_id, text_of
-from tests.conftest import STORES_TEMPLATE_DB, StoreBench, private_database
+from tests.conftest import StoreBench, module_bench
 from tests.fake_openai import FakeOpenAI
 
 KEY = "sk-test-hubs"
@@ -278,23 +276,9 @@ def timeline_bench(
     request: pytest.FixtureRequest, postgres_server: str, stores_template: str, hubs_home: Path
 ) -> Iterator[StoreBench]:
     """A private copy of the small dataset and its timeline, synced once per graph server."""
-    with pytest.MonkeyPatch.context() as patch:
-        if request.param == "neo4j":
-            patch.setenv("HUBS_NEO4J_URI", request.getfixturevalue("neo4j_uri"))
-            patch.setenv("HUBS_NEO4J_PASSWORD", "")
-        else:
-            patch.delenv("HUBS_NEO4J_URI", raising=False)
-        for name in ("OPENAI_API_KEY", "HUBS_EMBEDDER"):
-            patch.delenv(name, raising=False)
-        with private_database(postgres_server, patch, f"x4{request.param[0]}", STORES_TEMPLATE_DB):
-            settings = hubs_settings.load()
-            ensure_running(settings, [] if settings.neo4j_uri else ["graph"])
-            bench = StoreBench()
-            try:
-                bench.synced("timeline")
-                yield bench
-            finally:
-                bench.close()
+    with module_bench(request, postgres_server, "x4") as bench:
+        bench.synced("timeline")
+        yield bench
 
 
 def set_edge_time(store: TimelineStore, uuid: str, prop: str, value: str | None) -> None:

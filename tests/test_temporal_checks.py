@@ -13,14 +13,12 @@ from typing import Any
 import pytest
 from graphiti_core.driver.driver import GraphProvider
 
-from hubs import settings as hubs_settings
 from hubs.checks import temporal
 from hubs.checks.temporal import AsOf, Question
-from hubs.servers import ensure_running
 from hubs.sync.graph.edges import VERSION
 from hubs.sync.records import normalize
 from hubs.sync.timeline import GROUP, TimelineStore, node_uuid
-from tests.conftest import STORES_TEMPLATE_DB, StoreBench, private_database
+from tests.conftest import StoreBench, module_bench
 from tests.test_store_checks import resync, set_edge_time
 
 T_CHECKS = [
@@ -51,24 +49,10 @@ def synced(
     request: pytest.FixtureRequest, postgres_server: str, stores_template: str, hubs_home: Path
 ) -> Iterator[StoreBench]:
     """A private copy of the small dataset with its graph replica and timeline, per graph server."""
-    with pytest.MonkeyPatch.context() as patch:
-        if request.param == "neo4j":
-            patch.setenv("HUBS_NEO4J_URI", request.getfixturevalue("neo4j_uri"))
-            patch.setenv("HUBS_NEO4J_PASSWORD", "")
-        else:
-            patch.delenv("HUBS_NEO4J_URI", raising=False)
-        for name in ("OPENAI_API_KEY", "HUBS_EMBEDDER"):
-            patch.delenv(name, raising=False)
-        with private_database(postgres_server, patch, f"tq{request.param[0]}", STORES_TEMPLATE_DB):
-            settings = hubs_settings.load()
-            ensure_running(settings, [] if settings.neo4j_uri else ["graph"])
-            bench = StoreBench()
-            try:
-                bench.sync("graph", full=True, entities=GRAPH_ENTITIES)
-                bench.sync("timeline", full=True, entities=TIMELINE_ENTITIES)
-                yield bench
-            finally:
-                bench.close()
+    with module_bench(request, postgres_server, "tq") as bench:
+        bench.sync("graph", full=True, entities=GRAPH_ENTITIES)
+        bench.sync("timeline", full=True, entities=TIMELINE_ENTITIES)
+        yield bench
 
 
 def answered(bench: StoreBench, spec: AsOf, questions: list[Question]) -> list[tuple[Question, Any]]:
