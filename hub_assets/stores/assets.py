@@ -21,7 +21,7 @@ from dagster import (
 )
 
 from hubs.catalog import Catalog, Entity
-from hubs.sync.engine import EntitySync, StoreUnavailable, sync
+from hubs.sync.engine import EntitySync, StoreUnavailable, SyncFailed, sync
 from hubs.sync.stores import STORES, describe, holds, opened
 from resources import PostgresResource
 
@@ -109,18 +109,23 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
         selected = [by_key[k] for k in context.selected_asset_keys if k in by_key]
         settings = postgres.ensure_ready()
         conn = postgres.connect()
+        failed: SyncFailed | None = None
         try:
             with opened(kind, settings, catalog) as store:
-                reports = sync(
-                    store,
-                    conn,
-                    catalog,
-                    entities=[e.model for e in selected],
-                    full=config.full,
-                    progress=lambda r: context.log.info(
-                        f"{kind} {r.entity}: {r.upserted} upserted, {r.deleted} deleted in {r.seconds:.1f}s"
-                    ),
-                )
+                try:
+                    reports = sync(
+                        store,
+                        conn,
+                        catalog,
+                        entities=[e.model for e in selected],
+                        full=config.full,
+                        progress=lambda r: context.log.info(
+                            f"{kind} {r.entity}: {r.upserted} upserted, {r.deleted} deleted in {r.seconds:.1f}s"
+                        ),
+                        notify=context.log.warning,
+                    )
+                except SyncFailed as exc:
+                    failed, reports = exc, exc.reports
                 size = store.size(catalog) if store_key(kind) in context.selected_asset_keys else {}
         except StoreUnavailable as exc:
             raise Failure(description=f"the {kind} store is unavailable: {exc}", allow_retries=True) from exc
@@ -128,7 +133,18 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
             conn.close()
         by_model = {r.entity: r for r in reports}
         for entity in selected:
-            yield _materialization(by_model[entity.model], entity_key(kind, entity))
+            if entity.model in by_model:
+                yield _materialization(by_model[entity.model], entity_key(kind, entity))
+        if failed is not None:
+            # The same row fails again on a retry: say which, and do not retry.
+            for failure in failed.failures:
+                context.log.error(str(failure))
+            raise Failure(
+                description=f"the {kind} store could not take {len(failed.failures)} entit"
+                f"{'y' if len(failed.failures) == 1 else 'ies'}: {failed}",
+                metadata={"failures": MetadataValue.json([str(f) for f in failed.failures])},
+                allow_retries=False,
+            )
         if store_key(kind) in context.selected_asset_keys:
             yield MaterializeResult(
                 asset_key=store_key(kind),

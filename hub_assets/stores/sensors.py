@@ -9,6 +9,7 @@ from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, se
 
 from hubs.catalog import load_catalog
 from hubs.sync.engine import StoreUnavailable
+from hubs.sync.lock import store_writer
 from hubs.sync.stores import cache_client
 from resources import PostgresResource
 
@@ -30,7 +31,11 @@ def realtime_cache_keeper(context: SensorEvaluationContext, postgres: PostgresRe
         return SkipReason(f"cache unavailable, will retry: {exc}")
     conn = postgres.connect()
     try:
-        written = store.refresh_realtime(conn, load_catalog())
+        # A sync of the cache (a rebuild empties it first) owns it meanwhile; this tick waits its turn.
+        with store_writer(conn, store.name, wait=False) as mine:
+            if not mine:
+                return SkipReason("a cache sync is running; it writes the real-time keys itself")
+            written = store.refresh_realtime(conn, load_catalog())
     finally:
         conn.close()
         store.close()

@@ -30,7 +30,7 @@ from hubs.sync.feed import current_rows, history_table, hub_table
 from hubs.sync.graph.dialect import GraphDialect
 from hubs.sync.graph.edges import VERSION, Relationships
 from hubs.sync.graph.store import filtered_properties
-from hubs.sync.records import KEY_SEPARATOR, content_hash, key_from_json, key_of, normalize, properties
+from hubs.sync.records import content_hash, join_key, key_from_json, key_of, normalize, properties
 
 BATCH = 2000  # keys per UNWIND round trip
 SAMPLE = 500  # G5: rows per label
@@ -67,11 +67,6 @@ def _rows(ctx: CheckContext, query: sql.Composable, params: tuple | list = (), n
         cur.execute(query, params)
         yield from cur
     ctx.conn.rollback()  # checks only read; end the snapshot
-
-
-def _join_key(values: Iterable[Any]) -> str:
-    """A key as the replica spells it (records.key_of of the referenced row)."""
-    return KEY_SEPARATOR.join(str(normalize(v)) for v in values)
 
 
 def _pg_count(ctx: CheckContext, entity: Entity) -> int:
@@ -374,7 +369,7 @@ def _expected_pairs(ctx: CheckContext, tally: EdgeTally, group: Group) -> Counte
     pairs = Counter(tally.pairs.get(group, {}))
     for query, start_width, _ in tally.queries.get(group, []):
         for values in _rows(ctx, query, named=False):
-            pairs[(_join_key(values[:start_width]), _join_key(values[start_width:]))] += 1
+            pairs[(join_key(values[:start_width]), join_key(values[start_width:]))] += 1
     return pairs
 
 

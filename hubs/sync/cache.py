@@ -44,11 +44,18 @@ def filter_column(index: int) -> str:
     return f"_cache_where_{index}"
 
 
+def key_segment(value: Any) -> str:
+    """A value as it fills a `{field}` of a key pattern: backslashes and ':' escaped with a
+    backslash, so the segments of `invoice:{entity_code}:{invoice_number}:balance` stay apart
+    whatever the values hold."""
+    return str(normalize(value)).replace("\\", "\\\\").replace(":", "\\:")
+
+
 def cache_key(entry: dict[str, Any], row: dict[str, Any]) -> str | None:
     values = {name: row.get(name) for name in _PLACEHOLDER.findall(entry["key"])}
     if any(v is None for v in values.values()):
         return None
-    return entry["key"].format(**{k: normalize(v) for k, v in values.items()})
+    return entry["key"].format(**{k: key_segment(v) for k, v in values.items()})
 
 
 def cache_value(entry: dict[str, Any], row: dict[str, Any]) -> str:

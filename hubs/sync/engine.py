@@ -3,9 +3,10 @@
 A store says which entities it holds and how to write and delete their records; the engine
 reads PostgreSQL's changes since the store's watermark (parents before children, so an edge
 always finds both ends), hands them over chunk by chunk and advances the watermark after
-each successful write. Running it twice changes nothing the second time; a store that fails
-keeps its old watermark and catches up on the next run; `full=True` empties the store and
-replays everything (the rebuild and rollback path).
+each successful write (so it never moves past what is not durably in the store). Running it
+twice changes nothing the second time; a store that fails keeps its old watermark and catches
+up on the next run; `full=True` empties the store and replays everything (the rebuild and
+rollback path). One sync writes a store at a time (hubs/sync/lock.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
 from hubs.sync import feed, state
+from hubs.sync.lock import store_writer
+from hubs.sync.records import join_key
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,31 @@ class EntitySync:
     upserted: int
     deleted: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class EntityFailure:
+    """One entity the store could not take: which row, from which file, and why."""
+
+    store: str
+    entity: str
+    key: str | None
+    source: str | None  # the landed file and row the failing version came from
+    error: str
+
+    def __str__(self) -> str:
+        where = f" key {self.key}" if self.key is not None else ""
+        origin = f" (landed from {self.source})" if self.source else ""
+        return f"{self.store} store, {self.entity}{where}{origin}: {self.error}"
+
+
+class SyncFailed(RuntimeError):
+    """Some entities could not be synced; the others were. Each failure names its row."""
+
+    def __init__(self, failures: list[EntityFailure], reports: list[EntitySync]) -> None:
+        self.failures = failures
+        self.reports = reports
+        super().__init__("; ".join(str(f) for f in failures))
 
 
 class Store(ABC):
@@ -75,8 +103,12 @@ class Store(ABC):
     def clear(self, catalog: Catalog) -> None:
         """Remove everything this store holds (before a full rebuild)."""
 
+    def begin(self, conn: Connection) -> None:  # noqa: B027 - most stores keep nothing in PostgreSQL
+        """The sync's PostgreSQL connection, for a store that keeps bookkeeping there: what it
+        writes on it is committed with the watermark, never before."""
+
     def finish(self) -> None:  # noqa: B027 - most stores write everything as they go
-        """Write what had to wait until every entity of the run was synced."""
+        """Mark the end of a successful sync (nothing may wait here: a watermark has moved)."""
 
     @abstractmethod
     def size(self, catalog: Catalog) -> dict[str, int]:
@@ -113,37 +145,133 @@ def sync(
     entities: Iterable[str] | None = None,
     full: bool = False,
     progress: Callable[[EntitySync], Any] | None = None,
+    notify: Callable[[str], Any] | None = None,
 ) -> list[EntitySync]:
-    """Bring `store` up to date with PostgreSQL for the named entities (models), or all it holds."""
+    """Bring `store` up to date with PostgreSQL for the named entities (models), or all it holds.
+
+    One sync writes a store at a time (the others wait, saying so through `notify`). An entity
+    whose write fails does not stop the others: the sync goes on and raises SyncFailed at the
+    end, naming the failing row and the file it was landed from; that entity keeps its
+    watermark, so the next sync tries it again."""
     state.ensure(conn)
-    if not full and store.lost_content() and state.any_progress(conn, store.name):
-        log.warning("the %s store lost what it held since its last sync: rebuilding it from PostgreSQL", store.name)
-        full = True
-    if full:
-        store.clear(catalog)
-        state.reset(conn, store.name)
-    store.prepare(catalog)
-    wanted = set(entities) if entities is not None else None
-    reports = []
-    for entity in parents_first(catalog):
-        if not store.holds(entity) or (wanted is not None and entity.model not in wanted):
-            continue
-        started = time.monotonic()
-        mark = state.read(conn, store.name, entity.model)
-        deleted_keys, mark.deletion_seq = feed.deletions(conn, entity, mark.deletion_seq)
-        if deleted_keys:
+    with store_writer(conn, store.name, notify):
+        store.begin(conn)
+        if not full and store.lost_content() and state.any_progress(conn, store.name):
+            log.warning("the %s store lost what it held since its last sync: rebuilding it from PostgreSQL", store.name)
+            full = True
+        if full:
+            # Forget the progress first: dying between the two steps then means a store that is
+            # re-read whole, never an empty store whose watermarks say it is full.
+            state.reset(conn, store.name)
+            store.clear(catalog)
+            conn.commit()
+        store.prepare(catalog)
+        wanted = set(entities) if entities is not None else None
+        reports: list[EntitySync] = []
+        failures: list[EntityFailure] = []
+        for entity in parents_first(catalog):
+            if not store.holds(entity) or (wanted is not None and entity.model not in wanted):
+                continue
+            try:
+                report = _sync_entity(store, conn, entity)
+            except StoreUnavailable:
+                conn.rollback()
+                raise
+            except _EntityFailed as failed:
+                conn.rollback()
+                failures.append(failed.failure)
+                log.error("%s", failed.failure)
+                continue
+            reports.append(report)
+            if progress:
+                progress(report)
+        store.finish()
+    if failures:
+        raise SyncFailed(failures, reports)
+    return reports
+
+
+class _EntityFailed(Exception):
+    def __init__(self, failure: EntityFailure) -> None:
+        self.failure = failure
+        super().__init__(str(failure))
+
+
+def _sync_entity(store: Store, conn: Connection, entity: Entity) -> EntitySync:
+    started = time.monotonic()
+    mark = state.read(conn, store.name, entity.model)
+    deleted_keys, deletion_seq = feed.deletions(conn, entity, mark.deletion_seq)
+    if deleted_keys:
+        try:
             store.delete(entity, deleted_keys)
-        state.write(conn, store.name, entity.model, mark)
-        upserted = 0
-        extra = store.extra_columns(entity)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise _EntityFailed(EntityFailure(store.name, entity.qualified_name, None, None, _text(exc))) from exc
+    mark.deletion_seq = deletion_seq
+    state.write(conn, store.name, entity.model, mark)
+    upserted = 0
+    extra = store.extra_columns(entity)
+    try:
         for chunk, upto in feed.changes(conn, entity, mark.landing_seq, extra, store.wants_versions):
-            store.upsert(entity, chunk)
+            try:
+                store.upsert(entity, chunk)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                raise _EntityFailed(_diagnose(store, conn, entity, chunk, exc)) from exc
             upserted += len(chunk)
             mark.landing_seq = upto
             state.write(conn, store.name, entity.model, mark)
-        report = EntitySync(store.name, entity.model, upserted, len(deleted_keys), time.monotonic() - started)
-        reports.append(report)
-        if progress:
-            progress(report)
-    store.finish()
-    return reports
+    except feed.UnreadableRows as unreadable:
+        raise _EntityFailed(_unreadable(store, conn, entity, unreadable)) from unreadable
+    return EntitySync(store.name, entity.model, upserted, len(deleted_keys), time.monotonic() - started)
+
+
+def _unreadable(store: Store, conn: Connection, entity: Entity, unreadable: feed.UnreadableRows) -> EntityFailure:
+    extra = store.extra_columns(entity)
+    found = feed.first_unreadable(conn, entity, unreadable.part, extra, store.wants_versions)
+    if found is None:
+        return EntityFailure(store.name, entity.qualified_name, None, None, _text(unreadable.cause))
+    key, landing_seq, error = found
+    return EntityFailure(
+        store.name, entity.qualified_name, join_key(key), feed.origin(conn, entity, landing_seq), _text(error)
+    )
+
+
+def _text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}".rstrip(": ")
+
+
+def _diagnose(
+    store: Store, conn: Connection, entity: Entity, chunk: list[feed.Change], exc: Exception
+) -> EntityFailure:
+    """Which row of a failed chunk the store refuses (halving the chunk), and where it was landed from."""
+    conn.rollback()
+    culprit, error = _culprit(store, entity, chunk), exc
+    if culprit is None:
+        return EntityFailure(store.name, entity.qualified_name, None, None, _text(error))
+    change, error = culprit
+    conn.rollback()
+    source = feed.origin(conn, entity, change.row.get("_landing_seq"))
+    return EntityFailure(store.name, entity.qualified_name, change.key, source, _text(error))
+
+
+def _culprit(store: Store, entity: Entity, chunk: list[feed.Change]) -> tuple[feed.Change, Exception] | None:
+    if len(chunk) == 1:
+        try:
+            store.upsert(entity, chunk)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            return chunk[0], exc
+        return None
+    middle = len(chunk) // 2
+    for half in (chunk[:middle], chunk[middle:]):
+        try:
+            store.upsert(entity, half)
+        except StoreUnavailable:
+            raise
+        except Exception:
+            return _culprit(store, entity, half)
+    return None

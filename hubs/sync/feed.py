@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 from psycopg2.extras import RealDictCursor
@@ -102,23 +103,80 @@ def _fetch(
         return [dict(r) for r in cur.fetchall()]
 
 
+class UnreadableRows(RuntimeError):
+    """Rows whose values PostgreSQL holds but Python cannot read (a year before 1, say)."""
+
+    def __init__(self, entity: Entity, part: list[tuple[tuple, int]], cause: Exception) -> None:
+        self.entity = entity
+        self.part = part
+        self.cause = cause
+        super().__init__(f"{entity.qualified_name}: {type(cause).__name__}: {cause}")
+
+
+def _read(conn: Connection, entity: Entity, keys: list[tuple], extra: dict[str, str], versions: bool) -> list[Change]:
+    rows = {key_of(entity, r): r for r in _fetch(conn, hub_table(entity), entity, keys, extra)}
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    history = history_table(entity) if versions else None
+    if history is not None:
+        for version in _fetch(conn, history, entity, keys, extra, sql.SQL("t.valid_from")):
+            grouped.setdefault(key_of(entity, version), []).append(version)
+    return [Change(k, row, grouped.get(k, [])) for k, row in rows.items()]
+
+
 def changes(
     conn: Connection, entity: Entity, since: int, extra: dict[str, str], versions: bool, chunk: int = CHUNK
 ) -> Iterator[tuple[list[Change], int]]:
     """Chunks of changed keys with their current rows (and history versions when asked), each
-    with the highest landing sequence it covers."""
+    with the highest landing sequence it covers. Raises UnreadableRows for a chunk Python
+    cannot read."""
     keys = changed_keys(conn, entity, since)
-    history = history_table(entity) if versions else None
     for start in range(0, len(keys), chunk):
         part = keys[start : start + chunk]
-        tuples = [k for k, _ in part]
-        rows = {key_of(entity, r): r for r in _fetch(conn, hub_table(entity), entity, tuples, extra)}
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        if history is not None:
-            for version in _fetch(conn, history, entity, tuples, extra, sql.SQL("t.valid_from")):
-                grouped.setdefault(key_of(entity, version), []).append(version)
-        batch = [Change(k, row, grouped.get(k, [])) for k, row in rows.items()]
+        try:
+            batch = _read(conn, entity, [k for k, _ in part], extra, versions)
+        except (psycopg2.DataError, ValueError, OverflowError) as exc:
+            conn.rollback()
+            raise UnreadableRows(entity, part, exc) from exc
         yield batch, part[-1][1]
+
+
+def first_unreadable(
+    conn: Connection, entity: Entity, part: list[tuple[tuple, int]], extra: dict[str, str], versions: bool
+) -> tuple[tuple, int, Exception] | None:
+    """The key (with its landing sequence and the error) of the first row of `part` that cannot
+    be read, found by halving."""
+    try:
+        _read(conn, entity, [k for k, _ in part], extra, versions)
+    except (psycopg2.DataError, ValueError, OverflowError) as exc:
+        conn.rollback()
+        if len(part) == 1:
+            return part[0][0], part[0][1], exc
+        middle = len(part) // 2
+        return first_unreadable(conn, entity, part[:middle], extra, versions) or first_unreadable(
+            conn, entity, part[middle:], extra, versions
+        )
+    return None
+
+
+def origin(conn: Connection, entity: Entity, landing_seq: int | None) -> str | None:
+    """Where a landed row came from, in words: 'hub3_origin.tractors.csv, row 12 (file 7)'."""
+    if landing_seq is None:
+        return None
+    landing = sql.Identifier("landing", entity.landing_table)
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "select f.file_name, f.file_id, l._row_number from {} as l"
+                " join landing._files as f on f.file_id = l._file_id where l._landing_seq = %s"
+            ).format(landing),
+            (landing_seq,),
+        )
+        found = cur.fetchone()
+    conn.rollback()
+    if found is None:
+        return None
+    name, file_id, row = found
+    return f"{name}, row {row} (file {file_id})"
 
 
 def deletions(conn: Connection, entity: Entity, since: int) -> tuple[list[str], int]:

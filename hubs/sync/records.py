@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,11 @@ from hubs.catalog import Entity
 
 # Bookkeeping columns: they describe the load, not the fact, so no copy carries them.
 TECHNICAL = frozenset({"_landing_seq", "_row_hash", "created_at", "updated_at"})
+# A key of several columns is its parts joined by "|", each part's backslashes and "|" escaped by a
+# backslash, so ("S9|OT|X", "I") and ("S9", "X|OT|I") stay two keys. A one-column key is its
+# value as it is (nothing to tell apart), which keeps those keys readable and unchanged.
 KEY_SEPARATOR = "|"
+_ESCAPE = str.maketrans({"\\": "\\\\", KEY_SEPARATOR: "\\" + KEY_SEPARATOR})
 
 
 def normalize(value: Any) -> Any:
@@ -39,8 +44,37 @@ def normalize(value: Any) -> Any:
     return value
 
 
+def join_key(values: Iterable[Any]) -> str:
+    """The key string of a row from its key columns' values (one spelling in every store)."""
+    parts = [str(normalize(v)) for v in values]
+    if len(parts) == 1:
+        return parts[0]
+    return KEY_SEPARATOR.join(p.translate(_ESCAPE) for p in parts)
+
+
+def split_key(key: str, width: int) -> list[str]:
+    """The parts of a key made by join_key from `width` values (as text)."""
+    if width == 1:
+        return [key]
+    parts, part, escaped = [], "", False
+    for char in key:
+        if escaped:
+            part, escaped = part + char, False
+        elif char == "\\":
+            escaped = True
+        elif char == KEY_SEPARATOR:
+            parts.append(part)
+            part = ""
+        else:
+            part += char
+    parts.append(part)
+    if len(parts) != width:
+        raise ValueError(f"{key!r} is not a key of {width} parts")
+    return parts
+
+
 def key_of(entity: Entity, row: dict[str, Any]) -> str:
-    return KEY_SEPARATOR.join(str(normalize(row[c])) for c in entity.primary_key)
+    return join_key(row[c] for c in entity.primary_key)
 
 
 def properties(entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
@@ -73,5 +107,5 @@ def key_from_json(entity: Entity, key: dict[str, Any]) -> str:
         value = key[name]
         if isinstance(value, str) and entity.column(name).data_type.startswith("timestamp"):
             value = datetime.fromisoformat(value)
-        parts.append(str(normalize(value)))
-    return KEY_SEPARATOR.join(parts)
+        parts.append(value)
+    return join_key(parts)

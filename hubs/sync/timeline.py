@@ -12,6 +12,7 @@ it shares the database with the replica, so its nodes carry only Graphiti's own 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -40,7 +41,8 @@ def node_uuid(label: str, key: str) -> str:
 
 
 def edge_uuid(entity: Entity, key: str, valid_from: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"edge:{entity.model}:{key}:{valid_from}"))
+    # JSON, not "a:b:c": keys and ISO times both hold colons.
+    return str(uuid.uuid5(NAMESPACE, json.dumps(["edge", entity.model, key, valid_from])))
 
 
 def state_name(entity: Entity) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubs.catalog import Catalog, Entity
-from hubs.sync.records import KEY_SEPARATOR, normalize
+from hubs.sync.records import join_key, normalize
 
 VERSION = "VERSION"
 
@@ -82,7 +82,7 @@ class Relationships:
         values = [row.get(c) for c in columns]
         if any(v is None for v in values):
             return None
-        return KEY_SEPARATOR.join(str(normalize(v)) for v in values)
+        return join_key(values)
 
     def types(self) -> set[str]:
         """Every relationship type the catalog declares (the graph must hold exactly these)."""
@@ -90,6 +90,25 @@ class Relationships:
         if any(e.history == "scd2" for e in self.catalog.entities):
             declared.add(VERSION)
         return declared
+
+    def lookup_properties(self) -> dict[str, set[str]]:
+        """Per label, the node properties other than `key` that relationships find nodes by."""
+        found: dict[str, set[str]] = {}
+        for (_, _, to_label), prop in self._target_properties().items():
+            found.setdefault(to_label, set()).add(prop)
+        return found
+
+    def target_property(self, rel_type: str, from_label: str, to_label: str) -> str:
+        """The property a relationship of this kind finds its end node by."""
+        return self._target_properties().get((rel_type, from_label, to_label), "key")
+
+    def _target_properties(self) -> dict[tuple[str, str, str], str]:
+        return {
+            (rel["type"], self.label(entity), self.label(self.by_model[rel["target"]])): rel["target_column"]
+            for entity in self.catalog.entities
+            for rel in entity.meta.get("relationships", [])
+            if "target_column" in rel
+        }
 
     def projection_types(self, entity: Entity) -> list[str]:
         """Types whose edges need not touch the owner's node (found by _owner to replace them)."""
@@ -181,7 +200,7 @@ class Relationships:
             if "key" in element:
                 ref = str(element["key"])
             elif all(c in element for c in target.primary_key):
-                ref = KEY_SEPARATOR.join(str(element[c]) for c in target.primary_key)
+                ref = join_key(element[c] for c in target.primary_key)
             else:
                 continue
             props = {p: element[p] for p in rel.get("properties", []) if p in element}

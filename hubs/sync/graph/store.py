@@ -2,8 +2,8 @@
 
 Writes are batched (UNWIND), never a round trip per row. Node properties are replaced whole,
 so a column that became NULL disappears from the node too. Edges owned by a row are deleted
-and recreated with it; edges whose target may not exist yet (polymorphic, arrays, JSON) are
-written once every entity of the run has its nodes.
+and recreated with it; an edge whose other node is not in the graph yet (synced later, landed
+later, or deleted and landed again) waits in PostgreSQL until that node arrives (pending.py).
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from psycopg2.extensions import connection as Connection
+
 from hubs.catalog import Catalog, Entity
 from hubs.sync.engine import Store
 from hubs.sync.feed import Change
+from hubs.sync.graph import pending
 from hubs.sync.graph.dialect import GraphDialect
 from hubs.sync.graph.edges import VERSION, Edge, Relationships
-from hubs.sync.records import properties
+from hubs.sync.records import normalize, properties
 from hubs.sync.stores import holds
 
 BATCH = 2000
@@ -52,10 +55,20 @@ class GraphStore(Store):
     def __init__(self, dialect: GraphDialect, catalog: Catalog) -> None:
         self.dialect = dialect
         self.relationships = Relationships(catalog)
-        self.deferred: list[Edge] = []
+        self.lookups = self.relationships.lookup_properties()
+        self.conn: Connection | None = None
 
     def holds(self, entity: Entity) -> bool:
         return holds("graph", entity)
+
+    def begin(self, conn: Connection) -> None:
+        self.conn = conn
+        pending.ensure(conn)
+
+    def _pending_conn(self) -> Connection:
+        if self.conn is None:
+            raise RuntimeError("GraphStore.begin(conn) must come before writes (relationships may wait in PostgreSQL)")
+        return self.conn
 
     def prepare(self, catalog: Catalog) -> None:
         for entity in catalog.entities:
@@ -70,23 +83,38 @@ class GraphStore(Store):
     # -- writing -----------------------------------------------------------------------------------
 
     def upsert(self, entity: Entity, changes: list[Change]) -> None:
+        conn = self._pending_conn()
         label = entity.meta["label"]
         rows = [{"key": c.key, "props": {**properties(entity, c.row), "key": c.key}} for c in changes]
         for part in _chunks(rows):
             self.dialect.run(f"UNWIND $rows AS r MERGE (n:{label} {{key: r.key}}) SET n = r.props", {"rows": part})
         self._drop_owned_edges(entity, [c.key for c in changes])
-        direct: list[Edge] = []
+        edges: list[Edge] = []
         for change in changes:
-            edges = self.relationships.direct(entity, change.key, change.row)
-            # A row may refer to a row of its own entity that a later chunk brings (a goal's parent,
-            # a superseding decision): those edges wait for finish() like the indirect ones.
-            later = [e for e in edges if e.from_label == e.to_label == label]
-            edges = [e for e in edges if e not in later]
-            edges += self.relationships.versions(entity, change.key, change.versions)
-            direct += owned(edges, label, change.key)
-            self.deferred += owned(later, label, change.key)
-            self.deferred += owned(self.relationships.indirect(entity, change.key, change.row), label, change.key)
-        self._create_edges(direct)
+            found = self.relationships.direct(entity, change.key, change.row)
+            found += self.relationships.versions(entity, change.key, change.versions)
+            found += self.relationships.indirect(entity, change.key, change.row)
+            edges += owned(found, label, change.key)
+        missing = self._create_edges(edges)
+        pending.add(conn, (edges[i] for i in missing))
+        self._write_waiting(entity, changes)
+
+    def _write_waiting(self, entity: Entity, changes: list[Change]) -> None:
+        """Relationships that waited for these nodes (see pending.py), written now."""
+        conn = self._pending_conn()
+        label = entity.meta["label"]
+        waiting = pending.waiting_for(conn, label, "key", [c.key for c in changes])
+        for prop in sorted(self.lookups.get(label, ())):
+            values = sorted({str(normalize(c.row[prop])) for c in changes if c.row.get(prop) is not None})
+            if values:
+                waiting.update(pending.waiting_for(conn, label, prop, values))
+        if not waiting:
+            return
+        ids, edges = list(waiting), list(waiting.values())
+        # A sync that died after writing them but before forgetting them wrote them already.
+        self._delete_edges(edges)
+        missing = set(self._create_edges(edges))
+        pending.resolved(conn, (id_ for n, id_ in enumerate(ids) if n not in missing))
 
     def _drop_owned_edges(self, entity: Entity, keys: list[str]) -> None:
         label = entity.meta["label"]
@@ -102,28 +130,46 @@ class GraphStore(Store):
                 self.dialect.run(
                     f"UNWIND $owners AS o MATCH ()-[r:{rel_type} {{_owner: o.owner}}]->() DELETE r", {"owners": part}
                 )
+        pending.drop_owned(self._pending_conn(), [o["owner"] for o in owners])
 
-    def _create_edges(self, edges: list[Edge]) -> None:
-        groups: dict[tuple[str, str, str, str], list[dict[str, Any]]] = defaultdict(list)
-        for edge in edges:
-            groups[(edge.type, edge.from_label, edge.to_label, edge.to_property)].append(
-                {"a": edge.from_key, "b": edge.to_key, "props": edge.props}
-            )
-        for (rel_type, from_label, to_label, to_property), items in groups.items():
-            for part in _chunks(items):
-                self.dialect.run(
+    @staticmethod
+    def _groups(edges: list[Edge]) -> dict[tuple[str, str, str, str], list[int]]:
+        groups: dict[tuple[str, str, str, str], list[int]] = defaultdict(list)
+        for n, edge in enumerate(edges):
+            groups[(edge.type, edge.from_label, edge.to_label, edge.to_property)].append(n)
+        return groups
+
+    def _create_edges(self, edges: list[Edge]) -> list[int]:
+        """Write the relationships; the positions of those with a node missing (not written)."""
+        missing: list[int] = []
+        for (rel_type, from_label, to_label, to_property), positions in self._groups(edges).items():
+            for part in _chunks(positions):
+                items = [{"i": n, "a": edges[n].from_key, "b": edges[n].to_key, "props": edges[n].props} for n in part]
+                written = self.dialect.run(
                     f"UNWIND $edges AS e MATCH (a:{from_label} {{key: e.a}}) "
-                    f"MATCH (b:{to_label} {{{to_property}: e.b}}) CREATE (a)-[r:{rel_type}]->(b) SET r = e.props",
+                    f"MATCH (b:{to_label} {{{to_property}: e.b}}) CREATE (a)-[r:{rel_type}]->(b) SET r = e.props "
+                    "RETURN DISTINCT e.i",
+                    {"edges": items},
+                )
+                done = {int(row[0]) for row in written}
+                missing += [n for n in part if n not in done]
+        return missing
+
+    def _delete_edges(self, edges: list[Edge]) -> None:
+        """Remove these relationships (every copy of each owner's relationship between the two nodes)."""
+        for (rel_type, from_label, to_label, to_property), positions in self._groups(edges).items():
+            items = sorted({(edges[n].props["_owner"], edges[n].from_key, edges[n].to_key) for n in positions})
+            for part in _chunks([{"owner": o, "a": a, "b": b} for o, a, b in items]):
+                self.dialect.run(
+                    f"UNWIND $edges AS e MATCH (a:{from_label} {{key: e.a}})-[r:{rel_type}]->"
+                    f"(b:{to_label} {{{to_property}: e.b}}) WHERE r._owner = e.owner DELETE r",
                     {"edges": part},
                 )
-
-    def finish(self) -> None:
-        edges, self.deferred = self.deferred, []
-        self._create_edges(edges)
 
     def delete(self, entity: Entity, keys: list[str]) -> None:
         label = entity.meta["label"]
         self._drop_owned_edges(entity, keys)
+        pending.add(self._pending_conn(), self._others_edges(entity, keys))
         for part in _chunks(keys):
             # The label goes first: FalkorDB 4.16 sometimes kept a plain DETACH DELETEd node in its
             # label scan (any later read of the label then failed with "Attempted to access
@@ -133,13 +179,42 @@ class GraphStore(Store):
                 {"keys": part},
             )
 
+    def _others_edges(self, entity: Entity, keys: list[str]) -> list[Edge]:
+        """Relationships of other rows that touch these nodes: they wait for the keys to come back
+        (a row that still cites a deleted row is linked again if that row is landed again)."""
+        label = entity.meta["label"]
+        parked: list[Edge] = []
+        for part in _chunks(keys):
+            params = {"keys": part, "own": f"{label}:"}
+            for pattern, incoming in (("(o)-[r]->(n)", True), ("(n)-[r]->(o)", False)):
+                rows = self.dialect.run(
+                    f"UNWIND $keys AS k MATCH (n:{label} {{key: k}}) MATCH {pattern} "
+                    "WHERE r._owner IS NOT NULL AND r._owner <> $own + k "
+                    "RETURN type(r), labels(o), o.key, k, properties(r), properties(n)",
+                    params,
+                )
+                for rel_type, other_labels, other_key, key, props, node in rows:
+                    other = next((x for x in other_labels if x not in self.dialect.foreign_labels), other_labels[0])
+                    if incoming:
+                        prop = self.relationships.target_property(rel_type, other, label)
+                        end = key if prop == "key" else str(normalize(node.get(prop)))
+                        parked.append(Edge(rel_type, other, str(other_key), label, end, dict(props), prop))
+                    else:
+                        parked.append(Edge(rel_type, label, key, other, str(other_key), dict(props)))
+        return parked
+
     def clear(self, catalog: Catalog) -> None:
         self.dialect.clear([e.meta["label"] for e in catalog.entities])
+        if self.conn is not None:
+            pending.clear(self.conn)
 
     def size(self, catalog: Catalog) -> dict[str, int]:
         [[nodes]] = self.dialect.run("MATCH (n) RETURN count(n)")
         [[relationships]] = self.dialect.run("MATCH ()-[r]->() RETURN count(r)")
-        return {"nodes": int(nodes), "relationships": int(relationships)}
+        sizes = {"nodes": int(nodes), "relationships": int(relationships)}
+        if self.conn is not None:
+            sizes["relationships waiting for a node"] = pending.count(self.conn)
+        return sizes
 
     def close(self) -> None:
         self.dialect.close()
