@@ -10,6 +10,7 @@ from psycopg2 import sql
 from hub_assets.dbt.project import hubs_dbt_project
 from hub_assets.dbt.translator import HubsDbtTranslator
 from hub_assets.pools import POSTGRES_WRITERS
+from hubs.faults import failpoint
 from resources import PostgresResource
 
 AUDIT_SCHEMA = "hubs_audit"
@@ -57,6 +58,7 @@ def with_offending_keys(result: AssetCheckResult, postgres: PostgresResource) ->
 def hub_models(context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource) -> Iterator[Any]:
     postgres.ensure_ready()
     for event in dbt.cli(["build"], context=context).stream():
+        failpoint("dbt.event")
         if isinstance(event, AssetCheckResult) and not event.passed:
             event = with_offending_keys(event, postgres)
         yield event

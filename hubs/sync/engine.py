@@ -21,6 +21,7 @@ from typing import Any
 from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
+from hubs.faults import failpoint
 from hubs.sync import feed, state
 from hubs.sync.lock import store_writer
 from hubs.sync.records import join_key
@@ -220,6 +221,7 @@ def _sync_entity(store: Store, conn: Connection, entity: Entity) -> EntitySync:
                 raise
             except Exception as exc:
                 raise _EntityFailed(_diagnose(store, conn, entity, chunk, exc)) from exc
+            failpoint(f"sync.{store.name.split(':')[0]}.written")
             upserted += len(chunk)
             mark.landing_seq = upto
             state.write(conn, store.name, entity.model, mark)
