@@ -113,6 +113,10 @@ class EmbeddedServer(ABC):
     def after_start(self) -> None:  # noqa: B027 - optional hook, most servers need nothing
         """Work done once the server answers (create a database, say)."""
 
+    def loading(self) -> str | None:
+        """What the server says while it loads its data before it can answer (None otherwise)."""
+        return None
+
     def run_as_user(self) -> str | None:
         return None
 
@@ -157,6 +161,8 @@ class EmbeddedServer(ABC):
                     f"{self.name} already runs on port {state.get('port')} (pid {pid}), but "
                     f"{self.port_variable} asks for {self.port}: run `hubs down` first."
                 )
+            while self.loading() is not None:  # started by another process, still loading its data
+                time.sleep(0.2)
             return False
         if not port_is_free(self.port):
             raise ServerError(self._port_taken_message())
@@ -176,6 +182,9 @@ class EmbeddedServer(ABC):
         self.state_file.write_text(json.dumps({"pid": proc.pid, "port": self.port, "started_at": time.time()}))
         deadline = time.monotonic() + self.start_timeout_s
         while time.monotonic() < deadline:
+            if self.loading() is not None:
+                # Replaying a large append-only file takes as long as it takes; it is progress.
+                deadline = time.monotonic() + self.start_timeout_s
             if proc.poll() is not None:
                 self.state_file.unlink(missing_ok=True)
                 raise ServerError(

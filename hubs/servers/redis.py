@@ -38,6 +38,15 @@ class _RedisProcess(EmbeddedServer):
         except redis.RedisError:
             return False
 
+    def loading(self) -> str | None:
+        try:
+            info = redis.Redis(port=self.port, socket_timeout=1).info("persistence")
+        except redis.RedisError:
+            return None
+        if not info.get("loading"):
+            return None
+        return f"loading its data ({info.get('loading_loaded_perc', 0)}%)"
+
 
 class CacheServer(_RedisProcess):
     name = "cache"

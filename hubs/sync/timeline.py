@@ -12,6 +12,7 @@ it shares the database with the replica, so its nodes carry only Graphiti's own 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from hubs.embeddings import Embedder
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change
 from hubs.sync.graph.edges import Relationships
+from hubs.sync.graph.falkordb import log_needs_rewrite
 from hubs.sync.records import normalize
 from hubs.sync.stores import TIMELINE_GRAPH, holds
 from hubs.sync.timeline_writes import BATCH, edge_record, node_record, writer_for
@@ -157,6 +159,11 @@ class TimelineStore(Store):
             self._run(self.writer.save_nodes(node_records[start : start + BATCH]))
         for start in range(0, len(edge_records), BATCH):
             self._run(self.writer.save_edges(edge_records[start : start + BATCH]))
+        self._after_writes()
+
+    def _after_writes(self) -> None:
+        if self.driver.provider == GraphProvider.FALKORDB:
+            self._run(_rewrite_falkordb_log(self.driver))
 
     def _delete_edges(self, entity: Entity, keys: list[str]) -> None:
         for start in range(0, len(keys), BATCH):
@@ -219,6 +226,14 @@ class TimelineStore(Store):
     def close(self) -> None:
         self._run(self.driver.close())
         self.loop.close()
+
+
+async def _rewrite_falkordb_log(driver: GraphDriver) -> None:
+    """The timeline shares the graph server: keep its append-only log short too (see falkordb.py)."""
+    connection = driver.client.connection
+    with contextlib.suppress(redis.ResponseError):
+        if log_needs_rewrite(await connection.info("persistence")):
+            await connection.bgrewriteaof()
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -53,5 +53,8 @@ class GraphDialect(ABC):
         """Remove the replica's nodes and edges (only these labels: a shared database may hold
         other data, such as Graphiti's timeline on Neo4j Community)."""
 
+    def after_writes(self) -> None:  # noqa: B027 - most servers need no housekeeping
+        """Housekeeping after a batch of writes (keeping a server's restart fast)."""
+
     def close(self) -> None:  # noqa: B027 - some clients hold no connection
         """Release the connection."""

@@ -98,6 +98,7 @@ class GraphStore(Store):
         missing = self._create_edges(edges)
         pending.add(conn, (edges[i] for i in missing))
         self._write_waiting(entity, changes)
+        self.dialect.after_writes()
 
     def _write_waiting(self, entity: Entity, changes: list[Change]) -> None:
         """Relationships that waited for these nodes (see pending.py), written now."""
@@ -178,6 +179,7 @@ class GraphStore(Store):
                 f"UNWIND $keys AS k MATCH (n:{label} {{key: k}}) WITH n REMOVE n:{label} DETACH DELETE n",
                 {"keys": part},
             )
+        self.dialect.after_writes()
 
     def _others_edges(self, entity: Entity, keys: list[str]) -> list[Edge]:
         """Relationships of other rows that touch these nodes: they wait for the keys to come back
