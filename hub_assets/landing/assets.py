@@ -22,6 +22,7 @@ from dagster import (
 from hub_assets.pools import POSTGRES_WRITERS
 from hubs.catalog import Catalog, Entity
 from hubs.db import connect
+from hubs.faults import failpoint
 from hubs.landing.loader import FileResult, load_paths
 from resources import PostgresResource
 
@@ -93,6 +94,7 @@ def build_landing_assets(catalog: Catalog) -> AssetsDefinition:
         def report(result: FileResult) -> None:
             line = f"{result.status:8} {result.path.name}: {result.rows} rows {result.message}".rstrip()
             (context.log.warning if result.status == "refused" else context.log.info)(line)
+            failpoint("land.file")
 
         results = load_paths(settings, catalog, [path], progress=report)
         new_rows: Counter[str] = Counter()

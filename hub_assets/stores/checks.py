@@ -14,8 +14,9 @@ from dagster import (
 
 from hub_assets.stores.assets import store_key
 from hubs.catalog import Catalog
-from hubs.checks.base import CheckContext, CheckOutcome, checks_of
+from hubs.checks.base import CheckContext, CheckOutcome, RegisteredCheck, checks_of
 from hubs.sync.engine import StoreUnavailable
+from hubs.sync.lock import store_readers
 from hubs.sync.stores import STORES
 from resources import PostgresResource
 
@@ -55,20 +56,41 @@ def build_store_checks(kind: str, catalog: Catalog) -> AssetChecksDefinition:
         conn = postgres.connect()
         checks = CheckContext(conn, catalog, settings)
         try:
-            for registered_check in registered:
-                if registered_check.name not in selected:
-                    continue
-                try:
-                    outcome = registered_check.run(checks)
-                except StoreUnavailable as exc:
-                    outcome = CheckOutcome(registered_check.name, False, f"store unavailable: {exc}")
-                context.log.info(f"{outcome.name}: {'passed' if outcome.passed else 'FAILED'} - {outcome.summary}")
-                yield _result(kind, outcome)
+            with store_readers(conn, _store_names(checks, kind), context.log.warning):
+                yield from _evaluate(context, kind, registered, selected, checks)
         finally:
             checks.close()
             conn.close()
 
     return _checks
+
+
+def _store_names(checks: CheckContext, kind: str) -> list[str]:
+    """The stores the checks read, by their sync names (a sync of one, another run's, would show
+    them a store half written, so they wait for it); none when a store cannot be reached (each
+    check then says so)."""
+    try:
+        return [checks.store(store).name for store in [kind, *ALSO_READS.get(kind, [])]]
+    except StoreUnavailable:
+        return []
+
+
+def _evaluate(
+    context: AssetCheckExecutionContext,
+    kind: str,
+    registered: list[RegisteredCheck],
+    selected: set[str],
+    checks: CheckContext,
+) -> Iterator[AssetCheckResult]:
+    for registered_check in registered:
+        if registered_check.name not in selected:
+            continue
+        try:
+            outcome = registered_check.run(checks)
+        except StoreUnavailable as exc:
+            outcome = CheckOutcome(registered_check.name, False, f"store unavailable: {exc}")
+        context.log.info(f"{outcome.name}: {'passed' if outcome.passed else 'FAILED'} - {outcome.summary}")
+        yield _result(kind, outcome)
 
 
 def build_all_store_checks(catalog: Catalog) -> list[AssetChecksDefinition]:

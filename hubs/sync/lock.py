@@ -30,9 +30,9 @@ def lock_id(store: str) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def _try(conn: Connection, key: int) -> bool:
+def _try(conn: Connection, key: int, shared: bool = False) -> bool:
     with conn.cursor() as cur:
-        cur.execute("select pg_try_advisory_lock(%s)", (key,))
+        cur.execute(f"select pg_try_advisory_lock{'_shared' if shared else ''}(%s)", (key,))
         [got] = cur.fetchone()
     conn.commit()
     return bool(got)
@@ -70,32 +70,72 @@ def store_writer(
     wait: bool = True,
 ) -> Iterator[bool]:
     """Hold the store's writer lock on `conn` for the block, waiting (and saying so) while another
-    sync holds it; yields whether it holds the lock (always, unless `wait` is False and the
-    store is busy). Interrupting the wait (Ctrl-C, SIGTERM) leaves nothing behind."""
+    sync writes or checks read it; yields whether it holds the lock (always, unless `wait` is
+    False and the store is busy). Interrupting the wait (Ctrl-C, SIGTERM) leaves nothing behind."""
+    with _held(conn, [store], False, notify, poll, remind, wait) as mine:
+        yield mine
+
+
+@contextmanager
+def store_readers(
+    conn: Connection, stores: list[str], notify: Callable[[str], object] | None = None, poll: float = POLL_SECONDS
+) -> Iterator[None]:
+    """Read these stores as a whole (checks): shared with other readers, never during a sync,
+    which would show them a store half written."""
+    with _held(conn, sorted(set(stores)), True, notify, poll, REMIND_SECONDS, True):
+        yield
+
+
+@contextmanager
+def _held(
+    conn: Connection,
+    stores: list[str],
+    shared: bool,
+    notify: Callable[[str], object] | None,
+    poll: float,
+    remind: float,
+    wait: bool,
+) -> Iterator[bool]:
     say = notify or log.warning
-    key = lock_id(store)
+    role = "check" if shared else "sync"
     with conn.cursor() as cur:
-        cur.execute("select set_config('application_name', %s, false)", (f"hubs sync {store} (pid {os.getpid()})",))
+        cur.execute(
+            "select set_config('application_name', %s, false)", (f"hubs {role} {' '.join(stores)} (pid {os.getpid()})",)
+        )
     conn.commit()
-    started = time.monotonic()
-    told = -remind
-    while not _try(conn, key):
-        if not wait:
-            yield False
-            return
-        waited = time.monotonic() - started
-        if waited - told >= remind:
-            who = holder(conn, store) or "another sync (it just finished)"
-            say(f"waiting for the {store} store: another sync is writing it: {who}; waited {waited:.0f}s so far")
-            told = waited
-        time.sleep(poll)
-    if time.monotonic() - started > poll:
-        say(f"the other {store} sync finished; this one goes on after waiting {time.monotonic() - started:.0f}s")
+    held: list[int] = []
     try:
+        for store in stores:
+            if not _acquire(conn, store, shared, say, poll, remind, wait):
+                yield False
+                return
+            held.append(lock_id(store))
         yield True
     finally:
         if not conn.closed:
             conn.rollback()
             with conn.cursor() as cur:
-                cur.execute("select pg_advisory_unlock(%s)", (key,))
+                for key in held:
+                    cur.execute(f"select pg_advisory_unlock{'_shared' if shared else ''}(%s)", (key,))
             conn.commit()
+
+
+def _acquire(
+    conn: Connection, store: str, shared: bool, say: Callable[[str], object], poll: float, remind: float, wait: bool
+) -> bool:
+    key = lock_id(store)
+    started = time.monotonic()
+    told = -remind
+    while not _try(conn, key, shared):
+        if not wait:
+            return False
+        waited = time.monotonic() - started
+        if waited - told >= remind:
+            who = holder(conn, store) or "another sync (it just finished)"
+            busy = "a sync is writing it" if shared else "another sync is writing it or checks are reading it"
+            say(f"waiting for the {store} store: {busy}: {who}; waited {waited:.0f}s so far")
+            told = waited
+        time.sleep(poll)
+    if time.monotonic() - started > poll:
+        say(f"the {store} store is free; going on after waiting {time.monotonic() - started:.0f}s")
+    return True
