@@ -124,7 +124,7 @@ def test_t1_asks_the_designs_question_first(synced: StoreBench) -> None:
 
 def test_graphiti_as_of_agrees_with_postgres(synced: StoreBench) -> None:
     """TimelineStore.as_of finds exactly the versions held at an instant, on either server (on
-    FalkorDB despite its RANGE index on valid_at)."""
+    FalkorDB, where prepare keeps the RANGE index Graphiti makes on valid_at away)."""
     store: TimelineStore = synced.store("timeline")
     instants = [row[0] for row in synced.sql("select valid_from from hub2_openhaul.loads_history order by 1")][::97]
     instants += [i + timedelta(seconds=1) for i in instants] + [datetime(2000, 1, 1, tzinfo=UTC)]

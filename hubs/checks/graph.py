@@ -29,7 +29,7 @@ from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.sync.feed import current_rows, history_table, hub_table
 from hubs.sync.graph.dialect import GraphDialect
 from hubs.sync.graph.edges import VERSION, Relationships
-from hubs.sync.graph.store import filtered_properties
+from hubs.sync.graph.store import filtered_properties, indexed_properties
 from hubs.sync.records import content_hash, join_key, key_from_json, key_of, normalize, properties
 
 BATCH = 2000  # keys per UNWIND round trip
@@ -866,11 +866,15 @@ def deletes_propagated(ctx: CheckContext) -> CheckOutcome:
 
 @check("graph", "G10_filter_indexes")
 def filter_indexes(ctx: CheckContext) -> CheckOutcome:
-    """The properties queries filter on (statuses, dates, names, the sync's edge owners) are indexed."""
+    """The properties queries filter on (statuses, dates, names, the sync's edge owners) are indexed
+    where the server's index answers right, and not where it does not (FalkorDB: dates, numbers)."""
     relationships = Relationships(ctx.catalog)
     wanted: set[tuple[str, str, str]] = set()
+    wrong: set[tuple[str, str, str]] = set()  # indexes that would change answers
     for entity in ctx.catalog.entities:
-        wanted |= {("node_index", _label(entity), p) for p in filtered_properties(entity)}
+        indexed = indexed_properties(entity, ctx.graph)
+        wanted |= {("node_index", _label(entity), p) for p in indexed}
+        wrong |= {("node_index", _label(entity), p) for p in filtered_properties(entity) if p not in indexed}
         wanted |= {("edge_index", t, "_owner") for t in relationships.projection_types(entity)}
         if entity.history == "scd2":
             wanted.add(("edge_index", VERSION, "_owner"))
@@ -886,6 +890,8 @@ def filter_indexes(ctx: CheckContext) -> CheckOutcome:
             problems.append(f"{what}: no index")
         elif not online[(kind, label, prop)]:
             problems.append(f"{what}: index not online")
+    for _, label, prop in sorted(wrong & online.keys()):
+        problems.append(f"{label}.{prop}: indexed, and this server answers comparisons through that index wrongly")
     return CheckOutcome.from_problems(
         "G10_filter_indexes", problems, f"{len(wanted)} indexes expected", indexes=len(wanted)
     )

@@ -123,9 +123,8 @@ def _answers(rows: list[Any], count: int) -> list[Answer]:
 
 
 def _graph_as_of(edge: str, instant: str) -> str:
-    # The replica's bounds are ISO text on both servers; `+ ''` keeps FalkorDB's RANGE indexes,
-    # which answer text range comparisons wrongly (FalkorDB issue 2239), out of the plan.
-    return f"{edge}.valid_from + '' <= {instant} AND ({edge}.valid_to IS NULL OR {edge}.valid_to + '' > {instant})"
+    # The replica's bounds are ISO text on both servers (UTC: text order is time order).
+    return f"{edge}.valid_from <= {instant} AND ({edge}.valid_to IS NULL OR {edge}.valid_to > {instant})"
 
 
 def postgres_as_of(ctx: CheckContext, spec: AsOf, questions: list[Question]) -> list[Answer]:
@@ -393,7 +392,7 @@ def _graph_projects(ctx: CheckContext, periods: list[Period]) -> list[list[tuple
     advances = next(r["type"] for r in projects.meta["relationships"] if r.get("columns") == ["goal_id"])
     rows = ctx.graph.run(
         f"UNWIND $periods AS q MATCH (p:{projects.meta['label']}) "
-        "WHERE p.start_date + '' <= q.last AND coalesce(p.completed_on, p.due_date) + '' >= q.first "
+        "WHERE p.start_date <= q.last AND coalesce(p.completed_on, p.due_date) >= q.first "
         f"OPTIONAL MATCH (p)-[:{advances}]->(g:{goals.meta['label']}) RETURN q.i, p.key, g.key",
         {
             "periods": [

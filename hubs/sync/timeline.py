@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from graphiti_core.driver.driver import GraphDriver, GraphProvider
 from graphiti_core.edges import EntityEdge
+from graphiti_core.graph_queries import get_fulltext_indices, get_range_indices
 from graphiti_core.nodes import EntityNode
 from neo4j.exceptions import ServiceUnavailable
 
@@ -30,11 +31,14 @@ from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change
 from hubs.sync.graph.edges import Relationships
 from hubs.sync.graph.falkordb import log_needs_rewrite
+from hubs.sync.graph.falkordb_indexes import range_indexes, reserve_node_zero
 from hubs.sync.records import normalize
 from hubs.sync.stores import TIMELINE_GRAPH, holds
 from hubs.sync.timeline_writes import BATCH, edge_record, node_record, writer_for
 
 GROUP = TIMELINE_GRAPH
+# Graphiti's times, kept as ISO text on FalkorDB and compared by range
+TIME_PROPERTIES = frozenset({"created_at", "valid_at", "invalid_at", "expired_at"})
 NAMESPACE = uuid.UUID("3f0c7d0e-9a1b-4c55-8b7e-5d2c1e9a7f40")
 
 
@@ -80,13 +84,32 @@ class TimelineStore(Store):
         return holds("timeline", entity)
 
     def prepare(self, catalog: Catalog) -> None:
-        self._run(self.driver.build_indices_and_constraints())
         # Replacing an entity's versions finds its edges by key; without an index that is a scan
         # of every timeline edge per batch.
         if self.driver.provider == GraphProvider.NEO4J:
+            self._run(self.driver.build_indices_and_constraints())
             self.query("CREATE INDEX hubs_timeline_entity_key IF NOT EXISTS FOR ()-[e:RELATES_TO]-() ON (e.entity_key)")
-        else:  # FalkorDB has no IF NOT EXISTS; graphiti's driver swallows "already indexed"
-            self.query("CREATE INDEX FOR ()-[e:RELATES_TO]-() ON (e.entity_key)")
+        else:
+            self._prepare_falkordb()
+
+    def _prepare_falkordb(self) -> None:
+        """Graphiti's indexes less those FalkorDB answers wrongly through (hubs.sync.graph.
+        falkordb_indexes): none on an edge property but the sync's entity_key, none on a time;
+        taken away from graphs made before too. Node id 0 stays off every edge."""
+        provider = GraphProvider.FALKORDB
+        # graphiti-core's own statements, less its edge RANGE indexes: re-running the multi-property
+        # statement would build them all again (FalkorDB refuses it only while one of them exists)
+        statements = [s for s in get_range_indices(provider) if "()-[" not in s] + get_fulltext_indices(provider)
+        statements.append("CREATE INDEX FOR ()-[e:RELATES_TO]-() ON (e.entity_key)")
+        for statement in statements:  # graphiti's driver swallows "already indexed"
+            self._run(self.driver.execute_query(statement))
+        for index in range_indexes(self._rows):
+            if (index.edge and index.prop != "entity_key") or (not index.edge and index.prop in TIME_PROPERTIES):
+                self._rows(index.drop_statement(), {})
+        reserve_node_zero(self._rows)
+
+    def _rows(self, cypher: str, params: dict[str, Any]) -> list[list[Any]]:
+        return [list(row.values()) for row in self.query(cypher, **params)]
 
     def _versions(self, entity: Entity, change: Change) -> list[dict[str, Any]]:
         return change.versions if entity.history == "scd2" else [change.row]
@@ -200,12 +223,8 @@ class TimelineStore(Store):
                 f"{edge}.valid_at <= datetime({instant}) "
                 f"AND ({edge}.invalid_at IS NULL OR {edge}.invalid_at > datetime({instant}))"
             )
-        # ISO text in UTC orders as time does, but FalkorDB's RANGE index on valid_at / invalid_at
-        # (graphiti-core creates it) answers such comparisons wrongly (FalkorDB issue 2239); an
-        # expression instead of the bare property keeps the index out of the plan.
-        return (
-            f"{edge}.valid_at + '' <= {instant} AND ({edge}.invalid_at IS NULL OR {edge}.invalid_at + '' > {instant})"
-        )
+        # ISO text in UTC orders as time does (no index on it: prepare keeps FalkorDB's away)
+        return f"{edge}.valid_at <= {instant} AND ({edge}.invalid_at IS NULL OR {edge}.invalid_at > {instant})"
 
     def edges(self, entity: Entity) -> list[dict[str, Any]]:
         """Every timeline edge of an entity: key, valid_at, invalid_at (ISO text), for checks."""

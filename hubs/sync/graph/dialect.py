@@ -44,6 +44,11 @@ class GraphDialect(ABC):
     @abstractmethod
     def drop_node_index(self, label: str, prop: str) -> None: ...
 
+    def indexes_right(self, data_type: str) -> bool:
+        """Whether this server's property index answers every comparison on values of a column of
+        this SQL type right (an index that does not must not exist: it changes answers)."""
+        return True
+
     @abstractmethod
     def schema(self) -> list[SchemaItem]:
         """Constraints and indexes as the server reports them."""

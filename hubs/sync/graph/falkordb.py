@@ -10,6 +10,7 @@ from falkordb import FalkorDB
 
 from hubs.sync.engine import StoreUnavailable
 from hubs.sync.graph.dialect import GraphDialect, SchemaItem
+from hubs.sync.graph.falkordb_indexes import indexes_right
 
 GRAPH = "hubs"
 # FalkorDB replays its append-only log slowly (its indexes are not there while it loads: a log
@@ -80,6 +81,9 @@ class FalkorDialect(GraphDialect):
         except redis.ResponseError as exc:
             if "unable to drop index" not in str(exc).lower():
                 raise
+
+    def indexes_right(self, data_type: str) -> bool:
+        return indexes_right(data_type)
 
     def ensure_node_index(self, label: str, prop: str) -> None:
         self._index(f"CREATE INDEX FOR (n:{label}) ON (n.{prop})")

@@ -48,6 +48,11 @@ def filtered_properties(entity: Entity) -> list[str]:
     return names
 
 
+def indexed_properties(entity: Entity, dialect: GraphDialect) -> list[str]:
+    """The filtered properties the graph server indexes: those its index answers right."""
+    return [p for p in filtered_properties(entity) if dialect.indexes_right(entity.column(p).data_type)]
+
+
 class GraphStore(Store):
     name = "graph"
     wants_versions = True
@@ -74,8 +79,12 @@ class GraphStore(Store):
         for entity in catalog.entities:
             label = entity.meta["label"]
             self.dialect.ensure_unique_key(label)
+            indexed = indexed_properties(entity, self.dialect)
             for prop in filtered_properties(entity):
-                self.dialect.ensure_node_index(label, prop)
+                if prop in indexed:
+                    self.dialect.ensure_node_index(label, prop)
+                else:  # one an older sync made, through which the server would answer wrongly
+                    self.dialect.drop_node_index(label, prop)
             for rel_type in self.relationships.projection_types(entity):
                 self.dialect.ensure_edge_index(rel_type, "_owner")
         self.dialect.ensure_edge_index(VERSION, "_owner")
