@@ -170,10 +170,12 @@ class GraphStore(Store):
         for (rel_type, from_label, to_label, to_property), positions in self._groups(edges).items():
             items = sorted({(edges[n].props["_owner"], edges[n].from_key, edges[n].to_key) for n in positions})
             for part in _chunks([{"owner": o, "a": a, "b": b} for o, a, b in items]):
+                # No type in the pattern: FalkorDB would reach the edges through its `_owner` index,
+                # which loses node 0's edges once the server has loaded a snapshot (falkordb_indexes.py).
                 self.dialect.run(
-                    f"UNWIND $edges AS e MATCH (a:{from_label} {{key: e.a}})-[r:{rel_type}]->"
-                    f"(b:{to_label} {{{to_property}: e.b}}) WHERE r._owner = e.owner DELETE r",
-                    {"edges": part},
+                    f"UNWIND $edges AS e MATCH (a:{from_label} {{key: e.a}})-[r]->"
+                    f"(b:{to_label} {{{to_property}: e.b}}) WHERE type(r) = $type AND r._owner = e.owner DELETE r",
+                    {"edges": part, "type": rel_type},
                 )
 
     def delete(self, entity: Entity, keys: list[str]) -> None:
