@@ -7,13 +7,16 @@ between two correct syncs (the time a node was first written, embedding floats, 
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 from collections import Counter
 from typing import Any
 
 from psycopg2.extensions import connection as Connection
 
-from hubs.sync.cache import INDEX_PREFIX, SYNCED_MARKER
+from hubs.catalog import load_catalog
+from hubs.sync.cache import INDEX_PREFIX, REALTIME_TTL, SYNCED_MARKER, entries, key_glob
 
 
 def _canonical(value: Any) -> str:
@@ -44,12 +47,20 @@ def graph(store: Any, conn: Connection) -> dict[str, Any]:
 
 
 def cache(store: Any, conn: Connection) -> dict[str, Any]:
-    """Every key with its value (index sets as sets), TTLs left out."""
+    """Every key with its value (index sets as sets), TTLs left out. Real-time keys (60 s) are
+    left out too: they expire between two reads unless the sensor keeps them (not in tests); the
+    index sets still name them."""
+    realtime = [
+        re.compile(fnmatch.translate(key_glob(entry)))
+        for entity in load_catalog().entities
+        for entry in entries(entity)
+        if entry["ttl_seconds"] <= REALTIME_TTL
+    ]
     client = store.client
     held: dict[str, Any] = {}
     for key in client.scan_iter(count=1000):
         name = key.decode()
-        if name == SYNCED_MARKER:
+        if name == SYNCED_MARKER or any(pattern.match(name) for pattern in realtime):
             continue
         if name.startswith(INDEX_PREFIX):
             held[name] = sorted(m.decode() for m in client.smembers(key))
