@@ -33,21 +33,21 @@
 {% macro hubs_max_indexed_bytes() %}{{ return(500) }}{% endmacro %}
 
 {#- ISO 8601 as Python reads it back: years 0001-9999, no 'BC', 'infinity', 'epoch' or
-    'yesterday'. A zone, when given, follows a time. -#}
+    'yesterday', a zone only as an offset or Z after a time (PostgreSQL checks the rest). -#}
 {% macro hubs_temporal_pattern(data_type) %}
-  {%- if data_type | lower | trim == 'date' -%}^\d{4}-\d{2}-\d{2}$
-  {%- else -%}^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?)?$
+  {%- if data_type | lower | trim == 'date' -%}^\d{4}-\d\d-\d\d$
+  {%- else -%}^\d{4}-\d\d-\d\d([T ][\d:.]+([Zz]|[-+][\d:]+)?)?$
   {%- endif -%}
 {% endmacro %}
 
 
 {% macro hubs_typed_value(value, data_type) %}
   {#- A valid value in the contract's type. A timestamp without a zone is read as UTC, never in
-      the session's (server or PGTZ) time zone, so a file means the same instant everywhere. -#}
+      the session's (server or PGTZ) time zone, so a file means the same instant everywhere
+      (a valid value has a zone when its time part holds an offset sign or Z). -#}
   {%- set t = data_type | lower | trim -%}
   {%- if t in ('timestamptz', 'timestamp with time zone') -%}
-    (case when {{ value }} ~ '[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|z|[+-]\d{2}(:?\d{2})?)$'
-          then {{ value }}::timestamptz
+    (case when substr({{ value }}, 11) ~ '[-+Zz]' then {{ value }}::timestamptz
           else {{ value }}::timestamp at time zone 'UTC' end)
   {%- else -%}
     {{ value }}::{{ data_type }}
@@ -62,13 +62,11 @@
   {%- set cls = hubs_type_class(data_type) -%}
   {%- set t = data_type | lower | trim -%}
   {%- if cls == 'temporal' -%}
-    (case when {{ value }} !~ '{{ hubs_temporal_pattern(data_type) }}' then false
-          when not pg_input_is_valid({{ value }}, '{{ data_type }}') then false
-          {%- if t != 'date' %}
-          else {{ hubs_typed_value(value, data_type) }} between '0001-01-02 00:00:00+00' and '9999-12-30 00:00:00+00'
-          {%- else %}
-          else true
-          {%- endif %} end)
+    ({{ value }} ~ '{{ hubs_temporal_pattern(data_type) }}' and pg_input_is_valid({{ value }}, '{{ data_type }}')
+    {%- if t != 'date' %}
+     {#- the first and last day of the range: a time-zone shift would leave years 1-9999 #}
+     and left({{ value }}, 10) not in ('0001-01-01', '9999-12-31')
+    {%- endif %})
   {%- elif cls == 'number' -%}
     ({{ value }} ~ '^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$' and pg_input_is_valid({{ value }}, '{{ data_type }}'))
   {%- elif t in ('jsonb', 'json') -%}
@@ -118,8 +116,16 @@
 {% endmacro %}
 
 
+{% macro hubs_value_ok(value, col, indexed) %}
+  {#- SQL true when a (non-empty) landed value can be typed: valid and, when an index holds
+      it, short enough. -#}
+  {%- set limited = hubs_length_limited(col, indexed) -%}
+  ({{ hubs_is_valid(value, col.data_type) }}{% if limited %} and not {{ hubs_too_long(value, col, limited) }}{% endif %})
+{%- endmacro %}
+
+
 {% macro hubs_type_reason(value, col, indexed) %}
-  {#- The type reason of one landed value (NULL when it is fine or empty). -#}
+  {#- Why a landed value that is not ok cannot be typed (evaluated only for those). -#}
   {%- set t = col.data_type | lower | trim -%}
   {%- set limited = hubs_length_limited(col, indexed) -%}
             case when {{ value }} is null then null
@@ -127,12 +133,11 @@
                  when hubs_util.json_too_deep({{ value }}, {{ hubs_max_json_depth() }})
                  then 'type: {{ col.name }} is nested deeper than {{ hubs_max_json_depth() }} levels'
                  {%- endif %}
-                 when not {{ hubs_is_valid(value, col.data_type) }}
-                 then format('type: {{ col.name }} %L is not a valid {{ col.data_type }}', left({{ value }}, 80))
                  {%- if limited %}
-                 when {{ hubs_too_long(value, col, limited) }}
+                 when {{ hubs_is_valid(value, col.data_type) }}
                  then format('type: {{ col.name }} {{ "is %s bytes long" if limited == "text" else "has an element over %s bytes" }}; a key or indexed value takes at most {{ hubs_max_indexed_bytes() }} bytes', {{ "octet_length(" ~ value ~ ")" if limited == "text" else hubs_max_indexed_bytes() }})
                  {%- endif %}
+                 else format('type: {{ col.name }} %L is not a valid {{ col.data_type }}', left({{ value }}, 80))
             end
 {%- endmacro %}
 
@@ -159,6 +164,8 @@
   {%- set indexed = hubs_indexed_columns(node) -%}
   {#- what the loader found wrong with a row (a JSON value of the wrong type), one per line -#}
   {%- set loader_found = '_load_errors' in (adapter.get_columns_in_relation(landing) | map(attribute='name') | list) -%}
+{#- OFFSET 0 keeps each step a subquery of its own, so a value is normalized and checked once
+    (a flattened subquery would repeat its expressions wherever they are used). #}
 norm as (
     select
         l._landing_seq, l._file_id, l._row_number, f.loaded_at as _loaded_at,
@@ -170,17 +177,22 @@ norm as (
     from {{ landing }} as l
     join landing._files as f on f.file_id = l._file_id
     where l._landing_seq > {{ lower_bound }}
+    offset 0
+),
+judged as (
+    select n.*
+        {%- for col in cols %},
+        {{ hubs_value_ok('n.' ~ adapter.quote(col.name), col, indexed) }} as {{ adapter.quote('_ok__' ~ col.name) }}
+        {%- endfor %}
+    from norm as n
+    offset 0
 ),
 typed as (
     select
         n._landing_seq, n._file_id, n._row_number, n._loaded_at,
         coalesce(hubs_util.truthy(n._deleted), false) as _is_delete
         {%- for col in cols %},
-        {%- set value = 'n.' ~ adapter.quote(col.name) -%}
-        {%- set limited = hubs_length_limited(col, indexed) -%}
-        {%- set typed -%}case when {{ hubs_is_valid(value, col.data_type) }}
-            {%- if limited %} and not {{ hubs_too_long(value, col, limited) }}{% endif %}
-            then {{ hubs_typed_value(value, col.data_type) }} end{%- endset %}
+        {%- set typed -%}case when n.{{ adapter.quote('_ok__' ~ col.name) }} then {{ hubs_typed_value('n.' ~ adapter.quote(col.name), col.data_type) }} end{%- endset %}
         {% if scd2 and col.name == 'valid_from' -%}
         coalesce({{ typed }}, n._loaded_at)
         {%- elif (col.meta or {}).get('default') is not none -%}
@@ -193,7 +205,8 @@ typed as (
             case when n._deleted is not null and hubs_util.truthy(n._deleted) is null
                  then format('type: _deleted %L is not true or false', left(n._deleted, 80)) end
             {%- for col in cols %},
-{{ hubs_type_reason('n.' ~ adapter.quote(col.name), col, indexed) }}
+            case when not n.{{ adapter.quote('_ok__' ~ col.name) }} then
+{{ hubs_type_reason('n.' ~ adapter.quote(col.name), col, indexed) }} end
             {%- if col.name in key %},
             case when n.{{ adapter.quote(col.name) }} is null
                  then 'missing_key: {{ col.name }} is empty' end
@@ -203,7 +216,7 @@ typed as (
             {%- endif %}
             {%- endfor %}
         ]::text[], null) as _type_errors
-    from norm as n
+    from judged as n
 ),
 counted as (
     select t.*,
