@@ -151,11 +151,79 @@ def test_jsonl_lands_objects_with_arrays_as_json(empty_db: str, landing_dir: Pat
     assert query(empty_db, "select endorsements, pay_rate from landing.hub3_origin__drivers") == [('["H", "T"]', "0.6")]
 
 
-def test_jsonl_line_that_is_not_an_object_is_refused(empty_db: str, landing_dir: Path) -> None:
+def test_jsonl_line_that_is_not_an_object_is_refused_naming_the_problem(empty_db: str, landing_dir: Path) -> None:
     path = landing_dir / "hub3_origin.drivers.jsonl"
-    path.write_text('{"driver_code": "A"}\n[1, 2]\nnot json\n')
+    path.write_text('{"driver_code": "A"}\n[1, 2]\nnot json secret\n"text"\n{"driver_code": "B\\u0000"}\n')
     result = only(offer(path))
-    assert result.status == "refused" and "line(s) 2, 3 are not JSON objects" in result.message
+    assert result.status == "refused"
+    assert result.message == (
+        "every line must be a JSON object: line 2 is a JSON array, not an object; line 3 is not valid JSON;"
+        " line 4 is a JSON string, not an object;"
+        " line 5 holds \\u0000 (or another character PostgreSQL text cannot hold)"
+    )
+    assert scalar(empty_db, "select message from landing._files") == result.message
+
+
+def test_jsonl_nested_too_deep_is_refused_and_the_next_files_land(empty_db: str, landing_dir: Path) -> None:
+    deep = landing_dir / "hub3_origin.drivers.jsonl"
+    deep.write_text('{"driver_code": "A"}\n{"driver_code": "B", "notes": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    after = write_csv(landing_dir / "hub3_origin.tractors.csv", [tractor("7001")])
+    results = offer(landing_dir)
+    assert [(r.path.name, r.status) for r in results] == [(deep.name, "refused"), (after.name, "loaded")]
+    assert results[0].message == "line(s) 2 nest deeper than 1000 levels (JSON PostgreSQL cannot parse)"
+    assert query(empty_db, "select file_name, status from landing._files order by file_id") == [
+        (deep.name, "refused"),
+        (after.name, "loaded"),
+    ]
+
+
+def test_jsonl_value_of_the_wrong_json_type_lands_with_its_finding(empty_db: str, landing_dir: Path) -> None:
+    path = landing_dir / "hub3_origin.drivers.jsonl"
+    path.write_text(
+        '{"driver_code": "A", "first_name": {"nested": {"a": 1}}, "pay_rate": 0.6, "endorsements": ["H"],'
+        ' "hire_date": 20200101, "status": null}\n'
+        '{"driver_code": "B", "first_name": "Jo", "pay_rate": "0.6", "endorsements": "{H}",'
+        ' "hire_date": "2020-01-01"}\n'
+    )
+    assert only(offer(path)).status == "loaded"
+    assert query(
+        empty_db, "select driver_code, first_name, _load_errors from landing.hub3_origin__drivers order by 1"
+    ) == [
+        (
+            "A",
+            '{"nested": {"a": 1}}',
+            "type: first_name is a JSON object, expected a string\ntype: hire_date is a JSON number, expected a string",
+        ),
+        ("B", "Jo", None),
+    ]
+
+
+def test_symlink_is_refused_without_reading_it(empty_db: str, landing_dir: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOPSECRET,hunter2\nrow\n")
+    link = landing_dir / "hub3_origin.tractors.csv"
+    link.symlink_to(secret)
+    for results in (offer(landing_dir), offer(link)):
+        result = only(results)
+        assert result.status == "refused" and "symbolic link" in result.message
+    messages = [m for (m,) in query(empty_db, "select message from landing._files where status = 'refused'")]
+    assert len(messages) == 2 and not any("TOPSECRET" in m or "hunter2" in m for m in messages)
+
+
+def test_refusals_never_echo_file_content(empty_db: str, landing_dir: Path) -> None:
+    header = landing_dir / "hub3_origin.tractors.csv"
+    header.write_text("unit_number,colour,p@ss w0rd: hunter2\n7001,red,x\n")
+    result = only(offer(header))
+    assert result.status == "refused" and "hunter2" not in result.message
+    assert "colour" in result.message and "1 header field(s) that are not column names" in result.message
+
+    row = landing_dir / "second" / "hub3_origin.tractors.csv"
+    row.parent.mkdir()
+    write_csv(row, [tractor("7001")])
+    row.write_text(row.read_text() + "7002,SECRETVALUE,Kenworth,T680,2022,active,OT,2025-01-01,surplus\n")
+    result = only(offer(row))
+    assert result.status == "refused" and "at line 3 of the file" in result.message
+    assert "SECRETVALUE" not in result.message and "7002" not in result.message
 
 
 def test_jsonl_unknown_key_is_refused(empty_db: str, landing_dir: Path) -> None:

@@ -16,10 +16,11 @@ def inbox_sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
         return SkipReason(f"no inbox folder at {inbox}")
     # Size and mtime tell new or rewritten files apart without reading them; the loader
     # skips what it has landed before (by checksum), so a false alarm costs one quick run.
+    # Links are seen (lstat, never followed) so the run records their refusal.
     current = {
-        p.name: [p.stat().st_size, p.stat().st_mtime_ns]
+        p.name: [p.lstat().st_size, p.lstat().st_mtime_ns]
         for p in sorted(inbox.iterdir())
-        if p.is_file() and not p.name.startswith(".")
+        if (p.is_file() or p.is_symlink()) and not p.name.startswith(".")
     }
     seen = json.loads(context.cursor) if context.cursor else {}
     changed = sorted(name for name, sig in current.items() if seen.get(name) != sig)

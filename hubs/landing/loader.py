@@ -22,7 +22,7 @@ import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
-from hubs.catalog import Catalog, Entity
+from hubs.catalog import Catalog, Column, Entity
 from hubs.db import connect, relation_exists
 from hubs.landing.schema import ensure_landing
 from hubs.settings import Settings
@@ -30,6 +30,16 @@ from hubs.settings import Settings
 FILE_NAME = re.compile(r"^(?P<schema>[a-z0-9_]+)\.(?P<table>[a-z0-9_]+)\.(?P<format>csv|jsonl)$")
 BOM = b"\xef\xbb\xbf"
 CHUNK = 1 << 20
+# A header field shown in a message must look like a column name; anything else a header
+# holds (possibly a line of some other file) is counted, never echoed.
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+# PostgreSQL's JSON parser recurses; far deeper lines exhaust its stack and fail the whole
+# statement, so they are found before parsing. Staging's own limit for values is lower (64).
+MAX_JSON_LINE_DEPTH = 1000
+JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+# PostgreSQL errors that say the server or the connection failed, not the file: the step
+# fails on these (SQLSTATE classes: connection, resources, operator intervention, system).
+NOT_ABOUT_THE_FILE = ("08", "53", "57", "58", "XX")
 
 
 class RefusedFile(Exception):
@@ -96,13 +106,16 @@ def check_columns(entity: Entity, columns: list[str], *, every_row: bool) -> Non
     unknown = [c for c in columns if c not in allowed]
     if unknown:
         hints = []
-        for name in unknown:
+        for name in filter(IDENTIFIER.match, unknown):
             col = next((c for c in entity.columns if c.name == name), None)
             if col is not None:
                 why = "computed" if col.computed else "set by the platform"
                 hints.append(f"{name} ({why})")
             else:
                 hints.append(name)
+        others = len(unknown) - len(hints)
+        if others:
+            hints.append(f"{others} header field(s) that are not column names (not shown)")
         raise RefusedFile(
             f"unknown column(s) for {entity.qualified_name}: {', '.join(hints)}. Allowed: {', '.join(sorted(allowed))}"
         )
@@ -133,7 +146,7 @@ def _copy_csv(cur: Cursor, path: Path, entity: Entity) -> list[str]:
         try:
             header_text = first.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RefusedFile(f"header is not UTF-8 text: {exc}") from exc
+            raise RefusedFile(f"header is not UTF-8 text (invalid byte at position {exc.start})") from exc
         if not header_text.strip():
             raise RefusedFile("file has no header line")
         columns = [c.strip() for c in next(csv.reader([header_text.rstrip("\r\n")]))]
@@ -144,6 +157,93 @@ def _copy_csv(cur: Cursor, path: Path, entity: Entity) -> list[str]:
         )
         cur.copy_expert(copy.as_string(cur), _TrailingBlankLinesTrimmed(handle), size=CHUNK)
     return columns
+
+
+def json_too_deep(text: str, max_depth: int) -> bool:
+    """Whether JSON text nests deeper than max_depth (strings skipped; invalid text is judged
+    by the brackets before it goes wrong, as a parser would meet them)."""
+    depth = 0
+    for token in JSON_TOKEN.finditer(text):
+        char = token.group()[0]
+        if char in "[{":
+            depth += 1
+            if depth > max_depth:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _too_deep_lines(cur: Cursor) -> list[int]:
+    """Lines nested deeper than PostgreSQL can parse: only lines with that many brackets can
+    be, so only those few are read back and measured here."""
+    cur.execute(
+        "select line_number, line from _lines where length(line) - length(translate(line, '[{', '')) > %s"
+        " order by line_number",
+        (MAX_JSON_LINE_DEPTH,),
+    )
+    return [number for number, line in cur if json_too_deep(line, MAX_JSON_LINE_DEPTH)][:5]
+
+
+def _not_objects(cur: Cursor) -> list[str]:
+    """What is wrong with the first lines that are not JSON objects, without their content."""
+    cur.execute(
+        "select line_number, e.sql_error_code,"
+        " case when e.sql_error_code is null then jsonb_typeof(line::jsonb) end"
+        " from _lines, pg_input_error_info(line, 'jsonb') as e"
+        " where btrim(line) <> ''"
+        " and case when e.sql_error_code is not null then true else jsonb_typeof(line::jsonb) <> 'object' end"
+        " order by line_number limit 5"
+    )
+    found = []
+    for number, code, kind in cur.fetchall():
+        if kind is not None:
+            found.append(f"line {number} is a JSON {kind}, not an object")
+        elif code == "22P05":
+            found.append(f"line {number} holds \\u0000 (or another character PostgreSQL text cannot hold)")
+        else:
+            found.append(f"line {number} is not valid JSON")
+    return found
+
+
+def _json_type_rule(column: Column) -> tuple[tuple[str, ...], str] | None:
+    """(JSON types a column accepts besides null, what to call them) or None for any: a text
+    or temporal column takes strings only, so an object never lands as its JSON text."""
+    data_type = column.data_type.lower().strip()
+    if data_type in ("jsonb", "json"):
+        return None
+    if data_type.endswith("[]"):
+        return ("array", "string"), "an array or a string"
+    if data_type == "boolean":
+        return ("boolean", "string"), "a boolean or a string"
+    if data_type.startswith(("numeric", "decimal", "integer", "smallint", "bigint", "real", "double")):
+        return ("number", "string"), "a number or a string"
+    return ("string",), "a string"
+
+
+def _load_errors_sql(entity: Entity, columns: list[str]) -> sql.Composable:
+    """Reasons (one per line) for values of the wrong JSON type; staging quarantines the row."""
+    by_name = {c.name: c for c in entity.landed_columns}
+    checks = []
+    for name in columns:
+        rule = _json_type_rule(by_name[name]) if name in by_name else None
+        if rule is None:
+            continue
+        accepted, expected = rule
+        checks.append(
+            sql.SQL(
+                "case when jsonb_typeof(j -> {col}) not in ({accepted}, 'null')"
+                " then format('type: %s is a JSON %s, expected %s', {col}, jsonb_typeof(j -> {col}), {expected})"
+                " end"
+            ).format(
+                col=sql.Literal(name),
+                accepted=sql.SQL(", ").join(map(sql.Literal, accepted)),
+                expected=sql.Literal(expected),
+            )
+        )
+    if not checks:
+        return sql.SQL("null")
+    return sql.SQL("nullif(array_to_string(array[{}], e'\\n'), '')").format(sql.SQL(", ").join(checks))
 
 
 def _copy_jsonl(cur: Cursor, path: Path, entity: Entity) -> list[str]:
@@ -160,33 +260,37 @@ def _copy_jsonl(cur: Cursor, path: Path, entity: Entity) -> list[str]:
             handle,
             size=CHUNK,
         )
-    cur.execute(
-        "select line_number from _lines where btrim(line) <> '' and not ("
-        " pg_input_is_valid(line, 'jsonb') and jsonb_typeof(line::jsonb) = 'object')"
-        " order by line_number limit 5"
-    )
-    bad = [str(r[0]) for r in cur.fetchall()]
+    deep = _too_deep_lines(cur)
+    if deep:
+        raise RefusedFile(
+            f"line(s) {', '.join(map(str, deep))} nest deeper than {MAX_JSON_LINE_DEPTH} levels"
+            " (JSON PostgreSQL cannot parse)"
+        )
+    bad = _not_objects(cur)
     if bad:
-        raise RefusedFile(f"line(s) {', '.join(bad)} are not JSON objects")
+        raise RefusedFile(f"every line must be a JSON object: {'; '.join(bad)}")
     cur.execute(
         "select key from (select distinct jsonb_object_keys(line::jsonb) as key from _lines"
         " where btrim(line) <> '') as k order by key"
     )
     columns = [r[0] for r in cur.fetchall()]
     check_columns(entity, columns, every_row=False)
-    _temp_table(cur, columns)
-    # JSON scalars become their text; arrays and objects stay JSON text (staging reads both).
+    landed = [*columns, "_load_errors"]
+    _temp_table(cur, landed)
+    # Values land as their text (an object or array as its JSON text, so quarantine shows it
+    # as sent); a value of a JSON type its column does not take is named in _load_errors.
     cur.execute(
         sql.SQL(
-            "insert into _incoming (_row_number, {cols}) overriding system value"
-            " select line_number, {values} from (select line_number, line::jsonb as j from _lines"
+            "insert into _incoming (_row_number, {cols}, _load_errors) overriding system value"
+            " select line_number, {values}, {errors} from (select line_number, line::jsonb as j from _lines"
             " where btrim(line) <> '') as parsed order by line_number"
         ).format(
             cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
             values=sql.SQL(", ").join(sql.SQL("j ->> {}").format(sql.Literal(c)) for c in columns),
+            errors=_load_errors_sql(entity, columns),
         )
     )
-    return columns
+    return landed
 
 
 def _land(cur: Cursor, path: Path, entity: Entity, fmt: str, checksum: str) -> int:
@@ -217,22 +321,29 @@ def _record_refusal(conn, path: Path, entity: str | None, checksum: str, message
         cur.execute(
             "insert into landing._files (file_name, entity, checksum, bytes, status, message)"
             " values (%s, %s, %s, %s, 'refused', %s)",
-            (path.name, entity, checksum, path.stat().st_size, message),
+            (path.name, entity, checksum, path.lstat().st_size, message),
         )
     conn.commit()
 
 
 def _postgres_message(exc: psycopg2.Error, fmt: str) -> str:
-    """PostgreSQL's reason, with COPY's line number turned into the file's line number."""
-    message = exc.diag.message_primary or str(exc).strip()
+    """PostgreSQL's reason, with COPY's line number turned into the file's line number. COPY's
+    context also quotes the offending value or line: only the line number and column name of
+    it are kept, so a message never carries a file's content."""
+    message = exc.diag.message_primary or type(exc).__name__
     context = (exc.diag.context or "").strip().splitlines()
-    match = re.search(r"COPY \w+, line (\d+)(.*)", context[0]) if context else None
+    match = re.search(r"COPY \w+, line (\d+)(?:, column (\w+))?", context[0]) if context else None
     if match:
         # CSV: the header was read before COPY, so COPY's line 1 is the file's line 2.
         line = int(match.group(1)) + (1 if fmt == "csv" else 0)
-        detail = match.group(2).split(":", 1)[-1].strip() if ":" in match.group(2) else ""
-        return f"{message} at line {line} of the file{': ' + detail[:200] if detail else ''}"
+        return f"{message} at line {line} of the file{', column ' + match.group(2) if match.group(2) else ''}"
     return message
+
+
+def _about_the_file(exc: psycopg2.Error, conn) -> bool:
+    """True unless the error says the server or connection failed (then the step must fail)."""
+    code = exc.pgcode or ""
+    return not conn.closed and bool(code) and not code.startswith(NOT_ABOUT_THE_FILE)
 
 
 def load_file(conn, path: Path, catalog: Catalog) -> FileResult:
@@ -241,6 +352,8 @@ def load_file(conn, path: Path, catalog: Catalog) -> FileResult:
     checksum = ""
     fmt = ""
     try:
+        if path.is_symlink():
+            raise RefusedFile("is a symbolic link; links are not followed (copy the file itself into the folder)")
         entity, fmt = entity_for(path, catalog)
         entity_name = entity.qualified_name
         if path.stat().st_size == 0:
@@ -262,19 +375,29 @@ def load_file(conn, path: Path, catalog: Catalog) -> FileResult:
         return FileResult(path, entity_name, "loaded", rows, "", time.monotonic() - started)
     except RefusedFile as exc:
         message = str(exc)
-    except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError) as exc:
+    except psycopg2.Error as exc:
+        # Whatever PostgreSQL says about the file refuses it (recorded, the next files land);
+        # a lost server or connection is not the file's fault and fails the step.
+        if not _about_the_file(exc, conn):
+            raise
         message = f"unreadable file: {_postgres_message(exc, fmt)}"
     conn.rollback()
-    _record_refusal(conn, path, entity_name, checksum or sha256_of(path), message)
+    if not checksum and not path.is_symlink():
+        checksum = sha256_of(path)
+    _record_refusal(conn, path, entity_name, checksum, message)
     return FileResult(path, entity_name, "refused", 0, message, time.monotonic() - started)
 
 
 def expand(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files named directly, and the files of named folders (sorted, hidden ones skipped)."""
+    """Files named directly, and the files of named folders (sorted, hidden ones skipped). A
+    named folder may be a link (an inbox on another disk); symbolic links to files, named or
+    found in a folder, are passed on unfollowed and load_file refuses them without reading."""
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        elif path.exists():
+            yield from sorted(
+                p for p in path.iterdir() if (p.is_file() or p.is_symlink()) and not p.name.startswith(".")
+            )
+        elif path.exists() or path.is_symlink():
             yield path
         else:
             raise FileNotFoundError(f"no such file or folder: {path}")

@@ -12,7 +12,9 @@ from psycopg2.extensions import cursor as Cursor
 
 from hubs.catalog import Catalog, Entity
 
-TECHNICAL_COLUMNS = ("_landing_seq", "_file_id", "_row_number", "_deleted")
+# _load_errors: what the loader found wrong with a row's values (a JSON object where a string
+# belongs), one reason per line; staging adds them to the row's reasons.
+TECHNICAL_COLUMNS = ("_landing_seq", "_file_id", "_row_number", "_deleted", "_load_errors")
 
 REGISTRY_DDL = """
 create schema if not exists landing;
@@ -47,6 +49,7 @@ def ensure_landing_table(cur: Cursor, entity: Entity) -> None:
             " _deleted text)"
         ).format(table)
     )
+    cur.execute(sql.SQL("alter table {} add column if not exists _load_errors text").format(table))
     for col in entity.landed_columns:
         cur.execute(sql.SQL("alter table {} add column if not exists {} text").format(table, sql.Identifier(col.name)))
     cur.execute(

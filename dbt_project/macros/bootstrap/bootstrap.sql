@@ -25,12 +25,44 @@ language sql immutable parallel safe as $fn$
   end
 $fn$;
 
+-- Whether JSON text nests deeper than max_depth. PostgreSQL's JSON parser recurses and fails
+-- with "stack depth limit exceeded" (a hard error, even inside pg_input_is_valid) on very deep
+-- values, so the depth must be known before parsing. Values with no more brackets than the
+-- limit cannot be that deep (the common path: one translate); the others are measured by
+-- dropping strings, then peeling innermost bracket pairs one level per pass.
+create or replace function hubs_util.json_too_deep(value text, max_depth integer) returns boolean
+language plpgsql immutable strict parallel safe as $fn$
+declare
+  rest text;
+  peeled text;
+begin
+  if length(value) - length(translate(value, '[{', '')) <= max_depth then
+    return false;
+  end if;
+  rest := regexp_replace(regexp_replace(value, '"(\\.|[^"\\])*"', '', 'g'), '[^][{}]', '', 'g');
+  for level in 1 .. max_depth loop
+    peeled := regexp_replace(rest, '[[{][]}]', '', 'g');
+    if peeled = '' then
+      return false;
+    elsif peeled = rest then
+      -- unbalanced (not valid JSON): the parser would stop at the first unmatched bracket,
+      -- after at most this many levels
+      return level - 1 + length(rest) - length(translate(rest, '[{', '')) > max_depth;
+    end if;
+    rest := peeled;
+  end loop;
+  return true;
+end
+$fn$;
+
 -- JSON arrays ('["H","N"]') are accepted wherever the contract has a PostgreSQL array.
 create or replace function hubs_util.array_input(value text) returns text
 language sql immutable parallel safe as $fn$
   select case
-    when left(value, 1) = '[' and pg_input_is_valid(value, 'jsonb') and jsonb_typeof(value::jsonb) = 'array'
+    when left(value, 1) = '[' and not hubs_util.json_too_deep(value, 64) then case
+      when pg_input_is_valid(value, 'jsonb') and jsonb_typeof(value::jsonb) = 'array'
       then (select coalesce(array_agg(e), '{}')::text from jsonb_array_elements_text(value::jsonb) as e)
+      else value end
     else value
   end
 $fn$;

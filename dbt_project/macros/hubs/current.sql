@@ -155,14 +155,7 @@ from versions as v
 {% macro hubs_advance_watermark() %}
   {#- Post-hook: this model has consumed its staging table up to the newest landed row. -#}
   {%- if execute -%}
-  {%- set stg = [] -%}
-  {%- for dep in model.depends_on.nodes if dep.split('.')[-1].startswith('stg_') -%}
-    {%- do stg.append(graph.nodes[dep]) -%}
-  {%- endfor -%}
-  {%- if stg | length != 1 -%}
-    {{ exceptions.raise_compiler_error(model.name ~ " must read exactly one staging model, reads " ~ stg | length) }}
-  {%- endif -%}
-  {%- set s = api.Relation.create(database=stg[0].database, schema=stg[0].schema, identifier=stg[0].alias or stg[0].name) -%}
+  {%- set s = hubs_staging_of(model) -%}
   insert into hubs_meta.watermarks (relation, landing_seq, updated_at)
   select '{{ this }}', coalesce(max(_landing_seq), 0), now() from {{ s }}
   on conflict (relation) do update set landing_seq = excluded.landing_seq, updated_at = excluded.updated_at
@@ -170,16 +163,40 @@ from versions as v
 {% endmacro %}
 
 
+{% macro hubs_staging_of(node) %}
+  {#- The one staging relation a hub model reads. -#}
+  {%- set stg = [] -%}
+  {%- for dep in node.depends_on.nodes if dep.split('.')[-1].startswith('stg_') -%}
+    {%- do stg.append(graph.nodes[dep]) -%}
+  {%- endfor -%}
+  {%- if stg | length != 1 -%}
+    {{ exceptions.raise_compiler_error(node.name ~ " must read exactly one staging model, reads " ~ stg | length) }}
+  {%- endif -%}
+  {{ return(api.Relation.create(database=stg[0].database, schema=stg[0].schema, identifier=stg[0].alias or stg[0].name)) }}
+{% endmacro %}
+
+
 {% macro get_incremental_hubs_upsert_sql(arg_dict) %}
   {#- Hub tables: insert new keys, overwrite changed ones (the model only selects changed rows);
-      created_at keeps the first acceptance time. The key comes from the contract. -#}
+      created_at keeps the first acceptance time. The key comes from the contract.
+      Unique and exclusion constraints are checked row by row, so the order matters: staging
+      accepted some rows only because other keys' rows are replaced in the same batch (a
+      handover: A's assignment closed at T, B's opened at T). Those replacing rows are
+      clash-free (they clash with nothing old or new), so they go first; then the rest. -#}
   {%- set key = hubs_primary_key(model) -%}
   {%- set cols = arg_dict['dest_columns'] | map(attribute='name') | list -%}
+  {%- set stg = hubs_staging_of(model) -%}
+  {%- set phased = '_clash_free' in (adapter.get_columns_in_relation(stg) | map(attribute='name') | list) -%}
+  {%- for phase in (['', 'not '] if phased else [none]) %}
   insert into {{ arg_dict['target_relation'] }} ({{ cols | map('tojson') | join(', ') }})
-  select {{ cols | map('tojson') | join(', ') }} from {{ arg_dict['temp_relation'] }}
+  select {{ cols | map('tojson') | join(', ') }} from {{ arg_dict['temp_relation'] }} as t
+  {%- if phase is not none %}
+  where {{ phase }}coalesce((select s._clash_free from {{ stg }} as s where s._landing_seq = t._landing_seq), false)
+  {%- endif %}
   on conflict ({{ key | join(', ') }}) do update set
   {%- for c in cols if c not in key and c != 'created_at' %}
     {{ c | tojson }} = excluded.{{ c | tojson }}{{ "," if not loop.last }}
+  {%- endfor %};
   {%- endfor %}
 {% endmacro %}
 

@@ -6,7 +6,9 @@
     duplicate_key                   the same version key twice in one file
     check                           the contract's CHECK expressions
     fk                              a parent key that the parent hub table does not hold
-    unique / overlap                clashes with current rows or earlier rows of the batch
+    shape                           a JSON column a relationship reads is not the shape it reads
+    unique / overlap                clashes with the rows the batch leaves in place (hub rows
+                                    the batch does not replace) or earlier rows of the batch
     delete_refused                  the delete pass kept a row that is still referenced
 -#}
 
@@ -85,6 +87,9 @@ ruled_plain as (
                       {%- endif %}
                  then format('fk: {{ fk.columns | join(", ") }} = %s not found in {{ hubs_entity_label(parent_node) }}',
                              concat_ws(', ', {{ hubs_key_tuple(fk.columns, 'c') }})) end
+            {%- endfor %}
+            {%- for shape in hubs_json_shapes(node) %},
+            case when ({{ shape.broken }}) then '{{ shape.reason }}' end
             {%- endfor %},
             c._refused_reason
         ]::text[], null) as _plain_errors
@@ -112,59 +117,53 @@ ruled as (
         ]::text[], null) as _errors
     from computed as c
 ),
-{#- Clashes inside the batch: the first row (in landing order) of a unique value wins; a
-    row overlapping an earlier one of another key loses. -#}
+{#- Unique values and exclusion ranges are judged against the state the batch produces, so a
+    handover (A's assignment closed at T, B's opened at T, in either order or file) is accepted.
+    A row is clash-free when it clashes with no other key at all, in the hub table or the
+    batch: it is accepted whatever else happens. A key whose passing rows are all clash-free is
+    sure to be replaced, so its current hub row is left out of every other row's probe; other
+    hub rows still count. Inside the batch, the first row (in landing order) of a unique value
+    or a range wins. The hub build applies clash-free rows first (hubs_upsert), so no
+    intermediate state trips an immediate constraint either. -#}
+{%- set passing = "cardinality(r._errors) = 0 and not r._is_delete" %}
 {%- for cols in uniques %}
 unique{{ loop.index }} as (
-    select _landing_seq,
-           ({{ key | join(', ') }}) is distinct from
-           first_value(({{ key | join(', ') }})) over (partition by {{ cols | join(', ') }} order by _landing_seq) as _clash
-    from ruled
-    where cardinality(_errors) = 0 and not _is_delete
-      {%- for col in cols %} and {{ adapter.quote(col) }} is not null{% endfor %}
+    select r._landing_seq,
+           ({{ hubs_key_tuple(key, 'r') }}) is distinct from
+           first_value(({{ hubs_key_tuple(key, 'r') }})) over (partition by {{ hubs_key_tuple(cols, 'r') }} order by r._landing_seq) as _earlier,
+           first_value(({{ hubs_key_tuple(key, 'r') }})) over w is distinct from last_value(({{ hubs_key_tuple(key, 'r') }})) over w as _shared
+    from ruled as r
+    where {{ passing }}
+      {%- for col in cols %} and r.{{ adapter.quote(col) }} is not null{% endfor %}
+    window w as (partition by {{ hubs_key_tuple(cols, 'r') }} order by {{ hubs_key_tuple(key, 'r') }}
+                 rows between unbounded preceding and unbounded following)
 ),
 {%- endfor %}
 {%- for ex in exclusions %}{% set outer = loop %}
 overlap{{ loop.index }} as (
-    select distinct r._landing_seq
+    select r._landing_seq, bool_or(o._landing_seq < r._landing_seq) as _earlier
     from ruled as r
     join ruled as o
-      on o._landing_seq < r._landing_seq
-     and ({{ hubs_key_tuple(key, 'o') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
+      on ({{ hubs_key_tuple(key, 'o') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
      {%- for el in ex.elements %}
      and o._ex{{ outer.index }}_{{ loop.index }} {{ el.operator }} r._ex{{ outer.index }}_{{ loop.index }}
      {%- endfor %}
-    where cardinality(r._errors) = 0 and not r._is_delete and cardinality(o._errors) = 0 and not o._is_delete
+    where {{ passing }} and cardinality(o._errors) = 0 and not o._is_delete
+    group by r._landing_seq
 ),
 {%- endfor %}
-final as (
-    select r.*,
-        array_remove(array[
-            {%- for cols in uniques %}
-            case when cardinality(r._errors) = 0 and not r._is_delete
-                      and (coalesce(u{{ loop.index }}._clash, false)
-                      {%- if hub is not none %}
-                           or exists (select 1 from {{ hub }} as h
-                                      where {{ hubs_key_match(cols, 'h', 'r') }}
-                                        and ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }}))
-                      {%- endif %})
-                 then format('unique: {{ cols | join(", ") }} = %s already belongs to another {{ key | join(", ") }}',
-                             concat_ws(', ', {{ hubs_key_tuple(cols, 'r') }})) end,
-            {%- endfor %}
-            {%- for ex in exclusions %}{% set outer = loop %}
-            case when cardinality(r._errors) = 0 and not r._is_delete
-                      and (x{{ loop.index }}._landing_seq is not null
-                      {%- if hub is not none %}
-                           or exists (select 1 from {{ hub }} as h
-                                      where ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
-                                      {%- for el in ex.elements %}
-                                        and {{ hubs_qualified(el.expression, node, 'h') }} {{ el.operator }} r._ex{{ outer.index }}_{{ loop.index }}
-                                      {%- endfor %})
-                      {%- endif %})
-                 then 'overlap: {{ ex.name }} - overlaps another row' end,
-            {%- endfor %}
-            null
-        ]::text[], null) as _clashes
+probed as (
+    select r.*
+        {%- for cols in uniques %}
+        , coalesce(u{{ loop.index }}._earlier, false) as _u{{ loop.index }}_earlier
+        , coalesce(u{{ loop.index }}._shared, false) as _u{{ loop.index }}_batch
+        , {% if hub is not none %}{{ passing }} and exists ({{ hubs_unique_probe(hub, key, cols) }}){% else %}false{% endif %} as _u{{ loop.index }}_hub
+        {%- endfor %}
+        {%- for ex in exclusions %}
+        , coalesce(x{{ loop.index }}._earlier, false) as _x{{ loop.index }}_earlier
+        , x{{ loop.index }}._landing_seq is not null as _x{{ loop.index }}_batch
+        , {% if hub is not none %}{{ passing }} and exists ({{ hubs_overlap_probe(hub, key, ex, loop.index, node) }}){% else %}false{% endif %} as _x{{ loop.index }}_hub
+        {%- endfor %}
     from ruled as r
     {%- for cols in uniques %}
     left join unique{{ loop.index }} as u{{ loop.index }} on u{{ loop.index }}._landing_seq = r._landing_seq
@@ -172,6 +171,46 @@ final as (
     {%- for ex in exclusions %}
     left join overlap{{ loop.index }} as x{{ loop.index }} on x{{ loop.index }}._landing_seq = r._landing_seq
     {%- endfor %}
+),
+sure as (
+    select r.*,
+        {{ passing }}
+        {%- for cols in uniques %} and not (r._u{{ loop.index }}_batch or r._u{{ loop.index }}_hub){% endfor %}
+        {%- for ex in exclusions %} and not (r._x{{ loop.index }}_batch or r._x{{ loop.index }}_hub){% endfor %} as _clash_free
+    from probed as r
+),
+{#- SCD-2 entities are left out: their current row is the newest valid_from, which may be an
+    older version than the batch's, so the batch does not surely replace it. #}
+replaced as (
+    select {{ hubs_key_tuple(key, 'r') }}
+    from sure as r
+    where {{ passing }}{% if hubs_history_kind(node) == 'scd2' %} and false{% endif %}
+    group by {{ hubs_key_tuple(key, 'r') }}
+    having bool_and(r._clash_free)
+),
+final as (
+    select r.*,
+        array_remove(array[
+            {%- for cols in uniques %}
+            case when r._u{{ loop.index }}_earlier
+                      {%- if hub is not none %}
+                      or (r._u{{ loop.index }}_hub and exists ({{ hubs_unique_probe(hub, key, cols) }}
+                          and not exists (select 1 from replaced as x where {{ hubs_key_match(key, 'x', 'h') }})))
+                      {%- endif %}
+                 then format('unique: {{ cols | join(", ") }} = %s already belongs to another {{ key | join(", ") }}',
+                             concat_ws(', ', {{ hubs_key_tuple(cols, 'r') }})) end,
+            {%- endfor %}
+            {%- for ex in exclusions %}
+            case when r._x{{ loop.index }}_earlier
+                      {%- if hub is not none %}
+                      or (r._x{{ loop.index }}_hub and exists ({{ hubs_overlap_probe(hub, key, ex, loop.index, node) }}
+                          and not exists (select 1 from replaced as x where {{ hubs_key_match(key, 'x', 'h') }})))
+                      {%- endif %}
+                 then 'overlap: {{ ex.name }} - overlaps another row' end,
+            {%- endfor %}
+            null
+        ]::text[], null) as _clashes
+    from sure as r
 )
 select
     _landing_seq, _file_id, _row_number, _loaded_at, _is_delete,
@@ -180,6 +219,7 @@ select
     {%- endfor %}
     _errors || _clashes as _errors,
     cardinality(_errors || _clashes) = 0 as _accepted,
+    _clash_free,
     md5(row({%- for col in node.columns.values() if col.name in landed -%}
         {{ adapter.quote(col.name) }}{{ ", " if not loop.last }}
     {%- endfor -%})::text) as _row_hash
@@ -229,7 +269,7 @@ from final
   create index if not exists {{ this.identifier }}__rejected on {{ this }} (_landing_seq) where not _accepted;
   insert into quarantine.rows (entity, _landing_seq, file_id, row_number, reasons, raw)
   select '{{ hubs_entity_label(node) }}', s._landing_seq, s._file_id, s._row_number, s._errors,
-         to_jsonb(l) - '_landing_seq' - '_file_id' - '_row_number'
+         to_jsonb(l) - '_landing_seq' - '_file_id' - '_row_number' - '_load_errors'
   from {{ this }} as s
   join {{ landing }} as l on l._landing_seq = s._landing_seq
   where not s._accepted
@@ -237,4 +277,64 @@ from final
     and s._landing_seq > (select coalesce(max(q._landing_seq), 0) from quarantine.rows as q
                           where q.entity = '{{ hubs_entity_label(node) }}')
   {%- endif -%}
+{% endmacro %}
+
+
+{% macro hubs_unique_probe(hub, key, cols) %}
+  {#- a current hub row of another key holding row r's unique value -#}
+select 1 from {{ hub }} as h
+where {{ hubs_key_match(cols, 'h', 'r') }}
+  and ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
+{%- endmacro %}
+
+
+{% macro hubs_overlap_probe(hub, key, ex, index, node) %}
+  {#- a current hub row of another key that row r's exclusion elements clash with (written
+      over the hub's own columns, so the probe uses its GiST index) -#}
+select 1 from {{ hub }} as h
+where ({{ hubs_key_tuple(key, 'h') }}) is distinct from ({{ hubs_key_tuple(key, 'r') }})
+  {%- for el in ex.elements %}
+  and {{ hubs_qualified(el.expression, node, 'h') }} {{ el.operator }} r._ex{{ index }}_{{ loop.index }}
+  {%- endfor %}
+{%- endmacro %}
+
+
+{% macro hubs_json_shapes(node) %}
+  {#- [{broken, reason}] for every relationship that reads a JSON column (meta.hubs.relationships
+      with json_column): the shape the graph writer reads (hubs/sync/graph/edges.py), as SQL
+      over the typed column c.<col> that is true when the value has another shape.
+        with path:    an object whose <path> member is an array of scalars
+        without:      an array of objects, each with a string "doc_type" (targets) or "table",
+                      and scalar "key", target key and property values -#}
+  {%- set shapes = [] -%}
+  {%- for rel in hubs_meta(node).get('relationships', []) if rel.json_column -%}
+    {%- set v = 'c.' ~ adapter.quote(rel.json_column) -%}
+    {%- if rel.path -%}
+      {%- set member = v ~ " -> '" ~ rel.path ~ "'" -%}
+      {%- set broken -%}
+        jsonb_typeof({{ v }}) not in ('object', 'null')
+        or jsonb_typeof({{ member }}) not in ('array', 'null')
+        or exists (select 1 from jsonb_array_elements(case when jsonb_typeof({{ member }}) = 'array' then {{ member }} end) as e
+                   where jsonb_typeof(e) in ('object', 'array'))
+      {%- endset -%}
+      {%- do shapes.append({'broken': broken, 'reason': 'shape: ' ~ rel.json_column ~ ' must be a JSON object whose "' ~ rel.path ~ '" is an array of strings or numbers'}) -%}
+    {%- else -%}
+      {%- set kind = 'doc_type' if rel.targets else 'table' -%}
+      {%- set scalars = ['key'] + (rel.properties or []) -%}
+      {%- for target in (rel.targets or {}).values() -%}
+        {%- do scalars.extend(hubs_primary_key(hubs_entity_node(target))) -%}
+      {%- endfor -%}
+      {%- set broken -%}
+        jsonb_typeof({{ v }}) not in ('array', 'null')
+        or exists (select 1 from jsonb_array_elements(case when jsonb_typeof({{ v }}) = 'array' then {{ v }} end) as e
+                   where jsonb_typeof(e) <> 'object'
+                      or jsonb_typeof(e -> '{{ kind }}') not in ('string', 'null')
+                      {%- for member in scalars | unique %}
+                      or jsonb_typeof(e -> '{{ member }}') in ('object', 'array')
+                      {%- endfor %})
+      {%- endset -%}
+      {%- do shapes.append({'broken': broken, 'reason': 'shape: ' ~ rel.json_column ~ ' must be a JSON array of objects, each with a string "' ~ kind ~ '" and scalar ' ~ (scalars | unique | join(', ')) ~ ' values'}) -%}
+    {%- endif -%}
+  {%- endfor -%}
+  {{ return(shapes) }}
 {% endmacro %}
