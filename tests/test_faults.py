@@ -4,7 +4,7 @@
   each store's sync, one run after another; the next run must recover.
 - Each embedded server is killed while its store syncs (PostgreSQL: the sync's own session).
 - Two runs rebuild the same store at once.
-- Poison values land with good rows.
+- Poison values (tests/test_poison_rows.py's) land with good rows.
 - Secrets sit in the environment of every run.
 
 Whatever happened, afterwards every store holds exactly what a fresh rebuild from PostgreSQL
@@ -38,6 +38,8 @@ from hubs.sync.engine import StoreUnavailable
 from hubs.sync.stores import STORES
 from tests import fingerprints
 from tests.conftest import STORES_SCALE, TEST_SEED, StoreBench, private_database
+from tests.helpers import query, write_csv
+from tests.test_poison_rows import POISON, fresh, landed_row
 
 # Secrets in the environment of every CLI run here; none may appear in any output or file.
 OPENAI_KEY = "sk-fault-test-0f9e8d7c6b5a4"
@@ -106,6 +108,11 @@ class Operator:
             f"`hubs {' '.join(args)}` was to die at {failpoint} but ended {done.returncode}:\n{done.stdout[-3000:]}"
         )
 
+    def ensure_built(self) -> None:
+        """The module's data landed and built (when a test runs on its own)."""
+        if not query(os.environ["HUBS_POSTGRES_URL"], "select to_regclass('hub1_command.insights') is not null")[0][0]:
+            self.succeeds("refresh", str(self.data))
+
     def succeeds(self, *args: str) -> str:
         done = self.run(*args)
         assert done.returncode == 0, f"`hubs {' '.join(args)}` failed:\n{done.stdout[-4000:]}\n{done.stderr[-2000:]}"
@@ -150,6 +157,7 @@ def test_a_run_killed_in_any_step_is_recovered_by_the_next(operator: Operator) -
 def test_two_rebuilds_at_once_write_the_graph_once(operator: Operator) -> None:
     if operator.backend != "falkordb":
         pytest.skip("tests/test_sync_safety.py runs two rebuilds at once on Neo4j, in-process")
+    operator.ensure_built()
     env = {**os.environ, "HUBS_EMBEDDER": "offline"}
     runs = [
         subprocess.Popen(
@@ -161,6 +169,33 @@ def test_two_rebuilds_at_once_write_the_graph_once(operator: Operator) -> None:
     assert [run.returncode for run in runs] == [0, 0], outputs
     assert any("waiting for the graph store: another sync is writing it" in out for out in outputs), outputs
     assert_every_store_like_a_rebuild(("graph",))
+
+
+def test_poison_values_never_reach_a_store(operator: Operator, tmp_path: Path) -> None:
+    """Every poison value of tests/test_poison_rows.py (which also lands good rows beside them)
+    through a whole refresh: quarantined, and every step and check after it goes on."""
+    operator.ensure_built()
+    url = os.environ["HUBS_POSTGRES_URL"]
+    files: dict[str, list[dict[str, str]]] = {}
+    poisoned: list[tuple[str, str, str]] = []
+    for n, (entity, key, where, column, value, _) in enumerate(POISON):
+        row = landed_row(url, entity, where, **fresh(entity, key, 900 + n), **{column: value})
+        files.setdefault(entity, []).append(row)
+        poisoned.append((entity, key, row[key]))
+    for entity, rows in files.items():
+        write_csv(tmp_path / f"{entity}.csv", rows)
+    # A JSONL file with a line that cannot be parsed is refused whole, and the others still land.
+    (tmp_path / "hub1_command.goals.jsonl").write_text('{"goal_id": "x", "title": "' + "\\u0000" + '"}\n')
+    out = operator.run("refresh", str(tmp_path)).stdout
+    assert "failed step" not in out, out[-4000:]
+    assert [line.strip() for line in out.splitlines() if line.strip().startswith("failed check")] == [
+        "failed check: landing/_files:no_refused_files"
+    ], out[-4000:]
+    for entity, key, value in poisoned:
+        assert query(
+            url, "select count(*) from quarantine.rows where entity = %s and raw ->> %s = %s", (entity, key, value)
+        ) == [(1,)]
+    assert_every_store_like_a_rebuild()
 
 
 def test_no_secret_was_shown_or_kept(operator: Operator) -> None:
