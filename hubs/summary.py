@@ -70,15 +70,21 @@ def format_counts(rows: list[EntityCounts]) -> str:
 
 def store_sizes(settings: Settings, catalog: Catalog) -> dict[str, dict[str, int] | str]:
     """Each derived store's counts, or why they could not be read (a store that is down)."""
+    from hubs.db import connect
     from hubs.sync.stores import STORES, StoreUnavailable, opened
 
     sizes: dict[str, dict[str, int] | str] = {}
-    for kind in STORES:
-        try:
-            with opened(kind, settings, catalog) as store:
-                sizes[kind] = store.size(catalog)
-        except StoreUnavailable as exc:
-            sizes[kind] = f"unavailable: {exc}"
+    conn = connect(settings)  # what a store keeps in PostgreSQL (relationships waiting for a node)
+    try:
+        for kind in STORES:
+            try:
+                with opened(kind, settings, catalog) as store:
+                    store.begin(conn)
+                    sizes[kind] = store.size(catalog)
+            except StoreUnavailable as exc:
+                sizes[kind] = f"unavailable: {exc}"
+    finally:
+        conn.close()
     return sizes
 
 

@@ -156,7 +156,7 @@ def test_a_run_killed_in_any_step_is_recovered_by_the_next(operator: Operator) -
 
 def test_two_rebuilds_at_once_write_the_graph_once(operator: Operator) -> None:
     if operator.backend != "falkordb":
-        pytest.skip("tests/test_sync_safety.py runs two rebuilds at once on Neo4j, in-process")
+        pytest.skip("the writer lock lives in PostgreSQL, the same for either graph server")
     operator.ensure_built()
     env = {**os.environ, "HUBS_EMBEDDER": "offline"}
     runs = [
