@@ -19,7 +19,13 @@ from dagster._core.storage.root import LocalArtifactStorage
 from dagster._serdes import ConfigurableClass, ConfigurableClassData
 
 from hubs import settings as hubs_settings
+from hubs.secrets import connection_error, install_log_scrubber
 from hubs.settings import PROJECT_ROOT
+
+# Every Dagster process of the platform (the CLI's runs, `dagster dev`'s webserver, daemon, code
+# server and run workers) builds its instance from this module, so this is where each of them
+# starts keeping secrets out of its logs and of the event log (context.log writes there too).
+install_log_scrubber()
 
 
 def _dagster_dir() -> Path:
@@ -49,7 +55,10 @@ class HubsStorage(DagsterStorage, ConfigurableClass):
         if url:
             from dagster_postgres import DagsterPostgresStorage
 
-            return DagsterPostgresStorage(postgres_url=sqlalchemy_url(url), inst_data=inst_data)
+            try:
+                return DagsterPostgresStorage(postgres_url=sqlalchemy_url(url), inst_data=inst_data)
+            except Exception as exc:  # SQLAlchemy's and psycopg2's errors alike
+                raise connection_error("PostgreSQL (Dagster run storage)", url, exc) from None
         from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 
         return DagsterSqliteStorage.from_local(str(_dagster_dir() / "storage"), inst_data=inst_data)
