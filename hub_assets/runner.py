@@ -1,25 +1,19 @@
 """Running the platform's jobs in-process (for the CLI), recorded in the same Dagster instance
 that `dagster dev` shows.
 
-Steps that write PostgreSQL take the one slot of the hubs_postgres_writers pool. Dagster 1.13
-keeps a slot until the step that claimed it reports its end, and its in-process executor
-waits for a slot in a loop that never sleeps, never acts on SIGTERM or Ctrl-C (it only notes
-them for the next step) and says nothing. So a run whose process stopped short (a closed
-pipe, a kill) kept its slot and every later run hung silently. Here:
-
-* a slot never outlives its run: before a run starts, and while it waits, every slot held by
-  a run that has ended or whose process is gone is freed; a run frees its own slots on the way
-  out, however it ends;
-* a run that waits for a slot says which run holds it (job, pid, since when), and repeats it;
-* SIGTERM and Ctrl-C stop a waiting run at once and a running one at its step's next
-  interruption point; the run is recorded canceled (or failed) with its slots freed.
+However a CLI run ends (success, an exception, a closed stdout, SIGTERM, Ctrl-C) it keeps no
+pool slot and is not left 'started'; before it starts, the slots of runs that ended or died
+are freed (see hub_assets/pools.py); while it waits for a slot it says for whom; SIGTERM and
+Ctrl-C stop it, waiting or running, within seconds (StopRequests).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
+import select
 import signal
 import sys
 import threading
@@ -27,177 +21,155 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stdout
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import psutil
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import DagsterEventType, DagsterInstance, JobDefinition
 from dagster._core.events import RunFailureReason
-from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
-from dagster._utils.interrupts import check_captured_interrupt
 
 from hub_assets import progress
 from hub_assets.instance import hubs_instance
+from hub_assets.pools import PROCESS_TAG, PoolWait, end_run, release_abandoned_runs, this_process
 from hubs import settings as hubs_settings
 
 log = logging.getLogger(__name__)
 
-# Which process runs an in-process run: "<pid>:<start time>" (pids get reused).
-PROCESS_TAG = "hubs/process"
-# How often a waiting run re-checks for abandoned holders and repeats what it waits for.
-WAIT_REPORT_S = 10.0
-# Longest sleep between two looks at the pool (and at a pending SIGTERM / Ctrl-C).
-WAIT_POLL_S = 0.5
-UNFINISHED = [
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-    DagsterRunStatus.CANCELING,
-]
+# How long a run's own code has to act on SIGTERM / Ctrl-C before it is interrupted from here,
+# and how often that is repeated.
+STOP_GRACE_S = 4.0
+STOP_RETRY_S = 0.5
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class RunInterrupted(KeyboardInterrupt):
     """SIGTERM or Ctrl-C stopped the run (recorded canceled or failed, its slots freed)."""
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, signum: int) -> None:
         super().__init__(run_id)
         self.run_id = run_id
+        self.signum = signum
 
 
-def _this_process() -> str:
-    return f"{os.getpid()}:{psutil.Process().create_time():.0f}"
+def _stop_children() -> None:
+    """Stop the processes this one started for the run (dbt), not the embedded servers it may
+    have started (they run in a session of their own and outlive the command)."""
+    session = os.getsid(0)
+    children = []
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getsid(child.pid) == session:
+                child.terminate()
+                children.append(child)
+    _, alive = psutil.wait_procs(children, timeout=2)
+    for child in alive:
+        with contextlib.suppress(psutil.Error):
+            child.kill()
 
 
-def _alive(process: str) -> bool:
-    pid, started = process.split(":")
-    try:
-        return f"{psutil.Process(int(pid)).create_time():.0f}" == started
-    except psutil.Error:
-        return False
+class StopRequests:
+    """Notices SIGTERM and Ctrl-C whoever handles them, and makes sure they stop the run.
 
+    While a run executes, Dagster owns the SIGINT/SIGTERM handlers: it notes a signal for the
+    next step, or raises it inside the running step, where library code may swallow it
+    (dagster-dbt parses dbt's output, and opens its adapter, under catch-all `except`s). The
+    interpreter writes every signal it handles to the wakeup fd, whatever the handler; a thread
+    here reads them. The run is marked canceling at once. If it still executes STOP_GRACE_S
+    later, its child processes (dbt) are stopped and KeyboardInterrupt is raised in the main
+    thread, again each STOP_RETRY_S; if even that is swallowed until STOP_GRACE_S more, the run
+    is recorded canceled, its slots freed, and the process exits with 128 + the signal.
+    """
 
-def _abandoned(instance: DagsterInstance, run_id: str) -> bool:
-    """A run that can no longer use a slot: gone, ended, or run by a CLI process that died."""
-    run = instance.get_run_by_id(run_id)
-    if run is None or run.is_finished:
-        return True
-    process = run.tags.get(PROCESS_TAG)
-    return bool(process) and not _alive(process)
+    def __init__(self, instance: DagsterInstance, run_id: str, report: Callable[[str], None]) -> None:
+        self.instance = instance
+        self.run_id = run_id
+        self.report = report
+        self.signum: int | None = None
+        self._since = 0.0
+        self._executing = False
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
 
-
-def _end(instance: DagsterInstance, run_id: str, message: str) -> None:
-    """Record an unfinished run as ended: canceled if it was being canceled, else failed."""
-    run = instance.get_run_by_id(run_id)
-    if run is None or run.is_finished:
-        return
-    if run.status == DagsterRunStatus.CANCELING:
-        instance.report_run_canceled(run, message=message)
-    else:
-        instance.report_run_failed(run, message=message)
-
-
-def release_abandoned_runs(instance: DagsterInstance) -> list[str]:
-    """Free every pool slot (held or queued for) of a run that can no longer use it, and record
-    the unfinished runs of dead CLI processes as failed. Returns the runs released."""
-    storage = instance.event_log_storage
-    holders: set[str] = set()
-    for pool in storage.get_concurrency_keys():
-        info = storage.get_concurrency_info(pool)
-        holders |= {slot.run_id for slot in info.claimed_slots} | {step.run_id for step in info.pending_steps}
-    orphans = {
-        run.run_id
-        for run in instance.get_runs(RunsFilter(statuses=UNFINISHED))
-        if run.tags.get(PROCESS_TAG) and not _alive(run.tags[PROCESS_TAG])
-    }
-    released = sorted(run_id for run_id in holders | orphans if _abandoned(instance, run_id))
-    for run_id in released:
-        _end(instance, run_id, "the hubs process running it ended before the run did")
-        storage.free_concurrency_slots_for_run(run_id)
-    return released
-
-
-def _holder(instance: DagsterInstance, run_id: str, since: datetime | None) -> str:
-    run = instance.get_run_by_id(run_id)
-    if run is None:
-        return f"run {run_id[:8]} (deleted)"
-    process = run.tags.get(PROCESS_TAG)
-    where = f"pid {process.split(':')[0]}" if process else "a Dagster run worker"
-    when = f", since {since.astimezone():%H:%M:%S}" if since else ""
-    return f"run {run_id[:8]} (job {run.job_name}, {where}{when})"
-
-
-def waiting_for(instance: DagsterInstance, run_id: str) -> str | None:
-    """What the run waits for, in a line: the pool, who holds its slots and who queues first."""
-    storage = instance.event_log_storage
-    for pool in storage.get_concurrency_keys():
-        info = storage.get_concurrency_info(pool)
-        mine = [step for step in info.pending_steps if step.run_id == run_id]
-        if not mine or any(slot.run_id == run_id for slot in info.claimed_slots):
-            continue
-        assigned = {step.run_id: step.assigned_timestamp for step in info.pending_steps}
-        holders = [_holder(instance, s.run_id, assigned.get(s.run_id)) for s in info.claimed_slots if s.run_id]
-        queued = [s for s in info.pending_steps if s.run_id != run_id and s.assigned_timestamp is None]
-        ahead = {s.run_id for s in queued if s.enqueued_timestamp < mine[0].enqueued_timestamp}
-        if not holders and not ahead:
-            return None  # the slot is free: this run takes it on its next try
-        line = f"waiting for pool {pool} ({info.limit} slot{'s' if info.limit != 1 else ''}): "
-        line += f"held by {'; '.join(holders)}" if holders else "no slot free"
-        if ahead:
-            line += f"; {len(ahead)} run(s) queued before this one"
-        return line
-    return None
-
-
-@dataclass
-class PoolWait:
-    """How a run waits for a pool slot (the policy Dagster's in-process executor lacks)."""
-
-    instance: DagsterInstance
-    run_id: str
-    report: Callable[[str], None]
-    interrupted: bool = False
-    started: float = field(default_factory=time.monotonic)
-    next_report: float = 0.0
-
-    def check(self) -> None:
-        """Called on every turn of the executor's wait loop."""
-        if check_captured_interrupt():
-            # Dagster noted SIGTERM / Ctrl-C for the next step to raise; a waiting run has none.
-            self.interrupted = True
-            run = self.instance.get_run_by_id(self.run_id)
-            if run is not None and not run.is_finished:
-                self.instance.report_run_canceling(run, message="stopped by SIGTERM or Ctrl-C while waiting for a pool")
-            raise KeyboardInterrupt
-        now = time.monotonic()
-        if now < self.next_report:
-            return
-        self.next_report = now + WAIT_REPORT_S
-        release_abandoned_runs(self.instance)
-        reason = waiting_for(self.instance, self.run_id)
-        if reason:
-            waited = f" ({now - self.started:.0f}s so far)" if now - self.started >= 1 else ""
-            self.report(f"{reason}{waited}; Ctrl-C stops waiting")
+    def requested(self) -> bool:
+        return self.signum is not None
 
     @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        """While the run executes, Dagster's wait loop sleeps between looks at the pool and
-        calls `check` on each turn (it asks this method how long to sleep)."""
-        original = InstanceConcurrencyContext.interval_to_next_pending_claim_check
-        wait = self
-
-        def interval(context: InstanceConcurrencyContext) -> float:
-            # Dagster's own answer is min(0, ...): never a sleep. It re-claims the slot when its
-            # own back-off says so; sleeping this long between turns delays that by at most this.
-            wait.check()
-            return WAIT_POLL_S
-
-        InstanceConcurrencyContext.interval_to_next_pending_claim_check = interval
+    def executing(self) -> Iterator[None]:
+        """Marks the span in which the run may be interrupted from here (not its clean-up)."""
+        self._executing = True
         try:
             yield
         finally:
-            InstanceConcurrencyContext.interval_to_next_pending_claim_check = original
+            self._executing = False
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is not threading.main_thread():
+            return self  # only the main thread receives signals (and may set the wakeup fd)
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+        self._previous_fd = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        self._thread = threading.Thread(target=self._watch, name="hubs-stop-requests", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if self._thread is None:
+            return
+        self._done.set()
+        self._thread.join()
+        signal.set_wakeup_fd(self._previous_fd)
+        os.close(self._read)
+        os.close(self._write)
+
+    def _watch(self) -> None:
+        pushed = False
+        while not self._done.is_set():
+            ready, _, _ = select.select([self._read], [], [], STOP_RETRY_S)
+            for signum in os.read(self._read, 64) if ready else b"":
+                if signum in STOP_SIGNALS and self.signum is None:
+                    self.signum, self._since = signum, time.monotonic()
+                    self._mark_canceling()
+            waited = time.monotonic() - self._since
+            if self.signum is None or not self._executing or waited < STOP_GRACE_S:
+                continue
+            if waited > 2 * STOP_GRACE_S:
+                self._exit_now()
+            if not pushed:
+                self.report(f"the run did not stop within {STOP_GRACE_S:.0f}s of {self._name}: stopping it")
+                _stop_children()
+                pushed = True
+            _interrupt_main_thread()
+
+    @property
+    def _name(self) -> str:
+        return signal.Signals(self.signum).name
+
+    def _mark_canceling(self) -> None:
+        # Dagster then records the run canceled (not failed) when it stops on the signal.
+        with contextlib.suppress(Exception):
+            run = self.instance.get_run_by_id(self.run_id)
+            if run is not None and not run.is_finished:
+                self.instance.report_run_canceling(run, message=f"stopped by {self._name}")
+
+    def _exit_now(self) -> None:
+        """The last resort: the run's code swallowed every interruption."""
+        _stop_children()
+        with contextlib.suppress(Exception):
+            end_run(self.instance, self.run_id, f"stopped by {self._name}")
+            self.instance.event_log_storage.free_concurrency_slots_for_run(self.run_id)
+        self.report(f"run {self.run_id} stopped by {self._name}: recorded as canceled, its pool slots freed")
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os._exit(128 + self.signum)
+
+
+def _interrupt_main_thread() -> None:
+    """Raise KeyboardInterrupt in the main thread at its next Python instruction."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(threading.main_thread().ident), ctypes.py_object(KeyboardInterrupt)
+    )
 
 
 @contextlib.contextmanager
@@ -225,7 +197,7 @@ class RunOutcome:
 
 
 def _outcome(result: Any, log_file: Path) -> tuple[RunOutcome, bool]:
-    """The run's outcome, and whether it was stopped by SIGTERM / Ctrl-C."""
+    """The run's outcome, and whether SIGTERM / Ctrl-C stopped it."""
     passed, failed, failures = [], [], []
     interrupted = False
     for event in result.all_events:
@@ -244,16 +216,23 @@ def _outcome(result: Any, log_file: Path) -> tuple[RunOutcome, bool]:
 
 
 def run_job(job_name: str, path: str = "", quiet: bool = False, ops: dict[str, Any] | None = None) -> RunOutcome:
-    """Run a job in-process; `path` configures the landing step, `ops` any other step's config.
-    Raises RunInterrupted (after recording the run and freeing its slots) on SIGTERM / Ctrl-C."""
+    """Run one of the platform's jobs in-process; `path` configures the landing step, `ops` any
+    other step's config. Raises RunInterrupted on SIGTERM / Ctrl-C (see `run`)."""
     from hub_assets.definitions import defs
 
     job = defs.resolve_job_def(job_name)
     run_config: dict[str, Any] = {"ops": dict(ops or {})}
     if "land_files" in {node.name for node in job.graph.nodes}:
         run_config["ops"]["land_files"] = {"config": {"path": path}}
-    run_config["loggers"] = {} if quiet else {"progress": {}}
-    log_file = hubs_settings.load().home / "logs" / f"{job_name}-last-run.log"
+    return run(job, run_config, quiet)
+
+
+def run(job: JobDefinition, run_config: dict[str, Any], quiet: bool = False) -> RunOutcome:
+    """Run a job in-process, its progress on stdout unless `quiet`, tools' output in
+    HUBS_HOME/logs/<job>-last-run.log. Raises RunInterrupted (after recording the run and
+    freeing its slots) when SIGTERM or Ctrl-C stopped it."""
+    run_config = {**run_config, "loggers": {} if quiet else {"progress": {}}}
+    log_file = hubs_settings.load().home / "logs" / f"{job.name}-last-run.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     progress.STREAM[0] = sys.stdout
     run_id = str(uuid.uuid4())
@@ -263,31 +242,31 @@ def run_job(job_name: str, path: str = "", quiet: bool = False, ops: dict[str, A
         if not quiet:
             progress.say(line)
 
-    wait = PoolWait(hubs_instance(), run_id, report)
+    interrupted = False
     with (
         _sigterm_as_interrupt(),
-        wait.instance as instance,
+        hubs_instance() as instance,
+        StopRequests(instance, run_id, report) as stops,
         log_file.open("w") as log_handle,
         redirect_stdout(log_handle),
     ):
         try:
             release_abandoned_runs(instance)
-            with wait.installed():
+            with PoolWait(instance, run_id, report, stops.requested).installed(), stops.executing():
                 result = job.execute_in_process(
                     run_config=run_config,
                     instance=instance,
                     raise_on_error=False,
                     run_id=run_id,
-                    tags={PROCESS_TAG: _this_process()},
+                    tags={PROCESS_TAG: this_process()},
                 )
             outcome, interrupted = _outcome(result, log_file)
         except KeyboardInterrupt:
             interrupted = True
         finally:
-            # However the run ended (an exception, a closed stdout, SIGTERM, Ctrl-C), it keeps
-            # no slot and is not left 'started'.
-            _end(instance, run_id, "the run was stopped before it finished")
+            # However the run ended, it keeps no slot and is not left 'started'.
+            end_run(instance, run_id, "the run was stopped before it finished")
             instance.event_log_storage.free_concurrency_slots_for_run(run_id)
-    if interrupted or wait.interrupted:
-        raise RunInterrupted(run_id)
+    if interrupted or stops.requested():
+        raise RunInterrupted(run_id, stops.signum or signal.SIGINT)
     return outcome

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -34,10 +35,6 @@ def _start_servers(settings: Settings) -> None:
         started = server.start()
         state = "started " if started else "running "
         click.echo(f"  {name:9} {state}  {server.url}  data {server.data_dir}")
-
-
-# Exit status of a command stopped by SIGTERM or Ctrl-C (128 + SIGINT, as shells report it).
-INTERRUPTED_EXIT = 130
 
 
 class ReaderMayLeave:
@@ -185,8 +182,9 @@ def _run(job: str, path: str = "", ops: dict | None = None) -> bool:
     try:
         outcome = run_job(job, path, ops=ops)
     except RunInterrupted as stopped:
-        click.echo(f"run {stopped.run_id} stopped by SIGTERM or Ctrl-C: recorded as canceled, its pool slots freed")
-        sys.exit(INTERRUPTED_EXIT)
+        name = signal.Signals(stopped.signum).name
+        click.echo(f"run {stopped.run_id} stopped by {name}: recorded as canceled, its pool slots freed")
+        sys.exit(128 + stopped.signum)
     click.echo(
         f"run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}: "
         f"{len(outcome.checks_passed)} checks passed, {len(outcome.checks_failed)} failed"

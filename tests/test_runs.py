@@ -20,8 +20,8 @@ import pytest
 from dagster import DagsterInstance, DagsterRun, DagsterRunStatus
 
 from hub_assets.instance import hubs_instance
-from hub_assets.pools import POSTGRES_WRITERS
-from hub_assets.runner import PROCESS_TAG
+from hub_assets.pools import POSTGRES_WRITERS, PROCESS_TAG
+from hub_assets.runner import STOP_GRACE_S
 
 HUBS = [sys.executable, "-m", "hubs.cli"]
 # Generous: a CLI start loads the definitions (~5 s); a run that hangs never ends at all.
@@ -163,7 +163,7 @@ def test_a_waiting_run_says_what_it_waits_for_and_stops_on_a_signal(
     assert "job refresh" in line and f"pid {live_process.pid}" in line
     stopped_at = time.monotonic()
     run.proc.send_signal(signum)
-    assert run.proc.wait(timeout=STOP_TIMEOUT_S) == 130
+    assert run.proc.wait(timeout=STOP_TIMEOUT_S) == 128 + signum
     assert time.monotonic() - stopped_at < STOP_TIMEOUT_S
     output = run.rest()
     [ended] = [r for r in instance.get_runs() if r.run_id != holder]
@@ -171,3 +171,59 @@ def test_a_waiting_run_says_what_it_waits_for_and_stops_on_a_signal(
     assert ended.status == DagsterRunStatus.CANCELED
     # The stopped run queues for nothing; the live holder keeps its slot.
     assert pool_users(instance) == ({holder}, {holder})
+
+
+# A step whose code swallows interruptions, as library code with a catch-all `except` does
+# (dagster-dbt parsing dbt's output): "dagster" swallows Dagster's own interrupt, "all" even
+# KeyboardInterrupt. The run must stop all the same.
+STUBBORN_RUN = """
+import sys, time
+from dagster import job, op
+from hub_assets.pools import POSTGRES_WRITERS
+from hub_assets.runner import RunInterrupted, run
+
+@op(pool=POSTGRES_WRITERS)
+def stubborn(context):
+    deadline, started = time.monotonic() + 120, False
+    while time.monotonic() < deadline:
+        try:
+            if not started:  # said inside the loop, so every interruption after it is swallowed
+                sys.stderr.write("stubborn step started\\n")
+                sys.stderr.flush()
+                started = True
+            time.sleep(0.05)
+        except BaseException as exc:
+            if sys.argv[1] == "all" or type(exc).__name__ == "DagsterExecutionInterruptedError":
+                continue
+            raise
+
+@job
+def stubborn_job():
+    stubborn()
+
+try:
+    run(stubborn_job, {}, quiet=True)
+except RunInterrupted as stopped:
+    sys.exit(128 + stopped.signum)
+"""
+
+
+@pytest.mark.parametrize("swallows", ["dagster", "all"])
+def test_a_step_that_swallows_interrupts_is_stopped_all_the_same(
+    cli_env: dict[str, str], instance: DagsterInstance, tmp_path: Path, swallows: str
+) -> None:
+    script = tmp_path / "stubborn.py"
+    script.write_text(STUBBORN_RUN)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), swallows], env=cli_env, stderr=subprocess.PIPE, text=True, cwd=Path.cwd()
+    )
+    for line in proc.stderr:  # Dagster's own log lines come first
+        if "stubborn step started" in line:
+            break
+    stopped_at = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=2 * STOP_GRACE_S + STOP_TIMEOUT_S) == 128 + signal.SIGTERM
+    assert time.monotonic() - stopped_at < 2 * STOP_GRACE_S + STOP_TIMEOUT_S
+    [run] = instance.get_runs()
+    assert run.status == DagsterRunStatus.CANCELED
+    assert pool_users(instance) == (set(), set())

@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from hub_assets.jobs import refresh_job
-from hub_assets.runner import release_abandoned_runs
+from hub_assets.pools import release_abandoned_runs
 from hubs import settings as hubs_settings
 
 
