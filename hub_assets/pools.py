@@ -70,6 +70,13 @@ def end_run(instance: DagsterInstance, run_id: str, message: str) -> None:
         instance.report_run_failed(run, message=message)
 
 
+def mark_canceling(instance: DagsterInstance, run_id: str, message: str) -> None:
+    """Record that the run is being stopped on request (Dagster then ends it as canceled)."""
+    run = instance.get_run_by_id(run_id)
+    if run is not None and not run.is_finished and run.status != DagsterRunStatus.CANCELING:
+        instance.report_run_canceling(run, message=message)
+
+
 def release_abandoned_runs(instance: DagsterInstance) -> list[str]:
     """Free every pool slot (held or queued for) of a run that can no longer use it, and record
     the unfinished runs of dead CLI processes as failed. Returns the runs released."""
@@ -139,6 +146,7 @@ class PoolWait:
     def check(self) -> None:
         """Called on every turn of the executor's wait loop."""
         if self.stopping():
+            mark_canceling(self.instance, self.run_id, "stopped while waiting for a pool slot")
             raise KeyboardInterrupt
         now = time.monotonic()
         if now < self.next_report:

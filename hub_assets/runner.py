@@ -32,7 +32,7 @@ from dagster._core.events import RunFailureReason
 
 from hub_assets import progress
 from hub_assets.instance import hubs_instance
-from hub_assets.pools import PROCESS_TAG, PoolWait, end_run, release_abandoned_runs, this_process
+from hub_assets.pools import PROCESS_TAG, PoolWait, end_run, mark_canceling, release_abandoned_runs, this_process
 from hubs import settings as hubs_settings
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,8 @@ class StopRequests:
         if self._thread is None:
             return
         self._done.set()
+        with contextlib.suppress(OSError):
+            os.write(self._write, b"\0")  # wakes the thread at once (0 is no signal)
         self._thread.join()
         signal.set_wakeup_fd(self._previous_fd)
         os.close(self._read)
@@ -148,10 +150,8 @@ class StopRequests:
 
     def _mark_canceling(self) -> None:
         # Dagster then records the run canceled (not failed) when it stops on the signal.
-        with contextlib.suppress(Exception):
-            run = self.instance.get_run_by_id(self.run_id)
-            if run is not None and not run.is_finished:
-                self.instance.report_run_canceling(run, message=f"stopped by {self._name}")
+        with contextlib.suppress(Exception):  # the run may not exist yet; the waiting loop marks it too
+            mark_canceling(self.instance, self.run_id, f"stopped by {self._name}")
 
     def _exit_now(self) -> None:
         """The last resort: the run's code swallowed every interruption."""

@@ -78,9 +78,20 @@ def _spellings(value: str) -> set[str]:
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> set[str]:
-    """Every spelling of every secret the environment holds."""
+    """Every spelling of every secret the environment holds (worked out again only when the
+    environment changed: every log record and Dagster event goes through `scrub`)."""
+    items = tuple((os.environ if environ is None else environ).items())
+    if items != _known[0]:
+        _known[:] = [items, _secrets_in(items)]
+    return set(_known[1])
+
+
+_known: list = [None, set()]  # the environment last seen, and its secrets
+
+
+def _secrets_in(items: Iterable[tuple[str, str]]) -> set[str]:
     found: set[str] = set()
-    for name, value in (os.environ if environ is None else environ).items():
+    for name, value in items:
         value = value.strip()
         if not value:
             continue
