@@ -2,6 +2,7 @@
 and check, instead of Dagster's full event stream."""
 
 import logging
+import re
 import sys
 import time
 from typing import TextIO
@@ -29,15 +30,23 @@ def say(text: str) -> None:
         STREAM[0] = None
 
 
+# dagster-dbt's error opens with the dbt command over several lines; dbt's own errors follow this.
+DBT_ERRORS = "Errors parsed from dbt logs:"
+
+
 def error_summary(error: SerializableErrorInfo | None) -> str:
-    """The first line of the error an operator can act on, secrets masked. Dagster wraps a
-    step's own exception ("Error occurred while executing op ...") with it as the cause."""
+    """The line of the error an operator can act on, secrets masked. Dagster wraps a step's own
+    exception ("Error occurred while executing op ...") with it as the cause."""
     while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
         error = error.cause
     if error is None:
         return "failed"
-    lines = error.message.strip().splitlines()
-    first = lines[0] if lines else error.cls_name
+    text = error.message.strip()
+    if DBT_ERRORS in text:
+        lines = [line.strip() for line in text.split(DBT_ERRORS, 1)[1].splitlines() if line.strip()]
+        first = f"{error.cls_name}: dbt failed: {re.sub(r' ?[.]{3,} ?', ' ', ' '.join(lines[:3]))}"
+    else:
+        first = text.splitlines()[0] if text else error.cls_name
     # Dagster spells the class with its module ("hubs.secrets.ConnectionFailed: ..."): drop it.
     module, found, rest = first.partition(f"{error.cls_name}:")
     if found and module.endswith(".") and " " not in module:

@@ -227,3 +227,30 @@ def test_a_step_that_swallows_interrupts_is_stopped_all_the_same(
     [run] = instance.get_runs()
     assert run.status == DagsterRunStatus.CANCELED
     assert pool_users(instance) == (set(), set())
+
+
+def test_a_failed_step_is_reported_with_its_own_error() -> None:
+    from dagster._utils.error import SerializableErrorInfo
+
+    from hub_assets.progress import error_summary
+
+    message = "hubs.secrets.ConnectionFailed: cannot connect to PostgreSQL\n"
+    cause = SerializableErrorInfo(message, [], "ConnectionFailed")
+    wrapped = SerializableErrorInfo(
+        'dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while executing op "land_files":\n',
+        [],
+        "DagsterExecutionStepExecutionError",
+        cause=cause,
+    )
+    assert error_summary(wrapped) == "ConnectionFailed: cannot connect to PostgreSQL"
+    dbt = SerializableErrorInfo(
+        "dagster_dbt.errors.DagsterDbtCliRuntimeError: The dbt CLI process with command\n\n`dbt build`\n\n"
+        "failed with exit code `1`.\n\nErrors parsed from dbt logs:\n\n"
+        "8 of 8 ERROR q4_3_address_links ........ [ERROR in 0.04s]\n\n"
+        '  Database Error in test q4_3_address_links\n  relation "hub4_contacts.party_addresses" does not exist\n',
+        [],
+        "DagsterDbtCliRuntimeError",
+    )
+    summary = error_summary(dbt)
+    assert summary.startswith("DagsterDbtCliRuntimeError: dbt failed: 8 of 8 ERROR q4_3_address_links [ERROR")
+    assert summary.endswith('relation "hub4_contacts.party_addresses" does not exist')
