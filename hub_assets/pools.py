@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ from dagster._core.execution.plan.instance_concurrency_context import InstanceCo
 # Landing and dbt both write the system of record and move its watermarks: one at a time.
 POSTGRES_WRITERS = "hubs_postgres_writers"
 
-# Which process runs an in-process run: "<pid>:<start time>" (pids get reused).
+# Which process runs an in-process run: "<host>:<pid>:<start time>" (pids get reused; a shared
+# Dagster storage may hold runs of CLI processes on other machines, which are never judged here).
 PROCESS_TAG = "hubs/process"
 # How often a waiting run re-checks for abandoned holders and repeats what it waits for.
 WAIT_REPORT_S = 10.0
@@ -39,14 +41,17 @@ UNFINISHED = [
 
 
 def this_process() -> str:
-    return f"{os.getpid()}:{psutil.Process().create_time():.0f}"
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.0f}"
 
 
 def _alive(process: str) -> bool:
-    pid, started = process.split(":")
+    """Whether the process a PROCESS_TAG names still runs (assumed so on another machine)."""
+    *host, pid, started = process.split(":")
+    if host and host[0] != socket.gethostname():
+        return True
     try:
         return f"{psutil.Process(int(pid)).create_time():.0f}" == started
-    except psutil.Error:
+    except (psutil.Error, ValueError):
         return False
 
 
@@ -102,7 +107,7 @@ def _holder(instance: DagsterInstance, run_id: str, since: datetime | None) -> s
     if run is None:
         return f"run {run_id[:8]} (deleted)"
     process = run.tags.get(PROCESS_TAG)
-    where = f"pid {process.split(':')[0]}" if process else "a Dagster run worker"
+    where = f"pid {process.split(':')[-2]}" if process else "a Dagster run worker"
     when = f", since {since.astimezone():%H:%M:%S}" if since else ""
     return f"run {run_id[:8]} (job {run.job_name}, {where}{when})"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -51,7 +52,7 @@ def live_process() -> Iterator[psutil.Process]:
 
 
 def process_tag(proc: psutil.Process) -> str:
-    return f"{proc.pid}:{proc.create_time():.0f}"
+    return f"{socket.gethostname()}:{proc.pid}:{proc.create_time():.0f}"
 
 
 def dead_process_tag() -> str:
