@@ -11,15 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance
+from dagster import DagsterInstance, EventLogEntry
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.base_storage import DagsterStorage
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 from dagster._core.storage.root import LocalArtifactStorage
-from dagster._serdes import ConfigurableClass, ConfigurableClassData
+from dagster._serdes import ConfigurableClass, ConfigurableClassData, deserialize_value, serialize_value
 
 from hubs import settings as hubs_settings
+from hubs.secrets import connection_error, install_log_scrubber, scrub
 from hubs.settings import PROJECT_ROOT
+
+# Every Dagster process of the platform (the CLI's runs, `dagster dev`'s webserver, daemon, code
+# server and run workers) builds its instance from this module, so this is where each of them
+# starts keeping secrets out of its logs and of the event log (context.log writes there too).
+install_log_scrubber()
 
 
 def _dagster_dir() -> Path:
@@ -36,6 +42,23 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def _scrubbed(event: EventLogEntry) -> EventLogEntry:
+    """The event with every known secret masked: its message, a step's error, metadata."""
+    text = serialize_value(event)
+    clean = scrub(text)
+    return event if clean == text else deserialize_value(clean, EventLogEntry)
+
+
+def _scrubbing_events(storage: DagsterStorage) -> DagsterStorage:
+    """The storage, its event log keeping no secret whatever a step raised or reported (log
+    records are scrubbed already; an exception's message or a library's metadata may not be)."""
+    events = storage.event_log_storage
+    store_event, store_event_batch = events.store_event, events.store_event_batch
+    events.store_event = lambda event: store_event(_scrubbed(event))
+    events.store_event_batch = lambda batch: store_event_batch([_scrubbed(event) for event in batch])
+    return storage
+
+
 class HubsStorage(DagsterStorage, ConfigurableClass):
     """Run, event and schedule storage: PostgreSQL when configured, else SQLite files."""
 
@@ -49,10 +72,14 @@ class HubsStorage(DagsterStorage, ConfigurableClass):
         if url:
             from dagster_postgres import DagsterPostgresStorage
 
-            return DagsterPostgresStorage(postgres_url=sqlalchemy_url(url), inst_data=inst_data)
+            try:
+                storage = DagsterPostgresStorage(postgres_url=sqlalchemy_url(url), inst_data=inst_data)
+            except Exception as exc:  # SQLAlchemy's and psycopg2's errors alike
+                raise connection_error("PostgreSQL (Dagster run storage)", url, exc) from None
+            return _scrubbing_events(storage)
         from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
 
-        return DagsterSqliteStorage.from_local(str(_dagster_dir() / "storage"), inst_data=inst_data)
+        return _scrubbing_events(DagsterSqliteStorage.from_local(str(_dagster_dir() / "storage"), inst_data=inst_data))
 
 
 class HubsArtifactStorage(LocalArtifactStorage):

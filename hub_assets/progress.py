@@ -2,17 +2,56 @@
 and check, instead of Dagster's full event stream."""
 
 import logging
+import re
 import sys
 import time
 from typing import TextIO
 
 from dagster import DagsterEventType, InitLoggerContext, logger
+from dagster._utils.error import SerializableErrorInfo
 
+from hubs.secrets import scrub
 from hubs.sync.stores import STORES
 
 # Where progress lines go; the CLI points this at the terminal while it sends the tools' own
-# output (dbt's log lines) to a file.
-STREAM: list[TextIO] = [sys.stdout]
+# output (dbt's log lines) to a file. None once the reader has gone (`hubs load ... | head`).
+STREAM: list[TextIO | None] = [sys.stdout]
+
+
+def say(text: str) -> None:
+    """Print a progress line. A reader that went away (a closed pipe) ends the printing, never
+    the run: the work goes on and is recorded as usual."""
+    stream = STREAM[0]
+    if stream is None:
+        return
+    try:
+        print(text, file=stream, flush=True)
+    except (BrokenPipeError, ValueError, OSError):  # ValueError: the stream was closed
+        STREAM[0] = None
+
+
+# dagster-dbt's error opens with the dbt command over several lines; dbt's own errors follow this.
+DBT_ERRORS = "Errors parsed from dbt logs:"
+
+
+def error_summary(error: SerializableErrorInfo | None) -> str:
+    """The line of the error an operator can act on, secrets masked. Dagster wraps a step's own
+    exception ("Error occurred while executing op ...") with it as the cause."""
+    while error is not None and error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    if error is None:
+        return "failed"
+    text = error.message.strip()
+    if DBT_ERRORS in text:
+        lines = [line.strip() for line in text.split(DBT_ERRORS, 1)[1].splitlines() if line.strip()]
+        first = f"{error.cls_name}: dbt failed: {re.sub(r' ?[.]{3,} ?', ' ', ' '.join(lines[:3]))}"
+    else:
+        first = text.splitlines()[0] if text else error.cls_name
+    # Dagster spells the class with its module ("hubs.secrets.ConnectionFailed: ..."): drop it.
+    module, found, rest = first.partition(f"{error.cls_name}:")
+    if found and module.endswith(".") and " " not in module:
+        first = f"{error.cls_name}:{rest}"
+    return scrub(first)
 
 
 class ProgressHandler(logging.Handler):
@@ -21,7 +60,7 @@ class ProgressHandler(logging.Handler):
         self.started = time.monotonic()
 
     def _print(self, text: str) -> None:
-        print(f"  {time.monotonic() - self.started:6.1f}s  {text}", file=STREAM[0], flush=True)
+        say(f"  {time.monotonic() - self.started:6.1f}s  {text}")
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
@@ -49,8 +88,7 @@ class ProgressHandler(logging.Handler):
             verdict = "passed" if evaluation.passed else "FAILED"
             self._print(f"  check {verdict}: {evaluation.asset_key.to_user_string()} {evaluation.check_name}")
         elif kind == DagsterEventType.STEP_FAILURE:
-            error = event.event_specific_data.error
-            self._print(f"step {event.step_key} FAILED: {error.message.strip() if error else ''}")
+            self._print(f"step {event.step_key} FAILED: {error_summary(event.event_specific_data.error)}")
         elif kind == DagsterEventType.STEP_SUCCESS:
             self._print(f"step {event.step_key} done")
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any, TextIO
 
 import click
 
 from hubs import settings as hubs_settings
+from hubs.secrets import ConnectionFailed, install_log_scrubber, scrub, shown
 from hubs.servers import ServerError, embedded_servers
-from hubs.settings import ENVIRONMENT, Settings, redact
+from hubs.settings import ENVIRONMENT, Settings, in_effect, redact
 from hubs.sync.stores import STORES
 
 DEMO_SCALE = 0.04
@@ -33,9 +37,56 @@ def _start_servers(settings: Settings) -> None:
         click.echo(f"  {name:9} {state}  {server.url}  data {server.data_dir}")
 
 
-@click.group()
+class ReaderMayLeave:
+    """stdout for a reader that may go away (`hubs load FILE | head -1`): once the pipe is
+    closed, output is dropped and the command carries on, so a run is never failed (or left
+    holding its pool slot) because nobody reads its progress any more."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (BrokenPipeError, ValueError):
+            self._reader_left()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):
+            self._reader_left()
+
+    def _reader_left(self) -> None:
+        # Point the descriptor at /dev/null so the interpreter's last flush succeeds too.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class HubsGroup(click.Group):
+    """Errors that explain themselves (a server that cannot be reached) end a command with
+    their message instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConnectionFailed as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=HubsGroup)
 def main() -> None:
     """hubs: one memory for the group's trucking companies."""
+    install_log_scrubber()
+    if not isinstance(sys.stdout, ReaderMayLeave):
+        sys.stdout = ReaderMayLeave(sys.stdout)
 
 
 @main.command()
@@ -84,16 +135,20 @@ def status() -> None:
     ):
         try:
             answer = resource.ping()
-        except Exception as exc:  # a status report names every failure instead of stopping
-            answer = f"unreachable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
+        except ConnectionFailed as exc:  # a status report names every failure instead of stopping
+            answer = f"unreachable: {exc}"
+        except Exception as exc:
+            answer = f"unreachable ({type(exc).__name__}: {scrub(str(exc)).splitlines()[0][:200]})"
         click.echo(f"  {label:9} {resource.describe()}: {answer}")
     try:
         from hubs.catalog import load_catalog
         from hubs.summary import entity_counts, format_counts
 
         click.echo(format_counts(entity_counts(settings, load_catalog())))
+    except ConnectionFailed:
+        click.echo("  (no counts: PostgreSQL cannot be reached, see above)")
     except Exception as exc:
-        click.echo(f"  (no counts: {str(exc).splitlines()[0]})")
+        click.echo(f"  (no counts: {scrub(str(exc)).splitlines()[0]})")
 
 
 @main.command()
@@ -122,9 +177,14 @@ def generate(scale: float, seed: int, out: Path) -> None:
 
 
 def _run(job: str, path: str = "", ops: dict | None = None) -> bool:
-    from hub_assets.runner import run_job
+    from hub_assets.runner import RunInterrupted, run_job
 
-    outcome = run_job(job, path, ops=ops)
+    try:
+        outcome = run_job(job, path, ops=ops)
+    except RunInterrupted as stopped:
+        name = signal.Signals(stopped.signum).name
+        click.echo(f"run {stopped.run_id} stopped by {name}: recorded as canceled, its pool slots freed")
+        sys.exit(128 + stopped.signum)
     click.echo(
         f"run {outcome.run_id} {'succeeded' if outcome.success else 'FAILED'}: "
         f"{len(outcome.checks_passed)} checks passed, {len(outcome.checks_failed)} failed"
@@ -245,13 +305,12 @@ def docs(out: Path | None) -> None:
 
 @main.command(name="env")
 def show_env() -> None:
-    """The environment variables the platform reads, and their current values."""
-    import os
-
+    """The environment variables the platform reads and the value in effect (secrets masked)."""
+    defaults = in_effect(hubs_settings.load())
     for name, meaning in ENVIRONMENT:
-        value = os.environ.get(name)
-        shown = redact(value) if value and "URL" in name else value
-        click.echo(f"  {name:28} {shown or '-':40} {meaning}")
+        value = os.environ.get(name, "").strip()
+        current = shown(name, value) if value else defaults.get(name, "-")
+        click.echo(f"  {name:28} {current:40} {meaning}")
 
 
 if __name__ == "__main__":

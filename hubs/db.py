@@ -8,11 +8,20 @@ from contextlib import contextmanager
 import psycopg2
 import psycopg2.extensions
 
+from hubs.secrets import connection_error
 from hubs.settings import Settings
+
+SERVER = "PostgreSQL (system of record)"
 
 
 def connect(settings: Settings, *, autocommit: bool = False) -> psycopg2.extensions.connection:
-    conn = psycopg2.connect(settings.effective_postgres_url, application_name="hubs")
+    """A connection to the system of record. A failure raises ConnectionFailed naming the server
+    and its URL (password hidden): libpq's own message may quote the password it could not parse."""
+    url = settings.effective_postgres_url
+    try:
+        conn = psycopg2.connect(url, application_name="hubs")
+    except psycopg2.Error as exc:
+        raise connection_error(SERVER, url, exc) from None
     conn.autocommit = autocommit
     return conn
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+
+from hubs.secrets import redact
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -110,6 +111,29 @@ class Settings:
         return needed
 
 
+def in_effect(settings: Settings) -> dict[str, str]:
+    """What the platform uses for each variable left unset (`hubs env` shows it)."""
+    return {
+        "HUBS_HOME": str(settings.home),
+        "HUBS_POSTGRES_URL": f"{settings.effective_postgres_url} (embedded)",
+        "HUBS_REDIS_URL": f"{settings.effective_redis_url} (embedded)",
+        "HUBS_FALKORDB_URL": (
+            "(unused: the graph is in Neo4j)" if settings.neo4j_uri else f"{settings.effective_falkordb_url} (embedded)"
+        ),
+        "HUBS_NEO4J_URI": "(unset: the graph is in FalkorDB)",
+        "HUBS_NEO4J_USER": settings.neo4j_user,
+        "HUBS_QDRANT_URL": f"local mode at {settings.home / 'qdrant'}",
+        "HUBS_DAGSTER_POSTGRES_URL": f"SQLite under {settings.dagster_dir}",
+        "HUBS_POSTGRES_PORT": str(settings.postgres_port),
+        "HUBS_REDIS_PORT": str(settings.redis_port),
+        "HUBS_FALKORDB_PORT": str(settings.falkordb_port),
+        "HUBS_DBT_THREADS": str(settings.dbt_threads),
+        "HUBS_NEO4J_PORT": str(DEFAULT_PORTS["neo4j"]),
+        "OPENAI_BASE_URL": "https://api.openai.com/v1",
+        "HUBS_EMBEDDER": "openai" if _env("OPENAI_API_KEY") else "offline",
+    }
+
+
 def load() -> Settings:
     home = Path(_env("HUBS_HOME") or PROJECT_ROOT / ".hubs").expanduser().resolve()
     return Settings(
@@ -129,10 +153,4 @@ def load() -> Settings:
     )
 
 
-def redact(url: str) -> str:
-    """The URL with its password hidden, for messages and summaries."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return parts._replace(netloc=netloc).geturl()
+__all__ = ["ENVIRONMENT", "Settings", "in_effect", "load", "port", "redact"]

@@ -6,8 +6,11 @@ import redis
 from dagster import ConfigurableResource
 
 from hubs import settings as hubs_settings
+from hubs.secrets import connection_error
 from hubs.servers import ensure_running
 from hubs.settings import redact
+
+SERVER = "Redis (cache)"
 
 
 class CacheResource(ConfigurableResource):
@@ -18,11 +21,18 @@ class CacheResource(ConfigurableResource):
         settings = hubs_settings.load()
         if settings.redis_url is None:
             ensure_running(settings, ["cache"])
-        return redis.Redis.from_url(settings.effective_redis_url)
+        try:
+            return redis.Redis.from_url(settings.effective_redis_url)
+        except ValueError as exc:  # a malformed URL; the message may quote it
+            raise connection_error(SERVER, settings.effective_redis_url, exc) from None
 
     def describe(self) -> str:
         return redact(hubs_settings.load().effective_redis_url)
 
     def ping(self) -> str:
-        info = redis.Redis.from_url(hubs_settings.load().effective_redis_url, socket_timeout=2).info("server")
+        url = hubs_settings.load().effective_redis_url
+        try:
+            info = redis.Redis.from_url(url, socket_timeout=2).info("server")
+        except (redis.RedisError, ValueError) as exc:
+            raise connection_error(SERVER, url, exc) from None
         return f"Redis {info['redis_version']}"

@@ -6,8 +6,9 @@ import redis
 from dagster import ConfigurableResource
 
 from hubs import settings as hubs_settings
+from hubs.secrets import connection_error
 from hubs.servers import ensure_running
-from hubs.settings import redact
+from hubs.settings import Settings, redact
 
 
 class GraphResource(ConfigurableResource):
@@ -25,14 +26,24 @@ class GraphResource(ConfigurableResource):
     def ping(self) -> str:
         settings = hubs_settings.load()
         if settings.neo4j_uri:
-            from neo4j import GraphDatabase
-
-            auth = (settings.neo4j_user, settings.neo4j_password or "")
-            with GraphDatabase.driver(settings.neo4j_uri, auth=auth) as driver:
-                info = driver.get_server_info()
-                return f"Neo4j {info.agent}"
-        conn = redis.Redis.from_url(settings.effective_falkordb_url, socket_timeout=2)
-        modules = {m[b"name"].decode(): m[b"ver"] for m in conn.module_list()}
+            return _ping_neo4j(settings)
+        url = settings.effective_falkordb_url
+        try:
+            conn = redis.Redis.from_url(url, socket_timeout=2)
+            modules = {m[b"name"].decode(): m[b"ver"] for m in conn.module_list()}
+        except (redis.RedisError, ValueError) as exc:
+            raise connection_error("FalkorDB (graph)", url, exc) from None
         if "graph" not in modules:
-            raise RuntimeError(f"{redact(settings.effective_falkordb_url)} has no FalkorDB module loaded")
+            raise RuntimeError(f"{redact(url)} has no FalkorDB module loaded")
         return f"FalkorDB {modules['graph']}"
+
+
+def _ping_neo4j(settings: Settings) -> str:
+    from neo4j import GraphDatabase
+
+    auth = (settings.neo4j_user, settings.neo4j_password or "")
+    try:
+        with GraphDatabase.driver(settings.neo4j_uri, auth=auth) as driver:
+            return f"Neo4j {driver.get_server_info().agent}"
+    except Exception as exc:  # the driver raises several families (auth, service, config, OSError)
+        raise connection_error("Neo4j (graph)", settings.neo4j_uri, exc) from None

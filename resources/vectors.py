@@ -5,6 +5,8 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 
 from hubs import settings as hubs_settings
+from hubs.secrets import connection_error
+from hubs.settings import redact
 
 
 class VectorResource(ConfigurableResource):
@@ -12,7 +14,7 @@ class VectorResource(ConfigurableResource):
 
     def describe(self) -> str:
         settings = hubs_settings.load()
-        return settings.qdrant_url or f"local mode at {settings.home / 'qdrant'}"
+        return redact(settings.qdrant_url) if settings.qdrant_url else f"local mode at {settings.home / 'qdrant'}"
 
     def ping(self) -> str:
         settings = hubs_settings.load()
@@ -20,5 +22,8 @@ class VectorResource(ConfigurableResource):
             return "qdrant-client local mode (no server)"
         from qdrant_client import QdrantClient
 
-        client = QdrantClient(url=settings.qdrant_url, timeout=3)
-        return f"Qdrant ({len(client.get_collections().collections)} collections)"
+        try:
+            client = QdrantClient(url=settings.qdrant_url, timeout=3)
+            return f"Qdrant ({len(client.get_collections().collections)} collections)"
+        except Exception as exc:  # httpx, grpc and qdrant's own errors alike
+            raise connection_error("Qdrant (vectors)", settings.qdrant_url, exc) from None

@@ -15,11 +15,14 @@ from hubs.servers import ServerError, embedded_servers
 from hubs.servers.redis import CacheServer
 from tests.conftest import free_port
 
+# A comma (PostgreSQL's list separator), a space, quotes and non-ASCII: all legal in a folder name.
+AWKWARD_HOME = 'ops, team\'s "hubs" café'
+
 
 @pytest.fixture
-def own_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> hubs_settings.Settings:
-    """A HUBS_HOME and ports of this test alone."""
-    monkeypatch.setenv("HUBS_HOME", str(tmp_path / "home"))
+def own_home(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> hubs_settings.Settings:
+    """A HUBS_HOME and ports of this test alone (its folder name may be given as a parameter)."""
+    monkeypatch.setenv("HUBS_HOME", str(tmp_path / getattr(request, "param", "home")))
     for name in ("HUBS_POSTGRES_PORT", "HUBS_REDIS_PORT", "HUBS_FALKORDB_PORT"):
         monkeypatch.setenv(name, str(free_port()))
     for name in ("HUBS_POSTGRES_URL", "HUBS_REDIS_URL", "HUBS_FALKORDB_URL"):
@@ -35,6 +38,7 @@ def family(pid: int) -> list[int]:
     return [parent.pid, *(p.pid for p in parent.children(recursive=True))]
 
 
+@pytest.mark.parametrize("own_home", ["home", AWKWARD_HOME], indirect=True)
 def test_up_status_down_leaves_no_process_behind(own_home: hubs_settings.Settings) -> None:
     servers = embedded_servers(own_home)
     assert [s.start() for s in servers.values()] == [True, True, True]

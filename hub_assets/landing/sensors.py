@@ -3,14 +3,33 @@
 import hashlib
 import json
 
-from dagster import DefaultSensorStatus, RunRequest, SensorEvaluationContext, SkipReason, sensor
+from dagster import (
+    DagsterInvariantViolationError,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SkipReason,
+    sensor,
+)
 
 from hub_assets.jobs import refresh_job
+from hub_assets.pools import release_abandoned_runs
 from hubs import settings as hubs_settings
+
+
+def _free_abandoned_slots(context: SensorEvaluationContext) -> None:
+    """A CLI run killed outright (SIGKILL, a lost terminal) cannot free its pool slot: the
+    sensor frees it within a tick, so runs started from the UI never wait for a dead run."""
+    try:
+        instance = context.instance
+    except DagsterInvariantViolationError:  # evaluated without an instance (a unit test)
+        return
+    release_abandoned_runs(instance)
 
 
 @sensor(job=refresh_job, minimum_interval_seconds=30, default_status=DefaultSensorStatus.RUNNING)
 def inbox_sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+    _free_abandoned_slots(context)
     inbox = hubs_settings.load().inbox_dir
     if not inbox.is_dir():
         return SkipReason(f"no inbox folder at {inbox}")

@@ -56,7 +56,10 @@ class PostgresServer(EmbeddedServer):
 
     def command(self) -> list[str]:
         args = [str(_bin_dir() / "postgres"), "-D", str(self.pgdata), "-p", str(self.port)]
-        args += ["-c", f"unix_socket_directories={self.pgdata}"]
+        # TCP only: the platform connects over loopback, and unix_socket_directories is a
+        # comma-separated list, so a socket under HUBS_HOME breaks on a comma in the path (and
+        # on a path longer than a socket address allows).
+        args += ["-c", "unix_socket_directories="]
         for key, value in SERVER_SETTINGS.items():
             args += ["-c", f"{key}={value}"]
         return args
