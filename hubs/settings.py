@@ -40,6 +40,7 @@ ENVIRONMENT = [
     ("OPENAI_API_KEY", "embed with OpenAI text-embedding-3-small (1536-d); unset = the offline model"),
     ("OPENAI_BASE_URL", "OpenAI-compatible endpoint (a proxy); unset = api.openai.com"),
     ("HUBS_EMBEDDER", "force the embedder: offline | openai (default: openai when OPENAI_API_KEY is set)"),
+    ("HUBS_FAILPOINT", "tests only: `<name>@<n>` kills the process at the n-th pass of a failpoint (hubs/faults.py)"),
 ]
 
 
@@ -131,6 +132,7 @@ def in_effect(settings: Settings) -> dict[str, str]:
         "HUBS_NEO4J_PORT": str(DEFAULT_PORTS["neo4j"]),
         "OPENAI_BASE_URL": "https://api.openai.com/v1",
         "HUBS_EMBEDDER": "openai" if _env("OPENAI_API_KEY") else "offline",
+        "HUBS_FAILPOINT": "(none: nothing is killed on purpose)",
     }
 
 

@@ -18,6 +18,7 @@ import redis
 from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
+from hubs.secrets import scrub
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change, current_rows
 from hubs.sync.records import key_of, normalize
@@ -82,7 +83,7 @@ class CacheStore(Store):
         try:
             client.ping()
         except (redis.ConnectionError, OSError) as exc:
-            raise StoreUnavailable(f"cannot reach the Redis cache: {exc}") from exc
+            raise StoreUnavailable(f"cannot reach the Redis cache: {scrub(str(exc))}") from None
 
     def holds(self, entity: Entity) -> bool:
         return holds("cache", entity)
@@ -91,13 +92,13 @@ class CacheStore(Store):
         try:
             return not self.client.exists(SYNCED_MARKER)
         except redis.ConnectionError as exc:
-            raise StoreUnavailable(f"lost the Redis cache: {exc}") from exc
+            raise StoreUnavailable(f"lost the Redis cache: {scrub(str(exc))}") from None
 
     def finish(self) -> None:
         try:
             self.client.set(SYNCED_MARKER, "1")
         except redis.ConnectionError as exc:
-            raise StoreUnavailable(f"lost the Redis cache: {exc}") from exc
+            raise StoreUnavailable(f"lost the Redis cache: {scrub(str(exc))}") from None
 
     def extra_columns(self, entity: Entity) -> dict[str, str]:
         return {filter_column(i): e["where"] for i, e in enumerate(entries(entity)) if "where" in e}
@@ -172,7 +173,7 @@ class CacheStore(Store):
         try:
             return pipe.execute()
         except redis.ConnectionError as exc:
-            raise StoreUnavailable(f"lost the Redis cache: {exc}") from exc
+            raise StoreUnavailable(f"lost the Redis cache: {scrub(str(exc))}") from None
 
     def size(self, catalog: Catalog) -> dict[str, int]:
         # The cache database holds the hubs' keys and each row's index set of the keys it wrote.

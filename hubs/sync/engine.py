@@ -22,6 +22,7 @@ from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
 from hubs.faults import failpoint
+from hubs.secrets import ConnectionFailed, connection_error
 from hubs.sync import feed, state
 from hubs.sync.lock import store_writer
 from hubs.sync.records import join_key
@@ -29,8 +30,14 @@ from hubs.sync.records import join_key
 log = logging.getLogger(__name__)
 
 
-class StoreUnavailable(RuntimeError):
+class StoreUnavailable(ConnectionFailed):
     """The store cannot be reached; nothing was written and its watermark did not move."""
+
+    @classmethod
+    def reaching(cls, server: str, url: str, exc: BaseException) -> StoreUnavailable:
+        """The error for a server that could not be reached or was lost: names the server and its
+        URL, with no password in any spelling (raise it `from None`: the driver's may quote one)."""
+        return cls(str(connection_error(server, url, exc)))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import redis
 
@@ -82,8 +82,8 @@ def timeline_driver(settings: Settings):
     return FalkorDriver(
         host=url.hostname or "127.0.0.1",
         port=url.port or 6379,
-        username=url.username,
-        password=url.password,
+        username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password else None,
         database=TIMELINE_GRAPH,
     )
 

@@ -27,6 +27,7 @@ from neo4j.exceptions import ServiceUnavailable
 
 from hubs.catalog import Catalog, Entity
 from hubs.embeddings import Embedder
+from hubs.secrets import scrub
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change
 from hubs.sync.graph.edges import Relationships
@@ -71,7 +72,7 @@ class TimelineStore(Store):
         try:
             return self.loop.run_until_complete(coroutine)
         except (ConnectionError, OSError, redis.ConnectionError, ServiceUnavailable) as exc:
-            raise StoreUnavailable(f"cannot reach the timeline's graph server: {exc}") from exc
+            raise StoreUnavailable(f"cannot reach the timeline's graph server: {scrub(str(exc))}") from None
 
     def ping(self) -> None:
         self.query("RETURN 1 AS one")

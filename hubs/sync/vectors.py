@@ -76,7 +76,7 @@ def open_client(url: str | None, path: Path) -> QdrantClient:
         tune_local_storage(client)
         return client
     except Exception as exc:  # connection refused, lock held by another process, ...
-        raise StoreUnavailable(f"cannot open Qdrant ({url or path}): {exc}") from exc
+        raise StoreUnavailable.reaching("Qdrant (vectors)", url or str(path), exc) from None
 
 
 class VectorStore(Store):

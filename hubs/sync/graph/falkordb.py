@@ -8,6 +8,7 @@ from typing import Any
 import redis
 from falkordb import FalkorDB
 
+from hubs.secrets import redact
 from hubs.sync.engine import StoreUnavailable
 from hubs.sync.graph.dialect import GraphDialect, SchemaItem
 from hubs.sync.graph.falkordb_indexes import indexes_right
@@ -31,20 +32,21 @@ def log_needs_rewrite(persistence: dict, threshold: int = LOG_REWRITE_BYTES) -> 
 
 class FalkorDialect(GraphDialect):
     def __init__(self, url: str, graph: str = GRAPH) -> None:
-        self.description = f"FalkorDB graph '{graph}' at {url}"
+        self.url = url
+        self.description = f"FalkorDB graph '{graph}' at {redact(url)}"
         self.graph_name = graph
         try:
             self.db = FalkorDB.from_url(url)
             self.db.connection.ping()
-        except (redis.ConnectionError, OSError) as exc:
-            raise StoreUnavailable(f"cannot reach {self.description}: {exc}") from exc
+        except (redis.ConnectionError, redis.AuthenticationError, OSError) as exc:
+            raise StoreUnavailable.reaching(f"FalkorDB (graph '{graph}')", url, exc) from None
         self.graph = self.db.select_graph(graph)
 
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         try:
             return self.graph.query(query, params or {}).result_set
         except redis.ConnectionError as exc:
-            raise StoreUnavailable(f"lost {self.description}: {exc}") from exc
+            raise StoreUnavailable.reaching(f"FalkorDB (graph '{self.graph_name}', lost)", self.url, exc) from None
         except redis.ResponseError as exc:
             raise redis.ResponseError(f"{exc} (FalkorDB, in: {query[:300]})") from exc
 
@@ -117,7 +119,7 @@ class FalkorDialect(GraphDialect):
                 if log_needs_rewrite(self.db.connection.info("persistence")):
                     self.db.connection.bgrewriteaof()
         except redis.ConnectionError as exc:
-            raise StoreUnavailable(f"lost {self.description}: {exc}") from exc
+            raise StoreUnavailable.reaching(f"FalkorDB (graph '{self.graph_name}', lost)", self.url, exc) from None
 
     def close(self) -> None:
         self.db.connection.close()

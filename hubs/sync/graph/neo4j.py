@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from neo4j import GraphDatabase
-from neo4j.exceptions import ServiceUnavailable
+from neo4j.exceptions import AuthError, ServiceUnavailable
 
+from hubs.secrets import redact
 from hubs.sync.engine import StoreUnavailable
 from hubs.sync.graph.dialect import GraphDialect, SchemaItem
 
@@ -21,21 +22,22 @@ class Neo4jDialect(GraphDialect):
     foreign_types = GRAPHITI_TYPES
 
     def __init__(self, uri: str, user: str, password: str | None) -> None:
-        self.description = f"Neo4j at {uri}"
+        self.uri = uri
+        self.description = f"Neo4j at {redact(uri)}"
         # The replica routinely names relationship types that have no edges yet (a sync that drops
         # owned edges, a check counting a type): Neo4j warns about each, FalkorDB does not.
         self.driver = GraphDatabase.driver(uri, auth=(user, password or ""), notifications_min_severity="OFF")
         try:
             self.driver.verify_connectivity()
-        except (ServiceUnavailable, OSError) as exc:
+        except (ServiceUnavailable, AuthError, OSError) as exc:
             self.driver.close()
-            raise StoreUnavailable(f"cannot reach {self.description}: {exc}") from exc
+            raise StoreUnavailable.reaching("Neo4j (graph)", uri, exc) from None
 
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         try:
             records, _, _ = self.driver.execute_query(query, params or {})
         except ServiceUnavailable as exc:
-            raise StoreUnavailable(f"lost {self.description}: {exc}") from exc
+            raise StoreUnavailable.reaching("Neo4j (graph, lost)", self.uri, exc) from None
         return [list(r.values()) for r in records]
 
     def ensure_unique_key(self, label: str) -> None:
