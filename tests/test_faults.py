@@ -2,9 +2,10 @@
 
 - The CLI is killed (SIGKILL, at a failpoint: hubs/faults.py) in each step of a refresh and of
   each store's sync, one run after another; the next run must recover.
-- Each embedded server is killed while its store syncs (PostgreSQL: the sync's own session).
+- Each embedded server (FalkorDB, Redis, PostgreSQL) is killed while a store syncs.
 - Two runs rebuild the same store at once.
-- Poison values (tests/test_poison_rows.py's) land with good rows.
+- Every poison value of tests/test_poison_rows.py, and files that cannot be read, go through a
+  whole refresh.
 - Secrets sit in the environment of every run.
 
 Whatever happened, afterwards every store holds exactly what a fresh rebuild from PostgreSQL
@@ -15,11 +16,11 @@ The CLI runs are done on FalkorDB and on Neo4j.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from hubs.sync.stores import STORES
 from tests import fingerprints
 from tests.conftest import STORES_SCALE, TEST_SEED, StoreBench, private_database
 from tests.helpers import query, write_csv
+from tests.test_landing import tractor
 from tests.test_poison_rows import POISON, fresh, landed_row
 
 # Secrets in the environment of every CLI run here; none may appear in any output or file.
@@ -182,15 +184,27 @@ def test_poison_values_never_reach_a_store(operator: Operator, tmp_path: Path) -
         row = landed_row(url, entity, where, **fresh(entity, key, 900 + n), **{column: value})
         files.setdefault(entity, []).append(row)
         poisoned.append((entity, key, row[key]))
+    long_key = tractor("U" * 20_000)
+    files["hub3_origin.tractors"].append(long_key)
+    poisoned.append(("hub3_origin.tractors", "unit_number", long_key["unit_number"]))
     for entity, rows in files.items():
         write_csv(tmp_path / f"{entity}.csv", rows)
-    # A JSONL file with a line that cannot be parsed is refused whole, and the others still land.
+    wrong_type = {**tractor("7950"), "make": {"nested": {"a": 1}}}
+    (tmp_path / "hub3_origin.tractors.jsonl").write_text(json.dumps(wrong_type) + "\n")
+    poisoned.append(("hub3_origin.tractors", "unit_number", "7950"))
+    # Files that cannot be read are refused whole, saying why, and the others still land.
     (tmp_path / "hub1_command.goals.jsonl").write_text('{"goal_id": "x", "title": "' + "\\u0000" + '"}\n')
-    out = operator.run("refresh", str(tmp_path)).stdout
+    (tmp_path / "hub1_command.persons.jsonl").write_text('{"handle": ' + "[" * 100_000 + "]" * 100_000 + "}\n")
+    (tmp_path / "hub4_contacts.parties.csv").symlink_to("/etc/passwd")
+    done = operator.run("refresh", str(tmp_path))
+    out = done.stdout
     assert "failed step" not in out, out[-4000:]
     assert [line.strip() for line in out.splitlines() if line.strip().startswith("failed check")] == [
         "failed check: landing/_files:no_refused_files"
     ], out[-4000:]
+    refused = query(url, "select file_name, message from landing._files where status = 'refused'")
+    assert {name for name, _ in refused} >= {"hub1_command.goals.jsonl", "hub1_command.persons.jsonl"}
+    assert not any("root:" in (message or "") for _, message in refused) and "root:" not in out + done.stderr
     for entity, key, value in poisoned:
         assert query(
             url, "select count(*) from quarantine.rows where entity = %s and raw ->> %s = %s", (entity, key, value)
@@ -238,15 +252,10 @@ def test_a_server_killed_while_its_store_syncs_loses_nothing(
     # Work for an incremental sync: every row of the store's entities read again.
     bench.sql("update hubs_meta.sync_state set landing_seq = 0 where store = %s", (store.name,))
     settings = hubs_settings.load()
-    if server == "postgres":
-        pid = bench.sql("select pg_backend_pid()")[0][0]
-        kill = lambda: _admin_terminate(pid)  # noqa: E731 - the sync's own session dies, not the shared server
-        lost: tuple[type[BaseException], ...] = (psycopg2.OperationalError, psycopg2.InterfaceError)
-    else:
-        pid = embedded_servers(settings)[server].running_pid()
-        kill = lambda: _kill(pid)  # noqa: E731
-        lost = (StoreUnavailable,)
-    _killing(monkeypatch, f"sync.{kind}.written", 4, kill)
+    pid = embedded_servers(settings)[server].running_pid()
+    assert pid is not None
+    lost = (psycopg2.OperationalError, psycopg2.InterfaceError) if server == "postgres" else (StoreUnavailable,)
+    _killing(monkeypatch, f"sync.{kind}.written", 4, lambda: _kill(pid))
     with pytest.raises(lost):
         bench.sync(kind)
     monkeypatch.setattr(engine, "failpoint", lambda name: None)
@@ -259,13 +268,3 @@ def test_a_server_killed_while_its_store_syncs_loses_nothing(
     bench.sync(kind, full=True)
     rebuilt = fingerprints.OF[kind](bench.store(kind), bench.conn)
     assert held == rebuilt, fingerprints.difference(held, rebuilt)
-
-
-def _admin_terminate(pid: int) -> None:
-    conn = connect(hubs_settings.load(), autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("select pg_terminate_backend(%s)", (pid,))
-    finally:
-        conn.close()
-    time.sleep(0.2)
