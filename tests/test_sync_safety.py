@@ -194,3 +194,19 @@ def test_a_row_the_store_cannot_take_is_named_with_its_file_and_the_rest_syncs(
     [failure] = unreadable.value.failures
     assert (failure.store, failure.entity, failure.key) == ("cache", "hub3_origin.tractors", tractor)
     assert "year" in failure.error and failure.source
+
+
+def test_a_store_step_that_fails_names_the_row_in_the_run_and_is_not_retried(
+    bench: StoreBench, offline_embedder: None
+) -> None:
+    from hub_assets.runner import run_job
+
+    bench.synced("graph")
+    [(insight,)] = bench.sql("select insight_id::text from hub1_command.insights order by insight_id limit 1")
+    bench.sql("update hub1_command.insights set evidence = '[1]' where insight_id = %s", (insight,))
+    bench.sql("delete from hubs_meta.sync_state where store = 'graph' and entity = 'insights'")
+    outcome = run_job("graph_store", quiet=True)
+    assert not outcome.success
+    [failure] = [f for f in outcome.failures if f.startswith("sync_graph")]
+    assert f"hub1_command.insights key {insight} (landed from hub1_command.insights." in failure, failure
+    assert "Exceeded max_retries" not in failure

@@ -137,11 +137,8 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
                 yield _materialization(by_model[entity.model], entity_key(kind, entity))
         if failed is not None:
             # The same row fails again on a retry: say which, and do not retry.
-            for failure in failed.failures:
-                context.log.error(str(failure))
             raise Failure(
-                description=f"the {kind} store could not take {len(failed.failures)} entit"
-                f"{'y' if len(failed.failures) == 1 else 'ies'}: {failed}",
+                description=str(failed),
                 metadata={"failures": MetadataValue.json([str(f) for f in failed.failures])},
                 allow_retries=False,
             )

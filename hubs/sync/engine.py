@@ -62,7 +62,7 @@ class EntityFailure:
     def __str__(self) -> str:
         where = f" key {self.key}" if self.key is not None else ""
         origin = f" (landed from {self.source})" if self.source else ""
-        return f"{self.store} store, {self.entity}{where}{origin}: {self.error}"
+        return f"{self.entity}{where}{origin}: {self.error}"
 
 
 class SyncFailed(RuntimeError):
@@ -71,7 +71,9 @@ class SyncFailed(RuntimeError):
     def __init__(self, failures: list[EntityFailure], reports: list[EntitySync]) -> None:
         self.failures = failures
         self.reports = reports
-        super().__init__("; ".join(str(f) for f in failures))
+        stores = ", ".join(sorted({f.store for f in failures}))
+        count = f"{len(failures)} entit{'y' if len(failures) == 1 else 'ies'}"
+        super().__init__(f"the {stores} store could not take {count}: " + "; ".join(str(f) for f in failures))
 
 
 class Store(ABC):
@@ -188,7 +190,6 @@ def sync(
             except _EntityFailed as failed:
                 conn.rollback()
                 failures.append(failed.failure)
-                log.error("%s", failed.failure)
                 continue
             reports.append(report)
             if progress:
