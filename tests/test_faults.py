@@ -36,7 +36,7 @@ from hubs.generate import generate
 from hubs.servers import embedded_servers, ensure_running
 from hubs.sync import engine
 from hubs.sync.engine import StoreUnavailable
-from hubs.sync.stores import STORES
+from hubs.sync.stores import STORES, opened
 from tests import fingerprints
 from tests.conftest import STORES_SCALE, TEST_SEED, StoreBench, private_database
 from tests.helpers import query, write_csv
@@ -138,7 +138,16 @@ def operator(
         with private_database(postgres_server, patch, f"fault{request.param[0]}"):
             settings = hubs_settings.load()
             ensure_running(settings, ["cache"] + ([] if settings.neo4j_uri else ["graph"]))
+            empty_stores()
             yield Operator(request.param, data)
+
+
+def empty_stores() -> None:
+    """The session's stores hold what earlier tests synced from other databases: start empty."""
+    catalog = load_catalog()
+    for kind in STORES:
+        with opened(kind, hubs_settings.load(), catalog) as store:
+            store.clear(catalog)
 
 
 def test_a_run_killed_in_any_step_is_recovered_by_the_next(operator: Operator) -> None:

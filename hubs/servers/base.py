@@ -138,6 +138,10 @@ class EmbeddedServer(ABC):
             proc = psutil.Process(pid)
             alive = proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
             ours = alive and Path(proc.exe()).name == Path(self.command()[0]).name
+            # A pid is reused once its process is gone: another server of the same program (another
+            # HUBS_HOME's, a test's) is not ours to stop or kill. Ours started when we wrote the file.
+            started = state.get("started_at")
+            ours = ours and (started is None or abs(proc.create_time() - float(started)) < 10)
         except psutil.Error:
             ours = False
         if not ours:
