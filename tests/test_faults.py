@@ -2,7 +2,8 @@
 
 - The CLI is killed (SIGKILL, at a failpoint: hubs/faults.py) in each step of a refresh and of
   each store's sync, one run after another; the next run must recover.
-- Each embedded server (FalkorDB, Redis, PostgreSQL) is killed while a store syncs.
+- Each embedded server (FalkorDB, Redis, PostgreSQL) is killed while a store syncs
+  (tests/test_server_kills.py).
 - Two runs rebuild the same store at once.
 - Every poison value of tests/test_poison_rows.py, and files that cannot be read, go through a
   whole refresh.
@@ -15,7 +16,6 @@ The CLI runs are done on FalkorDB and on Neo4j.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -25,17 +25,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import psycopg2
 import pytest
 
 from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
-from hubs.db import connect
 from hubs.generate import generate
-from hubs.servers import embedded_servers, ensure_running
-from hubs.sync import engine
-from hubs.sync.engine import StoreUnavailable
+from hubs.servers import ensure_running
 from hubs.sync.stores import STORES, opened
 from tests import fingerprints
 from tests.conftest import STORES_SCALE, TEST_SEED, StoreBench, private_database
@@ -228,52 +224,3 @@ def test_no_secret_was_shown_or_kept(operator: Operator) -> None:
         home = hubs_settings.load().home
         found = subprocess.run(["grep", "-rIl", secret, str(home)], capture_output=True, text=True).stdout
         assert found == "", f"{secret[:6]}... kept in {found}"
-
-
-# -- each embedded server killed while its store syncs ----------------------------------------------
-
-
-def _kill(pid: int) -> None:
-    os.kill(pid, signal.SIGKILL)
-    with contextlib.suppress(psutil.NoSuchProcess):
-        psutil.Process(pid).wait(timeout=10)
-
-
-def _killing(monkeypatch: pytest.MonkeyPatch, point: str, at: int, kill: object) -> None:
-    passes = {"n": 0}
-
-    def failpoint(name: str) -> None:
-        if name == point:
-            passes["n"] += 1
-            if passes["n"] == at:
-                kill()
-
-    monkeypatch.setattr(engine, "failpoint", failpoint)
-
-
-@pytest.mark.parametrize(
-    "kind, server", [("graph", "graph"), ("timeline", "graph"), ("cache", "cache"), ("graph", "postgres")]
-)
-def test_a_server_killed_while_its_store_syncs_loses_nothing(
-    kind: str, server: str, bench: StoreBench, offline_embedder: None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    store = bench.synced(kind)
-    # Work for an incremental sync: every row of the store's entities read again.
-    bench.sql("update hubs_meta.sync_state set landing_seq = 0 where store = %s", (store.name,))
-    settings = hubs_settings.load()
-    pid = embedded_servers(settings)[server].running_pid()
-    assert pid is not None
-    lost = (psycopg2.OperationalError, psycopg2.InterfaceError) if server == "postgres" else (StoreUnavailable,)
-    _killing(monkeypatch, f"sync.{kind}.written", 4, lambda: _kill(pid))
-    with pytest.raises(lost):
-        bench.sync(kind)
-    monkeypatch.setattr(engine, "failpoint", lambda name: None)
-    ensure_running(settings, [server])
-    bench.release()
-    bench.conn.close()
-    bench.conn = connect(settings)
-    bench.sync(kind)
-    held = fingerprints.OF[kind](bench.store(kind), bench.conn)
-    bench.sync(kind, full=True)
-    rebuilt = fingerprints.OF[kind](bench.store(kind), bench.conn)
-    assert held == rebuilt, fingerprints.difference(held, rebuilt)
