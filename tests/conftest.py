@@ -201,18 +201,24 @@ def graph_backend(request: pytest.FixtureRequest, hubs_home: Path, monkeypatch: 
     return request.param
 
 
+def use_graph_server(request: pytest.FixtureRequest, patch: pytest.MonkeyPatch) -> None:
+    """The graph server a module-scoped fixture's parameter names ("falkordb" | "neo4j"), and the
+    offline embedder, whatever the developer's shell says."""
+    if request.param == "neo4j":
+        patch.setenv("HUBS_NEO4J_URI", request.getfixturevalue("neo4j_uri"))
+        patch.setenv("HUBS_NEO4J_PASSWORD", "")
+    else:
+        patch.delenv("HUBS_NEO4J_URI", raising=False)
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HUBS_EMBEDDER"):
+        patch.delenv(name, raising=False)
+
+
 @contextmanager
 def module_bench(request: pytest.FixtureRequest, postgres_server: str, prefix: str) -> Iterator[StoreBench]:
     """For module-scoped fixtures parametrised by graph server ("falkordb" | "neo4j"): a private
     copy of the small dataset, the graph server the parameter names, the offline embedder."""
     with pytest.MonkeyPatch.context() as patch:
-        if request.param == "neo4j":
-            patch.setenv("HUBS_NEO4J_URI", request.getfixturevalue("neo4j_uri"))
-            patch.setenv("HUBS_NEO4J_PASSWORD", "")
-        else:
-            patch.delenv("HUBS_NEO4J_URI", raising=False)
-        for name in ("OPENAI_API_KEY", "HUBS_EMBEDDER"):
-            patch.delenv(name, raising=False)
+        use_graph_server(request, patch)
         with private_database(postgres_server, patch, f"{prefix}{request.param[0]}", STORES_TEMPLATE_DB):
             settings = hubs_settings.load()
             ensure_running(settings, [] if settings.neo4j_uri else ["graph"])

@@ -34,7 +34,7 @@ from hubs.generate import generate
 from hubs.servers import ensure_running
 from hubs.sync.stores import STORES, opened
 from tests import fingerprints
-from tests.conftest import STORES_SCALE, TEST_SEED, StoreBench, private_database
+from tests.conftest import STORES_SCALE, TEST_SEED, StoreBench, private_database, use_graph_server
 from tests.helpers import query, write_csv
 from tests.test_landing import tractor
 from tests.test_poison_rows import POISON, fresh, landed_row
@@ -124,13 +124,8 @@ def operator(
     data = tmp_path_factory.mktemp("fault-data")
     generate(STORES_SCALE, TEST_SEED, data)
     with pytest.MonkeyPatch.context() as patch:
-        if request.param == "neo4j":
-            patch.setenv("HUBS_NEO4J_URI", request.getfixturevalue("neo4j_uri"))
-            patch.setenv("HUBS_NEO4J_PASSWORD", "")
-        else:
-            patch.delenv("HUBS_NEO4J_URI", raising=False)
-        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HUBS_EMBEDDER", "HUBS_FAILPOINT"):
-            patch.delenv(name, raising=False)
+        use_graph_server(request, patch)
+        patch.delenv("HUBS_FAILPOINT", raising=False)
         with private_database(postgres_server, patch, f"fault{request.param[0]}"):
             settings = hubs_settings.load()
             ensure_running(settings, ["cache"] + ([] if settings.neo4j_uri else ["graph"]))
