@@ -120,9 +120,10 @@ def run_reported(job: str, path: str = "", ops: dict | None = None) -> RunOutcom
     verdict = (
         "succeeded" if succeeded(outcome) else ("FAILED" if not outcome.success else "finished with failed checks")
     )
+    passed = len(outcome.checks_passed)
     click.echo(
-        f"run {outcome.run_id} {verdict}: "
-        f"{len(outcome.checks_passed)} checks passed, {len(outcome.checks_failed)} failed"
+        f"run {outcome.run_id} {verdict}: {passed} check{'' if passed == 1 else 's'} passed,"
+        f" {len(outcome.checks_failed)} failed"
     )
     for name in outcome.checks_failed:
         click.echo(f"  failed check: {name}")

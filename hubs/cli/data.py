@@ -55,7 +55,9 @@ def load(path: Path) -> None:
         return
     # The last line says what the exit code means.
     if REFUSED_CHECK in outcome.checks_failed:
-        click.echo("refused: the file(s) marked `refused` above were not landed (the others were): exit code 1")
+        click.echo(
+            "not all landed: the files marked `refused` above were refused whole (the others landed): exit code 1"
+        )
     else:
         click.echo("failed: see the failed steps and checks above: exit code 1")
     sys.exit(1)

@@ -58,6 +58,9 @@ def keys(pattern: str, limit: int) -> None:
             hidden += 1
         else:
             found.append(key)
+    if not found:
+        click.echo(f"no keys match {pattern!r}" + (f" ({hidden:,} bookkeeping keys not shown)" if hidden else ""))
+        return
     found.sort()
     shown = found[:limit]
     pipe = client.pipeline()

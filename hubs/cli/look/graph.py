@@ -37,7 +37,9 @@ def render(value: Any) -> Any:
 
 
 def _props(props: dict[str, Any]) -> str:
-    return "{" + ", ".join(f"{k}: {v!r}" for k, v in sorted(props.items())) + "}"
+    # The key first: it is what a reader looks for, and a long node is cut after a few properties.
+    ordered = sorted(props.items(), key=lambda item: (item[0] != "key", item[0]))
+    return "{" + ", ".join(f"{k}: {v!r}" for k, v in ordered) + "}"
 
 
 def _falkordb(settings: Settings, graph: str, query: str, params: dict, write: bool) -> tuple[list[str], list]:
@@ -56,7 +58,8 @@ def _falkordb(settings: Settings, graph: str, query: str, params: dict, write: b
         selected = db.select_graph(graph)
         result = (selected.query if write else selected.ro_query)(query, params)
     except redis.ResponseError as exc:
-        raise click.ClickException(f"FalkorDB (graph '{graph}'): {scrub(str(exc))}") from None
+        hint = " (hubs cypher reads only: add --write to change data)" if "read-only queries" in str(exc) else ""
+        raise click.ClickException(f"FalkorDB (graph '{graph}'): {scrub(str(exc))}{hint}") from None
     finally:
         db.connection.close()
     if not result.header:
@@ -86,7 +89,14 @@ def _neo4j(settings: Settings, query: str, params: dict, write: bool) -> tuple[l
 
 @main.command()
 @click.argument("query")
-@click.option("-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A parameter, $NAME in the query.")
+@click.option(
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter, $NAME in the query (text; NAME:=JSON for a number, boolean or list).",
+)
 @click.option("--timeline", is_flag=True, help="Graphiti's timeline graph instead of the replica.")
 @click.option("--write", is_flag=True, help="Allow changes (default: read-only).")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Rows to print at most.")

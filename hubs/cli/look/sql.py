@@ -60,7 +60,9 @@ def interactive(settings: Settings, write: bool) -> int:
     if not write:
         env["PGOPTIONS"] = f"{env.get('PGOPTIONS', '')} -c default_transaction_read_only=on".strip()
     click.echo(f"psql on {redact(url)}{'' if write else ' (read-only; --write to change data)'}", err=True)
-    return subprocess.call([psql, url], env=env)
+    # Commands piped in stop at the first error, and the exit code says so.
+    script = [] if sys.stdin.isatty() else ["-v", "ON_ERROR_STOP=1"]
+    return subprocess.call([psql, *script, url], env=env)
 
 
 def run_query(settings: Settings, query: str, params: dict, write: bool, limit: int) -> None:
@@ -92,7 +94,12 @@ def run_query(settings: Settings, query: str, params: dict, write: bool, limit: 
 @main.command(name="sql")
 @click.argument("query", required=False)
 @click.option(
-    "-p", "--param", "params", multiple=True, metavar="NAME=VALUE", help="A parameter, %(NAME)s in the query."
+    "-p",
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter, %(NAME)s in the query (text; NAME:=JSON for a number, boolean or list).",
 )
 @click.option("--write", is_flag=True, help="Allow changes (default: a READ ONLY transaction).")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Rows to print at most.")
@@ -107,4 +114,6 @@ def sql_command(query: str | None, params: tuple[str, ...], write: bool, limit: 
     require_servers(settings, ["postgres"])
     if query is None:
         sys.exit(interactive(settings, write))
+    if not params and "%(" in query:
+        raise click.ClickException("the query names parameters (%(name)s): pass each with -p name=VALUE")
     run_query(settings, query, parse_params(params), write, limit)

@@ -23,7 +23,7 @@ def cell(value: Any) -> str:
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[cell(v) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
-    lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines = [" | ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("-+-".join("-" * w for w in widths))
     lines += [" | ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip() for r in cells]
     return "\n".join(lines)
@@ -38,15 +38,17 @@ def echo_rows(headers: Sequence[str], rows: Sequence[Sequence[Any]], more: bool 
 
 
 def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
-    """`name=value` pairs as query parameters; a value that reads as JSON (a number, true, a
-    list) is passed as such, anything else as text."""
+    """`name=value` pairs as query parameters, the value as text (PostgreSQL casts it to the
+    column's type; a key is text in the graph); `name:=value` passes JSON (a number, true, a list)."""
     params: dict[str, Any] = {}
     for pair in pairs:
         name, found, raw = pair.partition("=")
+        typed = name.endswith(":")
+        name = name.removesuffix(":")
         if not found or not name.isidentifier():
-            raise click.BadParameter(f"{pair!r} is not name=value", param_hint="--param")
+            raise click.BadParameter(f"{pair!r} is not name=value (or name:=json)", param_hint="--param")
         try:
-            params[name] = json.loads(raw)
+            params[name] = json.loads(raw) if typed else raw
         except ValueError:
-            params[name] = raw
+            raise click.BadParameter(f"{pair!r}: {raw!r} is not JSON", param_hint="--param") from None
     return params
