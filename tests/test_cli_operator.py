@@ -299,3 +299,24 @@ def test_vectors_lists_collections_and_searches_with_the_sync_model(synced: Stor
     assert first[1] == "insights" and first[2] == entity.meta["label"] and float(first[0]) > 0.99
     missing = hubs("vectors", "search", "x", "--collection", "nope")
     assert missing.exit_code == 1 and "no collection 'nope'" in missing.output
+
+
+def test_cypher_asks_neo4j_when_it_is_configured_and_only_reads(
+    neo4j_uri: str, hubs_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hubs.sync.graph.neo4j import Neo4jDialect
+
+    monkeypatch.setenv("HUBS_NEO4J_URI", neo4j_uri)
+    monkeypatch.setenv("HUBS_NEO4J_PASSWORD", "")
+    dialect = Neo4jDialect(neo4j_uri, "neo4j", "")
+    try:
+        dialect.run("MERGE (:CliProbe {key: 'k|1', n: 5})")
+        found = hubs("cypher", "MATCH (p:CliProbe {key: $k, n: $n}) RETURN p.key, p", "-p", "k=k|1", "-p", "n:=5")
+        assert found.exit_code == 0, found.output
+        assert found.output.splitlines()[2].startswith("k|1 ") and "(:CliProbe {key: 'k|1', n: 5})" in found.output
+        refused = hubs("cypher", "CREATE (:CliProbe {key: 'written'})")
+        assert refused.exit_code == 1 and "add --write to change data" in refused.output, refused.output
+        assert dialect.run("MATCH (p:CliProbe {key: 'written'}) RETURN count(p)") == [[0]]
+    finally:
+        dialect.run("MATCH (p:CliProbe) DELETE p")
+        dialect.close()

@@ -22,7 +22,7 @@ def render(value: Any) -> Any:
     if isinstance(value, list):
         return [render(v) for v in value]
     labels = getattr(value, "labels", None)
-    if labels is not None and hasattr(value, "id"):  # a node (FalkorDB Node or Neo4j Node)
+    if labels is not None and (hasattr(value, "properties") or hasattr(value, "element_id")):  # a node
         props = value.properties if hasattr(value, "properties") else dict(value.items())
         return f"(:{':'.join(sorted(labels))} {_props(props)})"
     rel_type = getattr(value, "relation", None) or (
