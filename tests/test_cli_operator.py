@@ -80,6 +80,28 @@ def test_status_and_the_look_commands_say_hubs_up_when_the_servers_are_down(
     assert not (tmp_path / "nothing-running" / "run").exists()
 
 
+def test_a_store_that_cannot_be_reached_is_one_line_naming_it_without_its_password(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    password = "Sp3c-pw-0123"
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("HUBS_POSTGRES_URL", f"postgresql://hubs:{password}@127.0.0.1:{port}/hubs")
+    monkeypatch.setenv("HUBS_REDIS_URL", f"redis://:{password}@127.0.0.1:{port}/0")
+    monkeypatch.setenv("HUBS_FALKORDB_URL", f"redis://:{password}@127.0.0.1:{port}")
+    monkeypatch.delenv("HUBS_NEO4J_URI", raising=False)
+    expected = {
+        "sql": f"Error: cannot connect to PostgreSQL (system of record) at postgresql://hubs:***@127.0.0.1:{port}/hubs:",
+        "cypher": f"Error: cannot reach the graph store at redis://:***@127.0.0.1:{port}:",
+        "cache": f"Error: cannot reach the cache at redis://:***@127.0.0.1:{port}/0:",
+    }
+    for command, start in expected.items():
+        result = hubs(command, *(["RETURN 1"] if command == "cypher" else ["select 1"] if command == "sql" else []))
+        assert result.exit_code == 1
+        [line] = result.output.strip().splitlines()
+        assert line.startswith(start), line
+        assert password not in line and "hubs up" not in line  # an external server is not `hubs up`'s
+
+
 def store_lines(output: str) -> dict[str, list[str]]:
     """`hubs status`'s derived-store section: the store's lines (what it holds, how far behind)."""
     lines = output.splitlines()

@@ -52,6 +52,11 @@ def require_servers(settings: Settings, names: list[str]) -> None:
         raise click.ClickException(f"the embedded server is not running: {what}: run `hubs up`")
 
 
+def up_hint(settings: Settings, server: str) -> str:
+    """What to do about a server that cannot be reached: `hubs up` starts only the embedded ones."""
+    return ": run `hubs up`" if server in settings.embedded_servers_needed() else ""
+
+
 class ReaderMayLeave:
     """stdout for a reader that may go away (`hubs load FILE | head -1`): once the pipe is
     closed, output is dropped and the command carries on, so a run is never failed (or left

@@ -9,7 +9,7 @@ import click
 import redis
 
 from hubs import settings as hubs_settings
-from hubs.cli.app import main, require_servers
+from hubs.cli.app import main, require_servers, up_hint
 from hubs.cli.look.default_group import DefaultGroup
 from hubs.cli.look.table import echo_rows
 from hubs.secrets import redact, scrub
@@ -25,7 +25,7 @@ def _client() -> redis.Redis:
         client.ping()
     except (redis.ConnectionError, redis.AuthenticationError, OSError, ValueError) as exc:
         raise click.ClickException(
-            f"cannot reach the cache at {redact(url)}: {scrub(str(exc), extra=[url])}: run `hubs up`"
+            f"cannot reach the cache at {redact(url)}: {scrub(str(exc), extra=[url])}{up_hint(settings, 'cache')}"
         ) from None
     return client
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from hubs import settings as hubs_settings
-from hubs.cli.app import main, require_servers
+from hubs.cli.app import main, require_servers, up_hint
 from hubs.cli.look.table import echo_rows, parse_params
 from hubs.secrets import redact, scrub
 from hubs.settings import Settings
@@ -52,7 +52,7 @@ def _falkordb(settings: Settings, graph: str, query: str, params: dict, write: b
         db.connection.ping()
     except (redis.ConnectionError, redis.AuthenticationError, OSError) as exc:
         raise click.ClickException(
-            f"cannot reach the graph store at {redact(url)}: {scrub(str(exc), extra=[url])}: run `hubs up`"
+            f"cannot reach the graph store at {redact(url)}: {scrub(str(exc), extra=[url])}{up_hint(settings, 'graph')}"
         ) from None
     try:
         selected = db.select_graph(graph)
