@@ -41,7 +41,7 @@ def stopped_servers(settings: Settings, names: list[str] | None = None) -> list[
     """The embedded servers the settings rely on (or `names` among them) that are not running."""
     needed = settings.embedded_servers_needed()
     servers = embedded_servers(settings)
-    return [n for n in (names or needed) if n in needed and not servers[n].status().running]
+    return [n for n in (needed if names is None else names) if n in needed and not servers[n].status().running]
 
 
 def require_servers(settings: Settings, names: list[str]) -> None:

@@ -56,7 +56,7 @@ def load(path: Path) -> None:
     # The last line says what the exit code means.
     if REFUSED_CHECK in outcome.checks_failed:
         click.echo(
-            "not all landed: the files marked `refused` above were refused whole (the others landed): exit code 1"
+            "not all landed: the files marked `refused` above were refused whole (nothing of them landed): exit code 1"
         )
     else:
         click.echo("failed: see the failed steps and checks above: exit code 1")
