@@ -5,7 +5,7 @@ import logging
 import re
 import sys
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 from dagster import DagsterEventType, InitLoggerContext, logger
 from dagster._utils.error import SerializableErrorInfo
@@ -54,13 +54,47 @@ def error_summary(error: SerializableErrorInfo | None) -> str:
     return scrub(first)
 
 
+# How the landing step logs each file (hub_assets/landing/assets.py): `status name: N rows message`.
+# Reprinted through the loader's own wording, which gives no row count for a file that landed none.
+FILE_LINE = re.compile(
+    r"^(?P<status>loaded|skipped|refused) +(?P<name>.+?): (?P<rows>\d+) rows ?(?P<message>.*)$", re.S
+)
+
+
+def file_line(message: str) -> str:
+    from hubs.landing.loader import file_line as loader_line
+
+    found = FILE_LINE.match(message)
+    if found is None:
+        return message
+    return loader_line(found["status"], found["name"], int(found["rows"]), found["message"])
+
+
+class StepTally:
+    """What a step built and which checks passed: said in one line when the step ends, instead
+    of a line per asset (a landing step materializes 46, the dbt step over a hundred)."""
+
+    def __init__(self) -> None:
+        self.built = 0
+        self.passed = 0
+
+    def summary(self) -> str:
+        parts = [f"{self.built} asset{'' if self.built == 1 else 's'} built"] if self.built else []
+        parts += [f"{self.passed} check{'' if self.passed == 1 else 's'} passed"] if self.passed else []
+        return f" ({', '.join(parts)})" if parts else ""
+
+
 class ProgressHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
         self.started = time.monotonic()
+        self.steps: dict[str, StepTally] = {}
 
     def _print(self, text: str) -> None:
         say(f"  {time.monotonic() - self.started:6.1f}s  {text}")
+
+    def _tally(self, step_key: str | None) -> StepTally:
+        return self.steps.setdefault(step_key or "", StepTally())
 
     def emit(self, record: logging.LogRecord) -> None:
         meta = getattr(record, "dagster_meta", None) or {}
@@ -68,29 +102,36 @@ class ProgressHandler(logging.Handler):
         if event is None:
             # The step's own messages: the loader's per-file lines and any warning.
             if record.levelno >= logging.WARNING or meta.get("step_key") == "land_files":
-                self._print(str(meta.get("orig_message") or record.getMessage()))
+                self._print(file_line(str(meta.get("orig_message") or record.getMessage())))
             return
         kind = event.event_type
         if kind == DagsterEventType.STEP_START:
             self._print(f"step {event.step_key} started")
         elif kind == DagsterEventType.ASSET_MATERIALIZATION:
-            # A store step materializes one asset per entity; its whole-store asset says it all.
-            path = event.asset_key.path
-            if path[0] in STORES and len(path) == 3:
-                return
-            line = f"  built {event.asset_key.to_user_string()}"
-            if path[0] in STORES:
-                metadata = event.event_specific_data.materialization.metadata
-                line += f" ({metadata['upserted'].value:,} upserted, {metadata['deleted'].value:,} deleted)"
-            self._print(line)
+            self._materialized(event)
         elif kind == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
-            verdict = "passed" if evaluation.passed else "FAILED"
-            self._print(f"  check {verdict}: {evaluation.asset_key.to_user_string()} {evaluation.check_name}")
+            if evaluation.passed:
+                self._tally(event.step_key).passed += 1
+            else:
+                self._print(f"  check FAILED: {evaluation.asset_key.to_user_string()} {evaluation.check_name}")
         elif kind == DagsterEventType.STEP_FAILURE:
-            self._print(f"step {event.step_key} FAILED: {error_summary(event.event_specific_data.error)}")
+            tally = self.steps.pop(event.step_key or "", StepTally()).summary()
+            self._print(f"step {event.step_key} FAILED{tally}: {error_summary(event.event_specific_data.error)}")
         elif kind == DagsterEventType.STEP_SUCCESS:
-            self._print(f"step {event.step_key} done")
+            self._print(f"step {event.step_key} done{self.steps.pop(event.step_key or '', StepTally()).summary()}")
+
+    def _materialized(self, event: Any) -> None:
+        self._tally(event.step_key).built += 1
+        # A store step's whole-store asset says what the sync did; worth its own line.
+        path = event.asset_key.path
+        if path[0] in STORES and len(path) == 2:
+            metadata = event.event_specific_data.materialization.metadata
+            if "upserted" in metadata and "deleted" in metadata:
+                self._print(
+                    f"  {event.asset_key.to_user_string()}: {metadata['upserted'].value:,} upserted,"
+                    f" {metadata['deleted'].value:,} deleted"
+                )
 
 
 @logger(description="Short progress lines for the hubs CLI.")

@@ -113,7 +113,8 @@ class Settings:
 
 
 def in_effect(settings: Settings) -> dict[str, str]:
-    """What the platform uses for each variable left unset (`hubs env` shows it)."""
+    """What the platform uses for each variable left unset (`hubs env` shows it): every variable
+    of ENVIRONMENT has an entry, so no value in effect is ever left unsaid."""
     return {
         "HUBS_HOME": str(settings.home),
         "HUBS_POSTGRES_URL": f"{settings.effective_postgres_url} (embedded)",
@@ -123,6 +124,7 @@ def in_effect(settings: Settings) -> dict[str, str]:
         ),
         "HUBS_NEO4J_URI": "(unset: the graph is in FalkorDB)",
         "HUBS_NEO4J_USER": settings.neo4j_user,
+        "HUBS_NEO4J_PASSWORD": "(unset: no password)" if settings.neo4j_uri else "(unused: the graph is in FalkorDB)",
         "HUBS_QDRANT_URL": f"local mode at {settings.home / 'qdrant'}",
         "HUBS_DAGSTER_POSTGRES_URL": f"SQLite under {settings.dagster_dir}",
         "HUBS_POSTGRES_PORT": str(settings.postgres_port),
@@ -130,6 +132,7 @@ def in_effect(settings: Settings) -> dict[str, str]:
         "HUBS_FALKORDB_PORT": str(settings.falkordb_port),
         "HUBS_DBT_THREADS": str(settings.dbt_threads),
         "HUBS_NEO4J_PORT": str(DEFAULT_PORTS["neo4j"]),
+        "OPENAI_API_KEY": "(unset: embeddings from the offline wordllama model)",
         "OPENAI_BASE_URL": "https://api.openai.com/v1",
         "HUBS_EMBEDDER": "openai" if _env("OPENAI_API_KEY") else "offline",
         "HUBS_FAILPOINT": "(none: nothing is killed on purpose)",

@@ -59,7 +59,7 @@ def test_unknown_entity_is_refused(empty_db: str, landing_dir: Path) -> None:
     path = landing_dir / "hub3_origin.spaceships.csv"
     path.write_text("id\n1\n")
     result = only(offer(path))
-    assert result.status == "refused" and "unknown entity 'hub3_origin.spaceships'" in result.message
+    assert result.status == "refused" and "unknown entity hub3_origin.spaceships;" in result.message
 
 
 def test_unknown_columns_refuse_the_whole_file_naming_them(empty_db: str, landing_dir: Path) -> None:

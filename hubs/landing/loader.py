@@ -10,6 +10,7 @@ staging decides, so rows are never lost here.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import re
 import time
@@ -55,6 +56,18 @@ class FileResult:
     message: str
     seconds: float
 
+    @property
+    def line(self) -> str:
+        """What became of the file, in one line for people."""
+        return file_line(self.status, self.path.name, self.rows, self.message)
+
+
+def file_line(status: str, name: str, rows: int, message: str) -> str:
+    """`loaded   hub3_origin.tractors.csv: 120 rows`, `refused  x.csv: <why>`: a count of rows
+    only for a file that landed some (one refused or skipped landed none)."""
+    detail = f"{rows:,} rows" if status == "loaded" else message
+    return f"{status:8} {name}: {detail}".rstrip(": ")
+
 
 class _TrailingBlankLinesTrimmed:
     """A binary stream without the blank lines some exports leave at the end of a file
@@ -95,9 +108,22 @@ def entity_for(path: Path, catalog: Catalog) -> tuple[Entity, str]:
     stem = f"{match['schema']}.{match['table']}"
     entity = catalog.by_file_stem(stem)
     if entity is None:
-        known = ", ".join(e.qualified_name for e in catalog.entities)
-        raise RefusedFile(f"unknown entity {stem!r} in file name {path.name!r}; known: {known}")
+        raise RefusedFile(f"unknown entity {stem}; {_suggestion(stem, catalog)}")
     return entity, match["format"]
+
+
+def _suggestion(stem: str, catalog: Catalog) -> str:
+    """The entity a misspelt or misplaced name most likely meant (`hub3_orign.tractors`,
+    `hub2_openhaul.tractors`), instead of all 45 names."""
+    names = [e.qualified_name for e in catalog.entities]
+    table = stem.partition(".")[2]
+    ratios = {n: difflib.SequenceMatcher(None, stem, n).ratio() for n in names}
+    best = max(ratios.values())
+    # The closest names, and any entity of that table name in another hub.
+    close = [n for n in names if ratios[n] >= max(0.75, best - 0.05) or n.partition(".")[2] == table]
+    if close:
+        return f"did you mean {' or '.join(sorted(close, key=lambda n: -ratios[n])[:3])}?"
+    return f"no entity is named like it (the {len(names)} entities: docs/6-HUB-SCHEMA-CROSS-REFERENCE.md)"
 
 
 def check_columns(entity: Entity, columns: list[str], *, every_row: bool) -> None:

@@ -1,0 +1,110 @@
+"""How far each derived store is behind PostgreSQL, read from its watermarks.
+
+The sync engine keeps, per store and entity, the landing sequence it has applied up to
+(hubs_meta.sync_state); every hub row and history version carries the landing sequence it came
+from, and every applied delete is logged with one. So "behind" is a count of what lies past the
+watermarks, read in one read-only transaction and never written back: `hubs status` may run
+while a sync writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from psycopg2 import sql
+from psycopg2.extensions import connection as Connection
+
+from hubs.catalog import Catalog, Entity
+from hubs.db import relation_exists
+from hubs.sync.stores import STORES, holds
+
+
+@dataclass(frozen=True)
+class StoreLag:
+    kind: str  # graph | cache | vectors | timeline
+    name: str  # the store's name in hubs_meta.sync_state (vectors carry the embedding model)
+    last_sync: datetime | None  # None: never synced
+    changed: int  # rows and history versions changed since the store's watermarks
+    deleted: int  # deletes applied in PostgreSQL since
+    entities_behind: int
+
+    def describe(self) -> str:
+        if self.last_sync is None:
+            return f"never synced: run `hubs sync {self.kind}`"
+        since = f"last sync {self.last_sync.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+        if not self.changed and not self.deleted:
+            return f"in sync with PostgreSQL ({since})"
+        parts = [f"{self.changed:,} rows changed"] if self.changed else []
+        parts += [f"{self.deleted:,} rows deleted"] if self.deleted else []
+        entities = f"{self.entities_behind} entit{'y' if self.entities_behind == 1 else 'ies'}"
+        return (
+            f"behind: {' and '.join(parts)} in PostgreSQL since its last sync ({entities}; {since}):"
+            f" run `hubs sync {self.kind}`"
+        )
+
+
+def store_names(vectors_name: str) -> dict[str, str]:
+    """Each store kind's name in sync_state."""
+    return {kind: (vectors_name if kind == "vectors" else kind) for kind in STORES}
+
+
+def _watermarks(conn: Connection) -> dict[tuple[str, str], tuple[int, int, datetime]]:
+    with conn.cursor() as cur:
+        if not relation_exists(cur, "hubs_meta", "sync_state"):
+            return {}
+        cur.execute("select store, entity, landing_seq, deletion_seq, synced_at from hubs_meta.sync_state")
+        return {(store, entity): (seq, dseq, at) for store, entity, seq, dseq, at in cur.fetchall()}
+
+
+def _changed_since(conn: Connection, entity: Entity, marks: list[int]) -> list[int]:
+    """Per watermark, the changes past it. A versioned entity's history holds every version,
+    the current one included, so it alone is counted (a late, older version changes only it)."""
+    table = f"{entity.table}_history" if entity.history == "scd2" else entity.table
+    with conn.cursor() as cur:
+        if not relation_exists(cur, entity.schema, table):
+            return [0] * len(marks)
+        counts = sql.SQL(", ").join(sql.SQL("count(*) filter (where _landing_seq > %s)") for _ in marks)
+        cur.execute(sql.SQL("select {} from {}").format(counts, sql.Identifier(entity.schema, table)), marks)
+        return [int(n) for n in cur.fetchone()]
+
+
+def _deleted_since(conn: Connection, entity: Entity, marks: list[int]) -> list[int]:
+    with conn.cursor() as cur:
+        if not relation_exists(cur, "hubs_meta", "hub_deletions"):
+            return [0] * len(marks)
+        counts = sql.SQL(", ").join(sql.SQL("count(*) filter (where _landing_seq > %s)") for _ in marks)
+        cur.execute(
+            sql.SQL("select {} from hubs_meta.hub_deletions where entity = %s and status = 'applied'").format(counts),
+            [*marks, entity.qualified_name],
+        )
+        return [int(n) for n in cur.fetchone()]
+
+
+def store_lags(conn: Connection, catalog: Catalog, vectors_name: str = "vectors") -> list[StoreLag]:
+    """How far behind PostgreSQL each derived store is, in one read-only transaction."""
+    names = store_names(vectors_name)
+    saved = conn.readonly
+    conn.rollback()
+    conn.readonly = True
+    try:
+        marks = _watermarks(conn)
+        totals = {kind: [0, 0, 0] for kind in STORES}  # changed, deleted, entities behind
+        for entity in catalog.entities:
+            kinds = [k for k in STORES if holds(k, entity)]
+            seqs = [marks.get((names[k], entity.model), (0, 0, None)) for k in kinds]
+            changed = _changed_since(conn, entity, [s[0] for s in seqs])
+            deleted = _deleted_since(conn, entity, [s[1] for s in seqs])
+            for kind, c, d in zip(kinds, changed, deleted, strict=True):
+                totals[kind][0] += c
+                totals[kind][1] += d
+                totals[kind][2] += 1 if c or d else 0
+        lags = []
+        for kind in STORES:
+            synced = [at for (store, _), (_, _, at) in marks.items() if store == names[kind]]
+            changed, deleted, behind = totals[kind]
+            lags.append(StoreLag(kind, names[kind], max(synced) if synced else None, changed, deleted, behind))
+        return lags
+    finally:
+        conn.rollback()
+        conn.readonly = saved
