@@ -215,7 +215,8 @@ def test_stores_follow_their_hub_tables_and_show_their_freshness(ui: DagsterDev)
         if key not in stores:
             assert node["automationCondition"] is None, key
     sensors = {s["name"]: s for s in ui.query(SENSORS, {"repo": REPOSITORY})["sensorsOrError"]["results"]}
-    assert sensors["stores_follow_hubs"]["sensorType"] == "AUTOMATION"
+    # An automation condition sensor evaluated by the daemon (not in the code server).
+    assert sensors["stores_follow_hubs"]["sensorType"] == "AUTO_MATERIALIZE"
     assert sensors["stores_follow_hubs"]["sensorState"]["status"] == "RUNNING"
     assert sensors["realtime_cache_keeper"]["sensorState"]["status"] == "RUNNING"
 
