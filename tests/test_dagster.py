@@ -75,6 +75,9 @@ def test_refresh_job_lands_builds_checks_and_is_recorded(empty_db: str, generate
     with DagsterInstance.from_ref(hubs_instance().get_ref()) as instance:
         record = instance.get_run_by_id(outcome.run_id)
         assert record is not None and record.is_success
+        # Recorded under the code location `dagster dev` loads, as a run launched there is.
+        assert record.remote_job_origin.repository_origin.get_label() == "__repository__@hubs"
+        assert record.job_code_origin.repository_origin.code_pointer.module == "hub_assets.definitions"
     assert (hubs_settings.load().dagster_dir / "storage").is_dir()
 
 
