@@ -10,7 +10,7 @@ from hub_assets.jobs import land_job, refresh_job, store_jobs
 from hub_assets.landing.assets import build_landing_assets
 from hub_assets.landing.sensors import inbox_sensor
 from hub_assets.progress import progress_logger
-from hub_assets.stores.assets import build_all_store_assets
+from hub_assets.stores.assets import build_all_store_assets, follow_hubs_sensor, realtime_keys_spec
 from hub_assets.stores.checks import build_all_store_checks
 from hub_assets.stores.sensors import realtime_cache_keeper
 from hubs.catalog import load_catalog
@@ -19,11 +19,11 @@ from resources import CacheResource, GraphResource, PostgresResource, VectorReso
 catalog = load_catalog()
 
 defs = Definitions(
-    assets=[build_landing_assets(catalog), hub_models, *build_all_store_assets(catalog)],
+    assets=[build_landing_assets(catalog), hub_models, *build_all_store_assets(catalog), realtime_keys_spec(catalog)],
     asset_checks=build_all_store_checks(catalog),
     jobs=[refresh_job, land_job, *store_jobs.values()],
     loggers={"console": colored_console_logger, "progress": progress_logger},
-    sensors=[inbox_sensor, realtime_cache_keeper],
+    sensors=[inbox_sensor, realtime_cache_keeper, follow_hubs_sensor()],
     resources={
         "postgres": PostgresResource(),
         "dbt": dbt_resource(),

@@ -4,10 +4,18 @@
 resolve their folders (or PostgreSQL, when HUBS_DAGSTER_POSTGRES_URL is set) from the same
 settings as the rest of the platform. So run history and check results survive restarts of
 the UI, and `hubs demo` writes its runs where the UI reads them.
+
+Without DAGSTER_HOME, `dagster dev` announces a temporary directory "for storage" that it removes
+on exit, and suggests DAGSTER_HOME to keep history. It still reads ./dagster.yaml (as the config
+dir of that temporary instance, see dagster/_cli/utils.py), so the classes below keep everything
+under HUBS_HOME; the line `announce_storage` logs right after says so.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +27,7 @@ from dagster._core.storage.root import LocalArtifactStorage
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, deserialize_value, serialize_value
 
 from hubs import settings as hubs_settings
-from hubs.secrets import connection_error, install_log_scrubber, scrub
+from hubs.secrets import connection_error, install_log_scrubber, redact, scrub
 from hubs.settings import PROJECT_ROOT
 
 # Every Dagster process of the platform (the CLI's runs, `dagster dev`'s webserver, daemon, code
@@ -59,6 +67,29 @@ def _scrubbing_events(storage: DagsterStorage) -> DagsterStorage:
     return storage
 
 
+def _is_dagster_dev() -> bool:
+    """This process is `dagster dev` itself (not the webserver, daemon or code server it starts)."""
+    return Path(sys.argv[0]).name == "dagster" and sys.argv[1:2] == ["dev"]
+
+
+def storage_description() -> str:
+    url = hubs_settings.load().dagster_postgres_url
+    return f"PostgreSQL at {redact(url)}" if url else str(_dagster_dir())
+
+
+def announce_storage() -> None:
+    """Say where `dagster dev` keeps run history, since its own words may suggest otherwise."""
+    if not _is_dagster_dev():
+        return
+    message = (
+        f"hubs: run history, event logs and check results are kept in {storage_description()} "
+        "(./dagster.yaml) and survive restarts"
+    )
+    if not os.environ.get("DAGSTER_HOME"):
+        message += "; the temporary directory above holds none of them, and DAGSTER_HOME need not be set"
+    logging.getLogger("dagster").info(message)
+
+
 class HubsStorage(DagsterStorage, ConfigurableClass):
     """Run, event and schedule storage: PostgreSQL when configured, else SQLite files."""
 
@@ -68,6 +99,7 @@ class HubsStorage(DagsterStorage, ConfigurableClass):
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value: Any) -> DagsterStorage:
+        announce_storage()
         url = hubs_settings.load().dagster_postgres_url
         if url:
             from dagster_postgres import DagsterPostgresStorage

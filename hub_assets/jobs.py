@@ -7,12 +7,13 @@ from hub_assets.stores.assets import GROUPS
 from hubs.sync.stores import STORES
 
 landing = AssetSelection.groups(LANDING_GROUP)
+# A job runs what has code; cache/realtime_keys is written by a sensor, not by a run.
 
 # Land what arrived, then rebuild what depends on it: staging, hub tables, the derived stores
 # and every check.
 refresh_job = define_asset_job(
     "refresh",
-    selection=landing.downstream(),
+    selection=landing.downstream().materializable(),
     description="Land files (the inbox by default), then build and check everything downstream.",
 )
 
@@ -27,7 +28,7 @@ land_job = define_asset_job(
 store_jobs = {
     kind: define_asset_job(
         f"{kind}_store",
-        selection=AssetSelection.groups(GROUPS[kind]),
+        selection=AssetSelection.groups(GROUPS[kind]).materializable(),
         description=f"Bring the {kind} store up to date with PostgreSQL (full: true rebuilds it) and check it.",
     )
     for kind in STORES

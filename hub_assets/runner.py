@@ -32,6 +32,7 @@ from dagster._core.events import RunFailureReason
 
 from hub_assets import progress
 from hub_assets.instance import hubs_instance
+from hub_assets.origins import execute_located
 from hub_assets.pools import PROCESS_TAG, PoolWait, end_run, mark_canceling, release_abandoned_runs, this_process
 from hubs import settings as hubs_settings
 
@@ -224,13 +225,16 @@ def run_job(job_name: str, path: str = "", quiet: bool = False, ops: dict[str, A
     run_config: dict[str, Any] = {"ops": dict(ops or {})}
     if "land_files" in {node.name for node in job.graph.nodes}:
         run_config["ops"]["land_files"] = {"config": {"path": path}}
-    return run(job, run_config, quiet)
+    return run(job, run_config, quiet, repository_name=defs.get_repository_def().name)
 
 
-def run(job: JobDefinition, run_config: dict[str, Any], quiet: bool = False) -> RunOutcome:
+def run(
+    job: JobDefinition, run_config: dict[str, Any], quiet: bool = False, repository_name: str | None = None
+) -> RunOutcome:
     """Run a job in-process, its progress on stdout unless `quiet`, tools' output in
-    HUBS_HOME/logs/<job>-last-run.log. Raises RunInterrupted (after recording the run and
-    freeing its slots) when SIGTERM or Ctrl-C stopped it."""
+    HUBS_HOME/logs/<job>-last-run.log; recorded under the code location's `repository_name`
+    when given (a job of `defs`), as a run launched from the UI is. Raises RunInterrupted
+    (after recording the run and freeing its slots) when SIGTERM or Ctrl-C stopped it."""
     run_config = {**run_config, "loggers": {} if quiet else {"progress": {}}}
     log_file = hubs_settings.load().home / "logs" / f"{job.name}-last-run.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -253,12 +257,9 @@ def run(job: JobDefinition, run_config: dict[str, Any], quiet: bool = False) -> 
         try:
             release_abandoned_runs(instance)
             with PoolWait(instance, run_id, report, stops.requested).installed(), stops.executing():
-                result = job.execute_in_process(
-                    run_config=run_config,
-                    instance=instance,
-                    raise_on_error=False,
-                    run_id=run_id,
-                    tags={PROCESS_TAG: this_process()},
+                # Created as the UI creates its runs, so it shows under its job and on the timeline.
+                result = execute_located(
+                    job, repository_name, run_config, instance, run_id, tags={PROCESS_TAG: this_process()}
                 )
             outcome, interrupted = _outcome(result, log_file)
         except KeyboardInterrupt:

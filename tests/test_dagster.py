@@ -7,7 +7,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance, RunRequest, SkipReason, build_sensor_context
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    DagsterInstance,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorResult,
+    SkipReason,
+    build_sensor_context,
+    evaluate_automation_conditions,
+)
 
 from hub_assets.definitions import defs
 from hub_assets.instance import hubs_instance
@@ -26,10 +36,10 @@ def test_every_entity_has_its_landing_staging_and_hub_asset_grouped_by_hub() -> 
     by_key = specs()
     for entity in load_catalog().entities:
         landing = AssetKey(["landing", entity.landing_table])
-        staging = AssetKey(["staging", entity.landing_table])
+        staging = AssetKey(["staging", f"stg_{entity.landing_table}"])  # its dbt name
         hub = AssetKey([entity.schema, entity.table])
         assert by_key[landing].group_name == "landing"
-        assert by_key[staging].group_name == entity.schema
+        assert by_key[staging].group_name == "staging"
         assert by_key[hub].group_name == entity.schema
         assert landing in {dep.asset_key for dep in by_key[staging].deps}
         assert staging in {dep.asset_key for dep in by_key[hub].deps}
@@ -37,6 +47,7 @@ def test_every_entity_has_its_landing_staging_and_hub_asset_grouped_by_hub() -> 
 
 def test_delete_pass_runs_after_every_landing_table() -> None:
     deletions = specs()[AssetKey(["hubs_meta", "hub_deletions"])]
+    assert deletions.group_name == "staging"
     landing = {AssetKey(["landing", e.landing_table]) for e in load_catalog().entities}
     assert landing <= {dep.asset_key for dep in deletions.deps}
 
@@ -64,6 +75,9 @@ def test_refresh_job_lands_builds_checks_and_is_recorded(empty_db: str, generate
     with DagsterInstance.from_ref(hubs_instance().get_ref()) as instance:
         record = instance.get_run_by_id(outcome.run_id)
         assert record is not None and record.is_success
+        # Recorded under the code location `dagster dev` loads, as a run launched there is.
+        assert record.remote_job_origin.repository_origin.get_label() == "__repository__@hubs"
+        assert record.job_code_origin.repository_origin.code_pointer.module == "hub_assets.definitions"
     assert (hubs_settings.load().dagster_dir / "storage").is_dir()
 
 
@@ -129,3 +143,68 @@ def test_store_checks_guard_their_store_and_the_temporal_ones_read_the_graph_too
     assert found["X3"].asset_key == AssetKey(["cache", "keys"])
     assert found["T1"].asset_key == AssetKey(["timeline", "edges"])
     assert AssetKey(["graph", "replica"]) in {dep.asset_key for dep in found["T1"].additional_deps}
+
+
+def _materialize(instance: DagsterInstance, keys: list[AssetKey]) -> None:
+    for key in keys:
+        instance.report_runless_asset_event(AssetMaterialization(key))
+
+
+def test_stores_follow_a_changed_hub_table_once_and_only_its_entities() -> None:
+    """The automation sensor's evaluation: a store in step with its hub tables is left alone; a
+    changed hub table brings the store entities reading it (and each whole store) along, once."""
+    from hub_assets.stores.assets import REALTIME_KEY, entity_key, hub_key, store_key
+    from hubs.sync.stores import STORES, holds
+
+    catalog = load_catalog()
+    tractors = next(e for e in catalog.entities if e.table == "tractors")
+    stores = defs.resolve_asset_graph().get_all_asset_keys() - {REALTIME_KEY}
+    stores = {key for key in stores if key.path[0] in STORES}
+    with DagsterInstance.ephemeral() as instance:
+        _materialize(instance, [hub_key(e) for e in catalog.entities] + [hub_key(tractors, "_history")])
+        _materialize(instance, sorted(stores, key=lambda k: k.path))
+        result = evaluate_automation_conditions(defs, instance)
+        assert result.total_requested == 0
+
+        _materialize(instance, [hub_key(tractors)])
+        result = evaluate_automation_conditions(defs, instance, cursor=result.cursor)
+        expected = {entity_key(kind, tractors) for kind in STORES if holds(kind, tractors)}
+        expected |= {store_key(kind) for kind in STORES if holds(kind, tractors)}
+        requested = {key for key in stores | {REALTIME_KEY} if result.get_num_requested(key)}
+        assert requested == expected
+        assert {key.path[0] for key in expected} == {"graph", "cache", "timeline"}  # not in vectors
+
+        # Requested once: the next evaluation waits for that run instead of asking again.
+        assert evaluate_automation_conditions(defs, instance, cursor=result.cursor).total_requested == 0
+
+
+def test_store_freshness_policies_and_the_automation_sensor_are_defined() -> None:
+    from hub_assets.stores.assets import REALTIME_KEY, realtime_entities
+
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if key == REALTIME_KEY:
+            assert node.freshness_policy.fail_window.to_timedelta().total_seconds() == 60
+            assert not node.is_executable and node.automation_condition is None
+        elif key.path[0] in ("graph", "cache", "vectors", "timeline"):
+            assert node.freshness_policy.fail_window.to_timedelta().total_seconds() == 24 * 3600, key
+            assert node.automation_condition.get_label() == "eager", key
+        else:
+            assert node.automation_condition is None, key
+    assert {e.table for e in realtime_entities(load_catalog())} == {"tractors", "loads", "driver_assignments"}
+    sensors = {s.name: s for s in defs.get_repository_def().sensor_defs}
+    assert sensors["stores_follow_hubs"].default_status == DefaultSensorStatus.RUNNING
+    assert "default_automation_condition_sensor" not in sensors  # ours targets every automated asset
+
+
+def test_the_realtime_keeper_records_the_keys_it_rewrote(stores_db: str) -> None:
+    from hub_assets.stores.assets import REALTIME_KEY
+    from hub_assets.stores.sensors import realtime_cache_keeper
+    from resources import PostgresResource
+
+    result = realtime_cache_keeper(build_sensor_context(resources={"postgres": PostgresResource()}))
+    assert isinstance(result, SensorResult), result
+    (event,) = result.asset_events
+    assert event.asset_key == REALTIME_KEY
+    assert event.metadata["keys"].value > 0

@@ -1,4 +1,11 @@
-"""How dbt nodes appear in Dagster: keys by schema, groups by hub, lineage from landing."""
+"""How dbt nodes appear in Dagster: keys by schema, groups by hub, lineage from landing.
+
+Groups read left to right in the lineage view: `landing` (files as received), `staging` (every
+landed row typed against its contract, and the delete pass), one group per hub (its tables and
+their history), then one per derived store. The asset graph labels a node with the last part of
+its key, so no two assets share it: staging models keep their dbt name (stg_hub3_origin__tractors,
+not the landing table's hub3_origin__tractors).
+"""
 
 from __future__ import annotations
 
@@ -10,16 +17,14 @@ from dagster import AssetKey, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 
 LANDING_GROUP = "landing"
-PLATFORM_GROUP = "platform"
+# Staging models, and hubs_meta.hub_deletions: the delete pass reads landing and runs before
+# every hub table (it was once alone in a group named `platform`).
+STAGING_GROUP = "staging"
 
 
 def _hub_schema(props: Mapping[str, Any]) -> str | None:
-    """hub3_origin for hub3_origin.tractors and for staging's stg_hub3_origin__tractors."""
-    if re.match(r"hub\d_", props["schema"]):
-        return props["schema"]
-    if props["name"].startswith("stg_"):
-        return props["name"][4:].split("__", 1)[0]
-    return None
+    """hub3_origin for hub3_origin.tractors and hub3_origin.tractors_history."""
+    return props["schema"] if re.match(r"hub\d_", props["schema"]) else None
 
 
 class HubsDbtTranslator(DagsterDbtTranslator):
@@ -31,13 +36,13 @@ class HubsDbtTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "source":
             return AssetKey([props["source_name"], props["name"]])
         if props["name"].startswith("stg_"):
-            return AssetKey(["staging", props["name"][4:]])
+            return AssetKey([STAGING_GROUP, props["name"]])
         return AssetKey([props["schema"], props.get("alias") or props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] == "source":
             return LANDING_GROUP
-        return _hub_schema(dbt_resource_props) or PLATFORM_GROUP
+        return _hub_schema(dbt_resource_props) or STAGING_GROUP
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)

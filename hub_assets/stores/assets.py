@@ -2,18 +2,30 @@
 holds (lineage from the hub table to its node label, collection, key pattern or timeline) and
 one asset for the store as a whole (what needs every entity: the graph's cross-entity edges,
 the checks). One step syncs a store: it writes only what changed since the store's watermark.
+
+The stores follow their hub tables by themselves (AutomationCondition.eager, evaluated by the
+`stores_follow_hubs` sensor while `dagster dev` runs): once a hub table is materialized, the
+store entities reading it are synced, and each whole-store asset with them. A run that builds
+the stores itself (`refresh`, the CLI's too) is not doubled: eager waits while a store is part of
+a run in progress, and once the run has materialized it there is nothing left to do.
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
+    AssetSelection,
     AssetSpec,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
     Backoff,
     Config,
+    DefaultSensorStatus,
     Failure,
+    FreshnessPolicy,
     MaterializeResult,
     MetadataValue,
     RetryPolicy,
@@ -31,6 +43,16 @@ WHOLE = {"graph": "replica", "cache": "keys", "vectors": "collections", "timelin
 # A store that is down gets a few more tries before its step fails; the others go on.
 RETRY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
 
+FOLLOW_HUBS = AutomationCondition.eager()
+# A store synced on every hub change and not for a day has either failed its syncs or seen no
+# new data for a day: either way the UI marks it (Freshness: failing) for a look.
+STORE_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=24))
+# The real-time keys live 60 s unless rewritten (hub_assets/stores/sensors.py every 30 s): one
+# not rewritten for 60 s has expired.
+REALTIME_TTL_SECONDS = 60
+REALTIME_KEY = AssetKey(["cache", "realtime_keys"])
+REALTIME_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(seconds=REALTIME_TTL_SECONDS))
+
 
 class SyncConfig(Config):
     full: bool = False
@@ -43,7 +65,9 @@ def hub_key(entity: Entity, suffix: str = "") -> AssetKey:
 
 
 def entity_key(kind: str, entity: Entity) -> AssetKey:
-    return AssetKey([kind, entity.schema, entity.table])
+    """graph/hub3_origin/tractors_in_graph: the graph view labels a node with the last part of its
+    key, and `tractors` is the hub table's (and every other store's) label too."""
+    return AssetKey([kind, entity.schema, f"{entity.table}_in_{kind}"])
 
 
 def store_key(kind: str) -> AssetKey:
@@ -62,6 +86,8 @@ def _entity_spec(kind: str, entity: Entity) -> AssetSpec:
         group_name=GROUPS[kind],
         kinds=KINDS[kind],
         skippable=True,
+        automation_condition=FOLLOW_HUBS,
+        freshness_policy=STORE_FRESHNESS,
         description=f"{entity.qualified_name} in the {kind} store: {describe(kind, entity)}.",
         metadata={"hubs/entity": entity.qualified_name, "hubs/label": entity.meta["label"]},
     )
@@ -74,6 +100,8 @@ def _store_spec(kind: str, entities: list[Entity]) -> AssetSpec:
         group_name=GROUPS[kind],
         kinds=KINDS[kind],
         skippable=True,
+        automation_condition=FOLLOW_HUBS,
+        freshness_policy=STORE_FRESHNESS,
         description=f"The {kind} store as a whole ({len(entities)} entities), guarded by its checks.",
     )
 
@@ -158,3 +186,37 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
 
 def build_all_store_assets(catalog: Catalog) -> list[AssetsDefinition]:
     return [build_store_assets(kind, catalog) for kind in STORES]
+
+
+def realtime_entities(catalog: Catalog) -> list[Entity]:
+    return [
+        e for e in held("cache", catalog) if any(k.get("ttl_seconds") == REALTIME_TTL_SECONDS for k in e.meta["cache"])
+    ]
+
+
+def realtime_keys_spec(catalog: Catalog) -> AssetSpec:
+    """The 60-second cache keys, kept alive by the realtime_cache_keeper sensor, which records a
+    materialization of this asset each time it rewrites them (no run): a stale one shows."""
+    return AssetSpec(
+        REALTIME_KEY,
+        deps=[hub_key(e) for e in realtime_entities(catalog)],
+        group_name=GROUPS["cache"],
+        kinds=KINDS["cache"],
+        freshness_policy=REALTIME_FRESHNESS,
+        description=(
+            f"The real-time cache keys (TTL {REALTIME_TTL_SECONDS} s), rewritten from PostgreSQL every 30 s by "
+            "the realtime_cache_keeper sensor while `dagster dev` runs."
+        ),
+    )
+
+
+def follow_hubs_sensor() -> AutomationConditionSensorDefinition:
+    """Evaluates the stores' automation conditions (running by default: Dagster's own default
+    sensor for them starts stopped)."""
+    return AutomationConditionSensorDefinition(
+        "stores_follow_hubs",
+        target=AssetSelection.groups(*GROUPS.values()).materializable(),
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Syncs a store's entities once their hub tables have changed (AutomationCondition.eager).",
+    )
