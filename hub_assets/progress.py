@@ -54,22 +54,6 @@ def error_summary(error: SerializableErrorInfo | None) -> str:
     return scrub(first)
 
 
-# How the landing step logs each file (hub_assets/landing/assets.py): `status name: N rows message`.
-# Reprinted through the loader's own wording, which gives no row count for a file that landed none.
-FILE_LINE = re.compile(
-    r"^(?P<status>loaded|skipped|refused) +(?P<name>.+?): (?P<rows>\d+) rows ?(?P<message>.*)$", re.S
-)
-
-
-def file_line(message: str) -> str:
-    from hubs.landing.loader import file_line as loader_line
-
-    found = FILE_LINE.match(message)
-    if found is None:
-        return message
-    return loader_line(found["status"], found["name"], int(found["rows"]), found["message"])
-
-
 class StepTally:
     """What a step built and which checks passed: said in one line when the step ends, instead
     of a line per asset (a landing step materializes 46, the dbt step over a hundred)."""
@@ -102,7 +86,7 @@ class ProgressHandler(logging.Handler):
         if event is None:
             # The step's own messages: the loader's per-file lines and any warning.
             if record.levelno >= logging.WARNING or meta.get("step_key") == "land_files":
-                self._print(file_line(str(meta.get("orig_message") or record.getMessage())))
+                self._print(str(meta.get("orig_message") or record.getMessage()))
             return
         kind = event.event_type
         if kind == DagsterEventType.STEP_START:

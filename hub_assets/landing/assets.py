@@ -92,8 +92,7 @@ def build_landing_assets(catalog: Catalog) -> AssetsDefinition:
             path.mkdir(parents=True, exist_ok=True)
 
         def report(result: FileResult) -> None:
-            line = f"{result.status:8} {result.path.name}: {result.rows} rows {result.message}".rstrip()
-            (context.log.warning if result.status == "refused" else context.log.info)(line)
+            (context.log.warning if result.status == "refused" else context.log.info)(result.line)
             failpoint("land.file")
 
         results = load_paths(settings, catalog, [path], progress=report)
