@@ -99,10 +99,11 @@ class DagsterDev:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
-    def start(self) -> None:
+    def start(self, command: tuple[str, ...] = ("dagster", "dev")) -> None:
+        """`dagster dev`, or `hubs ui` (which sets DAGSTER_HOME to the repo root first)."""
         with self.log.open("a") as out:
             self.proc = subprocess.Popen(
-                [str(Path(sys.executable).with_name("dagster")), "dev", "-p", str(self.port)],
+                [str(Path(sys.executable).with_name(command[0])), *command[1:], "-p", str(self.port)],
                 cwd=PROJECT_ROOT,
                 env=self.env,
                 stdout=out,
@@ -261,7 +262,10 @@ def test_a_ui_run_builds_the_hubs_and_history_survives_a_restart(ui: DagsterDev,
         time.sleep(3)
 
     ui.stop()
-    ui.start()  # same storage under HUBS_HOME
+    since = len(ui.output())
+    ui.start(("hubs", "ui"))  # same storage under HUBS_HOME
+    said = ui.output()[since:]
+    assert "hubs: run history" in said and "temporary directory" not in said, said[:3000]
     runs = {r["runId"]: r for r in ui.query(RUNS)["runsOrError"]["results"]}
     assert runs[run_id]["status"] == "SUCCESS"
     # The refresh built the stores itself: the automation did not sync them again.

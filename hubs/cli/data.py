@@ -133,7 +133,7 @@ def demo(scale: float, seed: int) -> None:
         " t.unit_number LIMIT 5'   hubs cache   hubs vectors search 'reefer'"
     )
     click.echo("history:  hubs sql 'select * from hub3_origin.tractors_history limit 5'")
-    click.echo("UI:       run `dagster dev` in this folder, then open http://127.0.0.1:3000")
+    click.echo("UI:       `hubs ui`, then open http://127.0.0.1:3000")
     click.echo(f"done in {time.monotonic() - started:.1f}s")
     if not ok:
         sys.exit(1)

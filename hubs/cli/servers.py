@@ -136,3 +136,24 @@ def status() -> None:
 
 
 __all__ = ["down", "status", "up"]
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.option("--port", "-p", type=int, default=3000, show_default=True)
+@click.argument("dagster_args", nargs=-1, type=click.UNPROCESSED)
+def ui(port: int, dagster_args: tuple[str, ...]) -> None:
+    """Open the Dagster UI (`dagster dev` from the repo root, its instance the repo's dagster.yaml);
+    extra arguments go to `dagster dev`."""
+    import os
+    import shutil
+    import sys
+
+    # With DAGSTER_HOME on the folder that holds dagster.yaml, dagster dev reads the same
+    # configuration without announcing a temporary home "that will be removed".
+    env = {**os.environ, "DAGSTER_HOME": os.environ.get("DAGSTER_HOME") or str(hubs_settings.PROJECT_ROOT)}
+    dagster = shutil.which("dagster", path=os.path.dirname(sys.executable)) or shutil.which("dagster")
+    if dagster is None:
+        raise click.ClickException("dagster is not installed in this environment: pip install -e '.[dev]'")
+    click.echo(f"Dagster UI on http://127.0.0.1:{port} (Ctrl-C stops it; run history stays)")
+    os.chdir(hubs_settings.PROJECT_ROOT)
+    os.execve(dagster, [dagster, "dev", "-p", str(port), *dagster_args], env)
