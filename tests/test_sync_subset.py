@@ -13,6 +13,7 @@ from hubs.sync.cache import INDEX_PREFIX
 from hubs.sync.feed import Change
 from tests import fingerprints
 from tests.conftest import StoreBench
+from tests.test_sync_safety import Crash, restart_process
 
 # Chosen for what other entities hold of them. Graph: parties are the end of relationships other
 # rows own, some between two parties (RELATED_TO), and of their own (MERGED_INTO); insights cite
@@ -89,6 +90,28 @@ def test_a_rebuild_of_some_entities_leaves_the_store_as_a_rebuild_of_all(
     bench: StoreBench, offline_embedder: None, kind: str, subset: list[str]
 ) -> None:
     check_subset_rebuild(bench, kind, subset)
+
+
+def test_a_graph_subset_rebuild_that_died_midway_and_is_run_again_ends_like_a_rebuild(
+    bench: StoreBench, offline_embedder: None
+) -> None:
+    bench.sync("graph", full=True)
+    store = bench.store("graph")
+    reference = fingerprints.graph(store, bench.conn)
+
+    def die(*args: object) -> None:
+        raise Crash("after the parked relationships were committed, before a node left the graph")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(type(store), "drop_owned_edges", die)
+        with pytest.raises(Crash):
+            bench.sync("graph", full=True, entities=["parties"])
+    restart_process(bench)
+    # Parties' relationships from other rows now wait in PostgreSQL and are still in the graph:
+    # parking them again would write them twice (RELATED_TO joins two parties: found from both).
+    bench.sync("graph", full=True, entities=["parties"])
+    held = fingerprints.graph(bench.store("graph"), bench.conn)
+    assert held == reference, fingerprints.difference(held, reference)
 
 
 class Unsplittable(engine.Store):
