@@ -8,7 +8,7 @@ from dagster import ConfigurableResource
 from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
 from hubs.db import connect
-from hubs.landing.schema import ensure_landing
+from hubs.landing.schema import ensure_landing, ensure_landing_current
 from hubs.servers import ensure_running
 from hubs.settings import Settings, redact
 
@@ -19,21 +19,31 @@ class PostgresResource(ConfigurableResource):
     def settings(self) -> Settings:
         return hubs_settings.load()
 
-    def ensure_ready(self) -> Settings:
-        """Start the embedded server if it stands in, and create the landing tables."""
+    def ensure_ready(self, force: bool = False) -> Settings:
+        """Start the embedded server if it stands in, and make the landing tables if the catalog
+        changed since they were last made (or always, with `force`)."""
+        self.connect(force=force).close()
+        return self.settings()
+
+    def connect(self, force: bool = False) -> psycopg2.extensions.connection:
+        """A connection, the server started and the landing schema current. The landing DDL runs
+        only when the catalog's fingerprint differs from the one recorded when it last ran: one
+        cheap read otherwise (it locks every landing table, so it must not run on every step,
+        check and sensor tick)."""
         settings = self.settings()
         if settings.postgres_url is None:
             ensure_running(settings, ["postgres"])
         conn = connect(settings)
         try:
-            with conn, conn.cursor() as cur:
-                ensure_landing(cur, load_catalog())
-        finally:
+            if force:
+                with conn, conn.cursor() as cur:
+                    ensure_landing(cur, load_catalog())
+            else:
+                ensure_landing_current(conn, load_catalog())
+        except BaseException:
             conn.close()
-        return settings
-
-    def connect(self) -> psycopg2.extensions.connection:
-        return connect(self.ensure_ready())
+            raise
+        return conn
 
     def describe(self) -> str:
         return redact(self.settings().effective_postgres_url)

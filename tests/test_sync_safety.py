@@ -77,8 +77,13 @@ def test_a_crash_between_a_write_and_its_watermark_loses_no_relationship(
 def test_a_relationship_waits_in_postgresql_for_a_node_that_arrives_later(
     bench: StoreBench, offline_embedder: None
 ) -> None:
-    # Insights cite loads, tractors, decisions ... (EVIDENCED_BY); synced alone, none of those is there yet.
-    bench.sync("graph", full=True, entities=["insights"])
+    # Insights cite loads, tractors, decisions ... (EVIDENCED_BY); synced alone into an empty
+    # graph (the server is the session's), none of those is there yet.
+    graph = bench.store("graph")
+    graph.begin(bench.conn)
+    graph.clear(bench.catalog)
+    bench.conn.commit()
+    bench.sync("graph", entities=["insights"])
     cited = "select count(*) from hubs_meta.graph_pending_edges where owner like 'Insight:%%'"
     before = bench.sql(cited)[0][0]
     assert before > 0, "the insights' relationships should wait for their other nodes"

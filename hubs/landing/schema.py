@@ -3,11 +3,22 @@
 Landing keeps every row as it was received (all TEXT), so nothing a file said is ever lost
 and staging can always be replayed. Column sets follow the catalog's landing contract; a
 column the catalog gains later is added, never dropped.
+
+The DDL (an ALTER TABLE per landing table, each under an ACCESS EXCLUSIVE lock) runs where the
+schema can change: `hubs up`, the landing step, and the first connection after the catalog
+changed. It records a fingerprint of the catalog's landing contract in hubs_meta.schema_state;
+every other connection compares that with one cheap read (ensure_landing_current) and runs
+nothing, so store steps, checks and the real-time cache sensor never queue behind a COPY or
+hold up a reader.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from psycopg2 import sql
+from psycopg2.extensions import connection as Connection
 from psycopg2.extensions import cursor as Cursor
 
 from hubs.catalog import Catalog, Entity
@@ -38,6 +49,63 @@ comment on table landing._files is
 """
 
 
+# Bump when ensure_landing_table's statements change (the fingerprint covers the catalog only).
+LANDING_DDL_VERSION = 1
+STATE_DDL = """
+create schema if not exists hubs_meta;
+create table if not exists hubs_meta.schema_state (
+    part text primary key,
+    fingerprint text not null,
+    applied_at timestamptz not null default now()
+);
+comment on table hubs_meta.schema_state is
+    'Fingerprint of the catalog each part of the schema was last made for (DDL runs when it differs).';
+"""
+LANDING_PART = "landing"
+_DDL_LOCK = "select pg_advisory_xact_lock(hashtext('hubs:landing-ddl'))"
+
+
+def landing_fingerprint(catalog: Catalog) -> str:
+    """What the landing DDL depends on: every entity's landing table and columns."""
+    contract = {
+        "version": LANDING_DDL_VERSION,
+        "registry": REGISTRY_DDL,
+        "technical": TECHNICAL_COLUMNS,
+        "tables": sorted(
+            (e.landing_table, e.qualified_name, [c.name for c in e.landed_columns]) for e in catalog.entities
+        ),
+    }
+    return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()
+
+
+def recorded_fingerprint(cur: Cursor) -> str | None:
+    """The fingerprint the landing DDL last ran for (None: never, or before fingerprints)."""
+    cur.execute("select to_regclass('hubs_meta.schema_state') is not null")
+    if not cur.fetchone()[0]:
+        return None
+    cur.execute("select fingerprint from hubs_meta.schema_state where part = %s", (LANDING_PART,))
+    row = cur.fetchone()
+    return row[0] if row else None
+
+
+def ensure_landing_current(conn: Connection, catalog: Catalog) -> bool:
+    """Run the landing DDL only if the catalog changed since it last ran (or it never did);
+    whether it ran. Two processes that both see a change take turns, and the second finds the
+    fingerprint current and runs nothing."""
+    wanted = landing_fingerprint(catalog)
+    with conn.cursor() as cur:
+        current = recorded_fingerprint(cur) == wanted
+    conn.commit()
+    if current:
+        return False
+    with conn, conn.cursor() as cur:
+        cur.execute(_DDL_LOCK)
+        if recorded_fingerprint(cur) == wanted:
+            return False
+        ensure_landing(cur, catalog)
+    return True
+
+
 def ensure_landing_table(cur: Cursor, entity: Entity) -> None:
     table = sql.Identifier("landing", entity.landing_table)
     cur.execute(
@@ -61,8 +129,15 @@ def ensure_landing_table(cur: Cursor, entity: Entity) -> None:
 
 
 def ensure_landing(cur: Cursor, catalog: Catalog) -> None:
-    """Create the registry and every entity's landing table (idempotent)."""
-    cur.execute("select pg_advisory_xact_lock(hashtext('hubs:landing-ddl'))")
+    """Create the registry and every entity's landing table (idempotent), and record the
+    catalog they were made for (in the caller's transaction: both commit, or neither)."""
+    cur.execute(_DDL_LOCK)
     cur.execute(REGISTRY_DDL)
     for entity in catalog.entities:
         ensure_landing_table(cur, entity)
+    cur.execute(STATE_DDL)
+    cur.execute(
+        "insert into hubs_meta.schema_state (part, fingerprint) values (%s, %s)"
+        " on conflict (part) do update set fingerprint = excluded.fingerprint, applied_at = now()",
+        (LANDING_PART, landing_fingerprint(catalog)),
+    )

@@ -10,6 +10,7 @@ alive between changes.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from typing import Any
@@ -145,6 +146,32 @@ class CacheStore(Store):
                 batch = list(self.client.scan_iter(match=pattern, count=1000))
                 for start in range(0, len(batch), 1000):
                     self.client.delete(*batch[start : start + 1000])
+
+    def subset_refusal(self, entities: list[Entity]) -> str | None:
+        return None
+
+    def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
+        chosen = {e.model for e in entities}
+        # A key another entity's pattern also matches is left to its index set: only the row that
+        # wrote it can say whose it is.
+        others = [
+            re.compile(fnmatch.translate(key_glob(entry)))
+            for entity in catalog.entities
+            if entity.model not in chosen
+            for entry in entries(entity)
+        ]
+        for entity in entities:
+            doomed: set[bytes] = set()
+            for index in self.client.scan_iter(match=f"{INDEX_PREFIX}{entity.meta['label']}:*", count=1000):
+                doomed.add(index)
+                doomed.update(self.client.smembers(index))
+            for entry in entries(entity):
+                for key in self.client.scan_iter(match=key_glob(entry), count=1000):
+                    if not any(pattern.match(key.decode()) for pattern in others):
+                        doomed.add(key)
+            batch = sorted(doomed)
+            for start in range(0, len(batch), 1000):
+                self.client.delete(*batch[start : start + 1000])
 
     def refresh_realtime(self, conn: Connection, catalog: Catalog) -> int:
         """Rewrite every real-time key from PostgreSQL (TTL reset); returns how many."""

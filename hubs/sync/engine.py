@@ -6,7 +6,8 @@ always finds both ends), hands them over chunk by chunk and advances the waterma
 each successful write (so it never moves past what is not durably in the store). Running it
 twice changes nothing the second time; a store that fails keeps its old watermark and catches
 up on the next run; `full=True` empties the store and replays everything (the rebuild and
-rollback path). One sync writes a store at a time (hubs/sync/lock.py).
+rollback path), or, for some of its entities, empties and replays just those (the others keep
+their data and watermarks). One sync writes a store at a time (hubs/sync/lock.py).
 """
 
 from __future__ import annotations
@@ -65,6 +66,18 @@ class EntityFailure:
         return f"{self.entity}{where}{origin}: {self.error}"
 
 
+class SubsetRebuildRefused(RuntimeError):
+    """A store cannot empty some entities on their own: nothing was cleared or reset."""
+
+    def __init__(self, store: str, entities: Iterable[str], why: str) -> None:
+        names = ", ".join(sorted(entities))
+        super().__init__(
+            f"the {store} store cannot rebuild only {names}: {why}. Rebuild the whole store instead"
+            f" (`hubs rebuild {store.split(':')[0]}`, or the store job with full: true and every entity selected),"
+            " or sync without full to apply only what changed"
+        )
+
+
 class SyncFailed(RuntimeError):
     """Some entities could not be synced; the others were. Each failure names its row."""
 
@@ -112,6 +125,17 @@ class Store(ABC):
     @abstractmethod
     def clear(self, catalog: Catalog) -> None:
         """Remove everything this store holds (before a full rebuild)."""
+
+    def subset_refusal(self, entities: list[Entity]) -> str | None:
+        """Why the store cannot empty these entities alone (None: clear_entities can)."""
+        return "it cannot empty one entity's data alone"
+
+    def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
+        """Remove what the store holds of these entities only, leaving the others' data as a
+        rebuild of everything would (before a rebuild of a subset). What must come back with them
+        (the graph: other rows' relationships to their nodes) is committed in PostgreSQL before
+        anything leaves the store."""
+        raise NotImplementedError(f"{type(self).__name__} cannot clear single entities")
 
     def begin(self, conn: Connection) -> None:  # noqa: B027 - most stores keep nothing in PostgreSQL
         """The sync's PostgreSQL connection, for a store that keeps bookkeeping there: what it
@@ -166,17 +190,13 @@ def sync(
     state.ensure(conn)
     with store_writer(conn, store.name, notify):
         store.begin(conn)
+        wanted = set(entities) if entities is not None else None
         if not full and store.lost_content() and state.any_progress(conn, store.name):
             log.warning("the %s store lost what it held since its last sync: rebuilding it from PostgreSQL", store.name)
-            full = True
-        if full:
-            # Forget the progress first: dying between the two steps then means a store that is
-            # re-read whole, never an empty store whose watermarks say it is full.
-            state.reset(conn, store.name)
-            store.clear(catalog)
-            conn.commit()
+            _forget(store, conn, catalog, None)  # all of it is gone, whatever this sync was asked for
+        elif full:
+            _forget(store, conn, catalog, wanted)
         store.prepare(catalog)
-        wanted = set(entities) if entities is not None else None
         reports: list[EntitySync] = []
         failures: list[EntityFailure] = []
         for entity in parents_first(catalog):
@@ -198,6 +218,29 @@ def sync(
     if failures:
         raise SyncFailed(failures, reports)
     return reports
+
+
+def _forget(store: Store, conn: Connection, catalog: Catalog, wanted: set[str] | None) -> None:
+    """Empty what a full sync rebuilds: the whole store, or only the selected entities when some
+    it holds are not selected (their data and watermarks stay: a subset rebuild must not leave
+    the store half empty)."""
+    held = [e for e in catalog.entities if store.holds(e)]
+    chosen = [e for e in held if wanted is None or e.model in wanted]
+    if not chosen:
+        return
+    whole = len(chosen) == len(held)
+    refusal = None if whole else store.subset_refusal(chosen)
+    if refusal:
+        raise SubsetRebuildRefused(store.name, (e.model for e in chosen), refusal)
+    # Forget the progress first: dying between the two steps then means entities that are
+    # re-read whole, never an empty store whose watermarks say it is full.
+    state.reset(conn, store.name, None if whole else [e.model for e in chosen])
+    conn.commit()
+    if whole:
+        store.clear(catalog)
+    else:
+        store.clear_entities(catalog, chosen)
+    conn.commit()
 
 
 class _EntityFailed(Exception):

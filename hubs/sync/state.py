@@ -57,11 +57,14 @@ def write(conn: Connection, store: str, entity: str, mark: Watermark) -> None:
     conn.commit()
 
 
-def reset(conn: Connection, store: str) -> None:
-    """Forget a store's progress: its next sync reads everything (the rebuild path)."""
+def reset(conn: Connection, store: str, entities: list[str] | None = None) -> None:
+    """Forget a store's progress (of these entities, or all): its next sync reads them whole
+    (the rebuild path). Not committed: the caller commits it with what it records alongside."""
     with conn.cursor() as cur:
-        cur.execute("delete from hubs_meta.sync_state where store = %s", (store,))
-    conn.commit()
+        if entities is None:
+            cur.execute("delete from hubs_meta.sync_state where store = %s", (store,))
+        else:
+            cur.execute("delete from hubs_meta.sync_state where store = %s and entity = any(%s)", (store, entities))
 
 
 def any_progress(conn: Connection, store: str) -> bool:

@@ -215,6 +215,22 @@ class TimelineStore(Store):
         )[0]["n"]:
             pass
 
+    def subset_refusal(self, entities: list[Entity]) -> str | None:
+        return None  # every edge names its entity; a node is shared, and goes once no edge is left
+
+    def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
+        for entity in entities:
+            while self.query(
+                "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity "
+                "WITH e LIMIT 10000 DELETE e RETURN count(*) AS n",
+                group=GROUP,
+                entity=entity.model,
+            )[0]["n"]:
+                pass
+        # A node another entity's edges still touch stays (a driver's node, with the tractors it
+        # DROVE); the others go, as a rebuild would not make them.
+        self.query("MATCH (n:Entity {group_id: $group}) WHERE NOT (n)--() DELETE n", group=GROUP)
+
     def as_of(self, edge: str, instant: str) -> str:
         """A Cypher condition: timeline edge `edge` held at `instant`, a Cypher expression (a
         parameter, say) giving ISO-8601 UTC text. valid_at is inclusive, invalid_at exclusive."""

@@ -162,6 +162,18 @@ class VectorStore(Store):
             if self.client.collection_exists(name):
                 self.client.delete_collection(name)
 
+    def subset_refusal(self, entities: list[Entity]) -> str | None:
+        return None  # every point names its entity in its payload
+
+    def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
+        for entity in entities:
+            name = self.collection(entity)
+            if self.client.collection_exists(name):
+                flt = models.Filter(
+                    must=[models.FieldCondition(key="entity", match=models.MatchValue(value=entity.model))]
+                )
+                self.client.delete(name, points_selector=models.FilterSelector(filter=flt))
+
     def points(self, entity: Entity) -> dict[str, dict[str, Any]]:
         """Every point of the entity: id -> payload (for checks)."""
         flt = models.Filter(must=[models.FieldCondition(key="entity", match=models.MatchValue(value=entity.model))])

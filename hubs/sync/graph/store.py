@@ -17,7 +17,7 @@ from psycopg2.extensions import connection as Connection
 from hubs.catalog import Catalog, Entity
 from hubs.sync.engine import Store
 from hubs.sync.feed import Change
-from hubs.sync.graph import pending
+from hubs.sync.graph import pending, subset
 from hubs.sync.graph.dialect import GraphDialect
 from hubs.sync.graph.edges import VERSION, Edge, Relationships
 from hubs.sync.records import normalize, properties
@@ -97,7 +97,7 @@ class GraphStore(Store):
         rows = [{"key": c.key, "props": {**properties(entity, c.row), "key": c.key}} for c in changes]
         for part in _chunks(rows):
             self.dialect.run(f"UNWIND $rows AS r MERGE (n:{label} {{key: r.key}}) SET n = r.props", {"rows": part})
-        self._drop_owned_edges(entity, [c.key for c in changes])
+        self.drop_owned_edges(entity, [c.key for c in changes])
         edges: list[Edge] = []
         for change in changes:
             found = self.relationships.direct(entity, change.key, change.row)
@@ -126,7 +126,7 @@ class GraphStore(Store):
         missing = set(self._create_edges(edges))
         pending.resolved(conn, (id_ for n, id_ in enumerate(ids) if n not in missing))
 
-    def _drop_owned_edges(self, entity: Entity, keys: list[str]) -> None:
+    def drop_owned_edges(self, entity: Entity, keys: list[str]) -> None:
         label = entity.meta["label"]
         owners = [{"key": k, "owner": f"{label}:{k}"} for k in keys]
         for part in _chunks(owners):
@@ -180,7 +180,7 @@ class GraphStore(Store):
 
     def delete(self, entity: Entity, keys: list[str]) -> None:
         label = entity.meta["label"]
-        self._drop_owned_edges(entity, keys)
+        self.drop_owned_edges(entity, keys)
         pending.add(self._pending_conn(), self._others_edges(entity, keys))
         for part in _chunks(keys):
             # The label goes first: FalkorDB 4.16 sometimes kept a plain DETACH DELETEd node in its
@@ -221,9 +221,28 @@ class GraphStore(Store):
         if self.conn is not None:
             pending.clear(self.conn)
 
+    def subset_refusal(self, entities: list[Entity]) -> str | None:
+        return None  # subset.py parks the other rows' relationships to them
+
+    def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
+        subset.clear_entities(self, self._pending_conn(), entities)
+
     def size(self, catalog: Catalog) -> dict[str, int]:
-        [[nodes]] = self.dialect.run("MATCH (n) RETURN count(n)")
-        [[relationships]] = self.dialect.run("MATCH ()-[r]->() RETURN count(r)")
+        # Only the replica's: on Neo4j, Graphiti's timeline shares the database (its labels and
+        # types are the dialect's foreign ones; FalkorDB keeps it in a graph of its own).
+        foreign = {"labels": sorted(self.dialect.foreign_labels), "types": sorted(self.dialect.foreign_types)}
+        [[nodes]] = self.dialect.run(
+            "MATCH (n) WHERE NOT any(l IN labels(n) WHERE l IN $labels) RETURN count(n)"
+            if foreign["labels"]
+            else "MATCH (n) RETURN count(n)",
+            foreign,
+        )
+        [[relationships]] = self.dialect.run(
+            "MATCH ()-[r]->() WHERE NOT type(r) IN $types RETURN count(r)"
+            if foreign["types"]
+            else "MATCH ()-[r]->() RETURN count(r)",
+            foreign,
+        )
         sizes = {"nodes": int(nodes), "relationships": int(relationships)}
         if self.conn is not None:
             sizes["relationships waiting for a node"] = pending.count(self.conn)
