@@ -56,7 +56,8 @@ REALTIME_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(seconds=R
 
 class SyncConfig(Config):
     full: bool = False
-    """Empty the store and rebuild it from PostgreSQL (the rollback path) instead of applying changes."""
+    """Empty the selected entities (all of them: the whole store) and rebuild them from PostgreSQL (the
+    rollback path) instead of applying changes."""
 
 
 def hub_key(entity: Entity, suffix: str = "") -> AssetKey:
@@ -135,8 +136,8 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
         context: AssetExecutionContext, config: SyncConfig, postgres: PostgresResource
     ) -> Iterator[MaterializeResult]:
         selected = [by_key[k] for k in context.selected_asset_keys if k in by_key]
-        settings = postgres.ensure_ready()
         conn = postgres.connect()
+        settings = postgres.settings()
         failed: SyncFailed | None = None
         try:
             with opened(kind, settings, catalog) as store:

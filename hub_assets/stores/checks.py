@@ -52,8 +52,8 @@ def build_store_checks(kind: str, catalog: Catalog) -> AssetChecksDefinition:
     @multi_asset_check(specs=specs, name=f"check_{kind}", can_subset=True)
     def _checks(context: AssetCheckExecutionContext, postgres: PostgresResource) -> Iterator[AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
-        settings = postgres.ensure_ready()
         conn = postgres.connect()
+        settings = postgres.settings()
         checks = CheckContext(conn, catalog, settings)
         try:
             with store_readers(conn, _store_names(checks, kind), context.log.warning):

@@ -28,7 +28,7 @@ INTERVAL_SECONDS = 30
 def realtime_cache_keeper(context: SensorEvaluationContext, postgres: PostgresResource) -> SensorResult | SkipReason:
     from hubs.sync.cache import CacheStore
 
-    settings = postgres.ensure_ready()
+    settings = postgres.settings()
     try:
         store = CacheStore(cache_client(settings))
     except StoreUnavailable as exc:

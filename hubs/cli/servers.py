@@ -22,7 +22,8 @@ def up() -> None:
 
     settings = hubs_settings.load()
     start_servers(settings)
-    PostgresResource().ensure_ready()
+    # `hubs up` is where an operator puts things right: the landing DDL runs whatever is recorded.
+    PostgresResource().ensure_ready(force=True)
     # The inbox exists from the start, so a user (or `dagster dev`'s sensor) finds where to drop files.
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
     click.echo(f"data folder: {settings.home}")
