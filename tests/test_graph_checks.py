@@ -142,8 +142,12 @@ def test_every_check_passes_on_a_freshly_synced_replica(replica: Replica) -> Non
     # The first test of the module on each server, so its replica was just synced from scratch.
     for name in CHECKS:
         outcome = replica.check(name)
-        assert outcome.passed, (name, outcome.summary, outcome.offending)
-        assert outcome.counts["problems"] == 0
+        assert outcome.counts["problems"] == 0, (name, outcome.summary, outcome.offending)
+        if name == "G9_deletes_propagated":
+            # Nothing was ever deleted from this dataset: G9 has no key to look up, and says so.
+            assert outcome.warned and outcome.counts["asked"] == 0, outcome.summary
+        else:
+            assert outcome.passed, (name, outcome.summary, outcome.offending)
     counts = replica.check("X1_postgres_graph_parity").counts
     assert counts["rows"] > 10_000 and counts["relationships"] > 10_000
     replica.repaired()

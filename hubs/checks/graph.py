@@ -171,8 +171,16 @@ def node_counts(ctx: CheckContext) -> CheckOutcome:
             detail = _key_difference(ctx, entity, expected, actual)
             problems.append(f"{label}: {actual} node(s) in the graph, {expected} row(s) in PostgreSQL{detail}")
     summary = f"{len(ctx.catalog.entities)} labels, {nodes} nodes for {rows} rows"
+    unasked = [] if rows else ["PostgreSQL has no rows in any entity: no node to count"]
     return CheckOutcome.from_problems(
-        "G1_node_counts", problems, summary, labels=len(ctx.catalog.entities), nodes=nodes, rows=rows
+        "G1_node_counts",
+        problems,
+        summary,
+        unasked,
+        labels=len(ctx.catalog.entities),
+        nodes=nodes,
+        rows=rows,
+        asked=rows,
     )
 
 
@@ -423,8 +431,9 @@ def relationship_integrity(ctx: CheckContext) -> CheckOutcome:
     problems = edge_problems(ctx, tally, held)
     expected, actual = sum(tally.counts.values()), sum(n for n, _ in held.values())
     summary = f"{len(set(tally.counts) | set(held))} relationship groups, {actual} relationships for {expected} implied"
+    unasked = [] if expected else ["PostgreSQL implies no relationship: none to compare"]
     return CheckOutcome.from_problems(
-        "G2_relationship_integrity", problems, summary, relationships=actual, implied=expected
+        "G2_relationship_integrity", problems, summary, unasked, relationships=actual, implied=expected, asked=expected
     )
 
 
@@ -461,9 +470,10 @@ def unique_constraints(ctx: CheckContext) -> CheckOutcome:
 @check("graph", "G4_no_duplicate_or_keyless_nodes")
 def duplicate_or_keyless_nodes(ctx: CheckContext) -> CheckOutcome:
     """No two nodes of a label share a key, every node has a key, none is without a label."""
-    problems, duplicated, keyless = [], 0, 0
+    problems, duplicated, keyless, scanned = [], 0, 0, 0
     for entity in ctx.catalog.entities:
         label = _label(entity)
+        scanned += _node_count(ctx.graph, label)
         [[missing]] = ctx.graph.run(f"MATCH (n:`{label}`) WHERE n.key IS NULL RETURN count(n)")
         if missing:
             keyless += int(missing)
@@ -478,10 +488,14 @@ def duplicate_or_keyless_nodes(ctx: CheckContext) -> CheckOutcome:
     [[unlabelled]] = ctx.graph.run("MATCH (n) WHERE size(labels(n)) = 0 RETURN count(n)")
     if unlabelled:
         problems.append(f"{unlabelled} node(s) without a label")
+    unasked = [] if scanned else ["the graph has no node of any catalog label: no key to compare"]
     return CheckOutcome.from_problems(
         "G4_no_duplicate_or_keyless_nodes",
         problems,
-        f"{len(ctx.catalog.entities)} labels scanned",
+        f"{len(ctx.catalog.entities)} labels, {scanned} nodes scanned",
+        unasked,
+        asked=scanned,
+        nodes=scanned,
         duplicated_keys=duplicated,
         keyless=keyless,
         unlabelled=int(unlabelled),
@@ -509,11 +523,13 @@ def _sample(ctx: CheckContext, entity: Entity, size: int) -> list[dict[str, Any]
 @check("graph", "G5_property_parity")
 def property_parity(ctx: CheckContext) -> CheckOutcome:
     """A random sample of each label's nodes carries exactly the PostgreSQL row's values (row hash)."""
-    problems, sampled = [], 0
+    problems, sampled, empty = [], 0, []
     for entity in ctx.catalog.entities:
         label = _label(entity)
         expected = {key_of(entity, row): properties(entity, row) for row in _sample(ctx, entity, SAMPLE)}
         sampled += len(expected)
+        if not expected:
+            empty.append(label)
         nodes = _nodes(ctx.graph, label, list(expected))
         for key, props in expected.items():
             node = nodes.get(key)
@@ -523,9 +539,21 @@ def property_parity(ctx: CheckContext) -> CheckOutcome:
                 problems.append(
                     f"{label} {key}: properties differ from PostgreSQL ({', '.join(_differing(props, node))})"
                 )
-    return CheckOutcome.from_problems(
-        "G5_property_parity", problems, f"{sampled} sampled nodes compared", sampled=sampled
+    # An empty entity leaves no property to compare (G1 and X1 count its stray nodes); the check
+    # asked nothing only when every entity was empty.
+    unasked = [] if sampled else ["PostgreSQL has no rows in any entity: no property to compare"]
+    outcome = CheckOutcome.from_problems(
+        "G5_property_parity",
+        problems,
+        f"{sampled} sampled nodes compared",
+        unasked,
+        sampled=sampled,
+        asked=sampled,
+        empty_labels=len(empty),
     )
+    if empty:
+        outcome.notes["empty_labels"] = ", ".join(empty)
+    return outcome
 
 
 # -- G6 -------------------------------------------------------------------------------------------
@@ -693,8 +721,17 @@ def temporal_relationships(ctx: CheckContext) -> CheckOutcome:
         if entity.history == "scd2":
             versions += _versions(ctx, entity, problems)
     summary = f"{edges} interval relationships, {versions} versions and {nodes} interval nodes"
+    asked = edges + versions + nodes
+    unasked = [] if asked else ["the graph has no interval relationship, version or interval node: no bound to read"]
     return CheckOutcome.from_problems(
-        "G6_temporal_relationships", problems, summary, relationships=edges, versions=versions, nodes=nodes
+        "G6_temporal_relationships",
+        problems,
+        summary,
+        unasked,
+        relationships=edges,
+        versions=versions,
+        nodes=nodes,
+        asked=asked,
     )
 
 
@@ -758,7 +795,7 @@ def cross_hub_navigation(ctx: CheckContext) -> CheckOutcome:
     Person 'G' -> Party -OWNS-> LegalEntity) answer in the graph as in PostgreSQL for known keys."""
     tables = {e.model: sql.Identifier(e.schema, e.table) for e in ctx.catalog.entities}
     now = datetime.now(UTC)
-    problems, checked = [], 0
+    problems, checked, unasked = [], 0, []
     for path in _PATHS:
         answers = sql.SQL(path.answer_sql).format(**tables)
         # known keys: start keys from which PostgreSQL says the path leads somewhere now
@@ -772,6 +809,10 @@ def cross_hub_navigation(ctx: CheckContext) -> CheckOutcome:
         )
         found = _answers(ctx.graph.run(path.answer_cypher, {"keys": keys}), now)
         checked += len(keys)
+        if not keys:
+            # Each path is its own question: one without a start key went unasked however many
+            # the others had.
+            unasked.append(f"{path.name}: PostgreSQL has no start key from which the path leads anywhere now")
         for key in keys:
             if found.get(key, set()) != truth[key]:
                 problems.append(
@@ -779,7 +820,13 @@ def cross_hub_navigation(ctx: CheckContext) -> CheckOutcome:
                     f" but PostgreSQL {_shown(sorted(truth[key]))}"
                 )
     return CheckOutcome.from_problems(
-        "G7_cross_hub_navigation", problems, f"{len(_PATHS)} paths from {checked} known keys", keys=checked
+        "G7_cross_hub_navigation",
+        problems,
+        f"{len(_PATHS)} paths from {checked} known keys",
+        unasked,
+        keys=checked,
+        asked=checked,
+        paths_unasked=len(unasked),
     )
 
 
@@ -808,8 +855,15 @@ def label_and_type_set(ctx: CheckContext) -> CheckOutcome:
         for t in sorted(wanted_types - used_types)
     ]
     summary = f"{len(used_labels)} labels and {len(used_types)} relationship types in use"
+    unasked = [] if wanted_labels else ["PostgreSQL has no rows in any entity: no label or type it implies"]
     return CheckOutcome.from_problems(
-        "G8_label_and_type_set", problems, summary, labels=len(used_labels), types=len(used_types)
+        "G8_label_and_type_set",
+        problems,
+        summary,
+        unasked,
+        labels=len(used_labels),
+        types=len(used_types),
+        asked=len(wanted_labels) + len(wanted_types),
     )
 
 
@@ -856,8 +910,10 @@ def deletes_propagated(ctx: CheckContext) -> CheckOutcome:
                     {"owners": owners},
                 ):
                     problems.append(f"{rel_type}: {count} relationship(s) of deleted {owner} still in the graph")
+    why = "no delete has been applied (hubs_meta.hub_deletions)" if logged else "no delete log yet"
+    unasked = [] if deleted else [f"{why}: no deleted key to look up"]
     return CheckOutcome.from_problems(
-        "G9_deletes_propagated", problems, f"{deleted} deleted keys looked up", deleted=deleted
+        "G9_deletes_propagated", problems, f"{deleted} deleted keys looked up", unasked, deleted=deleted, asked=deleted
     )
 
 
@@ -935,6 +991,13 @@ def postgres_graph_parity(ctx: CheckContext) -> CheckOutcome:
     tally = expected_edges(ctx)
     problems += edge_problems(ctx, tally, graph_edges(ctx.graph, ctx.catalog))
     summary = f"{rows} rows of {len(ctx.catalog.entities)} entities and {sum(tally.counts.values())} relationships"
+    unasked = [] if rows else ["PostgreSQL has no rows in any entity: no row hash to compare"]
     return CheckOutcome.from_problems(
-        "X1_postgres_graph_parity", problems, summary, rows=rows, relationships=sum(tally.counts.values())
+        "X1_postgres_graph_parity",
+        problems,
+        summary,
+        unasked,
+        rows=rows,
+        relationships=sum(tally.counts.values()),
+        asked=rows,
     )
