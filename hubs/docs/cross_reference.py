@@ -489,38 +489,48 @@ def _cypher(source: str, rel_type: str, target: str | None) -> str:
     return f"`MATCH (a:{source})-[:{rel_type}]->({b}) RETURN a, b LIMIT 25`"
 
 
-def _fk_row(catalog: Catalog, entity: Entity, fk: ForeignKey) -> tuple[str, ...]:
+def _fk_row(catalog: Catalog, entity: Entity, fk: ForeignKey) -> tuple[tuple[str, str], tuple[str, ...]]:
+    """(start hub, end hub) and the row of one foreign key into another hub. From and To are the
+    start and end of its graph edge, as in the Cypher pattern; the columns read in that order too
+    (the arrow points at the foreign key's parent). Without an edge: from the child to the parent."""
     parent = catalog.by_model(fk.parent_model)
     meta = _fk_relationship(entity, fk)
+    start, end = entity, parent
+    columns = f"{_code(fk.columns)} -> {_code(fk.parent_columns)}"
     if meta is None:
         pattern = "no graph edge"
-    elif meta.get("direction") == "in":
-        pattern = _cypher(parent.meta["label"], meta["type"], entity.meta["label"])
     else:
-        pattern = _cypher(entity.meta["label"], meta["type"], parent.meta["label"])
-    return (
-        f"{entity.meta['label']} (`{entity.qualified_name}`)",
-        f"{parent.meta['label']} (`{parent.qualified_name}`)",
-        f"{_code(fk.columns)} -> {_code(fk.parent_columns)}",
+        if meta.get("direction") == "in":
+            start, end = parent, entity
+            columns = f"{_code(fk.parent_columns)} <- {_code(fk.columns)}"
+        pattern = _cypher(start.meta["label"], meta["type"], end.meta["label"])
+    row = (
+        f"{start.meta['label']} (`{start.qualified_name}`)",
+        f"{end.meta['label']} (`{end.qualified_name}`)",
+        columns,
         pattern,
     )
+    return (start.schema, end.schema), row
 
 
 def _navigation_section(catalog: Catalog, rels: list[Relationship]) -> str:
     parts = [
         "## Cross-Hub Navigation",
         "Every foreign key whose parent lives in another hub, grouped by (from hub -> to hub), with the "
-        "graph pattern that follows it.",
+        "graph pattern that follows it. From and To are where the graph edge starts and ends, as in its "
+        "pattern (a relationship declared `direction: in` starts at the foreign key's parent; its columns "
+        "then read `parent <- child`).",
     ]
     pairs: dict[tuple[str, str], list[tuple[str, ...]]] = {}
     for entity in catalog.entities:
         for fk in sorted(entity.foreign_keys, key=lambda f: f.columns):
             parent = catalog.by_model(fk.parent_model)
             if parent.schema != entity.schema:
-                pairs.setdefault((entity.schema, parent.schema), []).append(_fk_row(catalog, entity, fk))
+                hubs, row = _fk_row(catalog, entity, fk)
+                pairs.setdefault(hubs, []).append(row)
     for (source, target), rows in sorted(pairs.items()):
         parts.append(f"### {source} -> {target}")
-        parts.append(_table(("From", "To", "Columns", "Cypher"), rows))
+        parts.append(_table(("From", "To", "Columns", "Cypher"), sorted(rows)))
     parts.append(_other_cross_hub(catalog, rels))
     return "\n\n".join(parts)
 
