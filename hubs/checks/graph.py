@@ -225,6 +225,13 @@ def _column_pairs(entity: Entity, start: list[str], end: list[str], tally: EdgeT
     return sql.SQL("count(*) filter (where {})").format(_not_null([*start, *end]))
 
 
+def _ends(rel: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The foreign-key columns of a projection's or a link's start and end."""
+    if "link_from" in rel:
+        return rel["link_from"], rel["link_to"]
+    return rel["from_columns"], rel["to_columns"]
+
+
 def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
     """Foreign-key, projection, array and version edges of the entity, counted in SQL."""
     label = _label(entity)
@@ -238,13 +245,14 @@ def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
             else:
                 group = (rel["type"], label, parent)
                 counters.append((group, _column_pairs(entity, list(entity.primary_key), rel["columns"], tally, group)))
-        elif "from_columns" in rel:
+        elif "from_columns" in rel or "link_from" in rel:
+            start, end = _ends(rel)
             group = (
                 rel["type"],
-                _label(_parent(ctx.catalog, entity, rel["from_columns"])),
-                _label(_parent(ctx.catalog, entity, rel["to_columns"])),
+                _label(_parent(ctx.catalog, entity, start)),
+                _label(_parent(ctx.catalog, entity, end)),
             )
-            counters.append((group, _column_pairs(entity, rel["from_columns"], rel["to_columns"], tally, group)))
+            counters.append((group, _column_pairs(entity, start, end, tally, group)))
     if counters:
         query = sql.SQL("select {} from {} as t").format(sql.SQL(", ").join(c for _, c in counters), hub_table(entity))
         for (group, _), n in zip(counters, ctx.sql(query)[0], strict=True):
@@ -336,8 +344,8 @@ def start_labels(catalog: Catalog) -> dict[str, set[str]]:
         for rel in entity.meta.get("relationships", []):
             if "columns" in rel and rel.get("direction") == "in":
                 starts[rel["type"]].add(_label(_parent(catalog, entity, rel["columns"])))
-            elif "from_columns" in rel:
-                starts[rel["type"]].add(_label(_parent(catalog, entity, rel["from_columns"])))
+            elif "from_columns" in rel or "link_from" in rel:
+                starts[rel["type"]].add(_label(_parent(catalog, entity, _ends(rel)[0])))
             else:
                 starts[rel["type"]].add(_label(entity))
         if entity.history == "scd2":

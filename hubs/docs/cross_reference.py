@@ -23,7 +23,7 @@ TITLE = "6-Hub Schema Cross-Reference"
 # History kinds whose rows carry a validity interval, and therefore a Graphiti timeline.
 TEMPORAL_KINDS = ("scd2", "interval")
 CONSTRAINT_KINDS = ("primary key", "foreign key", "unique", "not null", "check", "exclusion")
-RELATIONSHIP_KINDS = ("fk", "edge", "polymorphic", "array", "json")
+RELATIONSHIP_KINDS = ("fk", "edge", "link", "polymorphic", "array", "json")
 ANY_ENTITY = "any entity"
 _KIND_OF_TYPE = {
     "primary_key": "primary key",
@@ -53,6 +53,8 @@ class Relationship:
     cardinality: str
     kind: str
     defined_on: str
+    #: the design's own pattern for this relationship (meta `design`), when the design names it
+    design: str = ""
 
     def sort_key(self) -> tuple[str, ...]:
         return (self.type, self.source, *self.targets, self.defined_on, self.via)
@@ -178,7 +180,12 @@ def _labels(catalog: Catalog, models: Iterable[str]) -> tuple[str, ...]:
 def resolve_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any]) -> Relationship:
     """One meta entry -> (type, from label, to labels, via, cardinality, kind), by its form."""
     label = entity.meta["label"]
-    common = {"type": meta["type"], "cardinality": meta.get("cardinality", ""), "defined_on": entity.qualified_name}
+    common = {
+        "type": meta["type"],
+        "cardinality": meta.get("cardinality", ""),
+        "defined_on": entity.qualified_name,
+        "design": meta.get("design", ""),
+    }
     if "columns" in meta:
         parent = _label(catalog, _foreign_key(entity, meta["columns"]).parent_model)
         # direction: in draws the edge from the parent to this entity (Customer TENDERS Load).
@@ -190,6 +197,14 @@ def resolve_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any])
             targets=(_label(catalog, _foreign_key(entity, meta["to_columns"]).parent_model),),
             via=f"{_code(meta['from_columns'])} -> {_code(meta['to_columns'])}{_properties(meta)}",
             kind="edge",
+            **common,
+        )
+    if "link_from" in meta:
+        return Relationship(
+            source=_label(catalog, _foreign_key(entity, meta["link_from"]).parent_model),
+            targets=(_label(catalog, _foreign_key(entity, meta["link_to"]).parent_model),),
+            via=f"{_code(meta['link_from'])} -> {_code(meta['link_to'])}{_properties(meta)}",
+            kind="link",
             **common,
         )
     if "key_columns" in meta:
@@ -415,16 +430,33 @@ def _property_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
 
 def _directory_section(rels: list[Relationship]) -> str:
     rows = [
-        (f"`{r.type}`", r.source, ", ".join(r.targets), r.via, r.cardinality, r.kind, f"`{r.defined_on}`") for r in rels
+        (
+            f"`{r.type}`",
+            r.source,
+            ", ".join(r.targets),
+            r.via,
+            r.cardinality,
+            r.kind,
+            f"`{r.defined_on}`",
+            f"`{r.design}`" if r.design else "",
+        )
+        for r in rels
     ]
     intro = (
         "Kinds: **fk** an edge per foreign key (direction `in` draws it from the parent); **edge** a row "
-        "projected as an edge between its two foreign-key targets, with properties in braces; "
+        "projected as an edge between its two foreign-key targets, with properties in braces; **link** an "
+        "edge a row draws between two of its foreign-key targets while staying a node itself; "
         "**polymorphic** the target is named by a type column or an `<entity>:<key>` subject; **array** "
         "one edge per element of an array column; **json** targets referenced inside a JSON column."
     )
-    header = ("Type", "From", "To", "Via", "Cardinality", "Kind", "Defined on")
-    return "## Relationship Directory\n\n" + intro + "\n\n" + _table(header, rows)
+    named = sorted({r.type for r in rels if r.design})
+    design = (
+        f"**In the design**: the pattern the design documents give for the relationship (meta `design`); "
+        f"the graph answers to these {len(named)} names as From and To say, whatever the design's "
+        "shorthand for the ends (`fuel_txn`, `2290`, `G`). A row without it is the platform's own."
+    )
+    header = ("Type", "From", "To", "Via", "Cardinality", "Kind", "Defined on", "In the design")
+    return "## Relationship Directory\n\n" + intro + "\n\n" + design + "\n\n" + _table(header, rows)
 
 
 def _redis_keys(entity: Entity) -> str:
