@@ -25,6 +25,7 @@ SAMPLE = 20
 
 ERROR = "error"
 WARN = "warn"  # asked nothing (or not all it should): not a pass, not a failure
+ASKED_NOTHING = "asked_nothing"  # the note (and metadata entry) saying what went unasked, and why
 
 
 @dataclass
@@ -69,7 +70,7 @@ class CheckOutcome:
             f"{summary}: {told}: {reasons}",
             {**counts, "asked": asked},
             severity=WARN,
-            notes={"asked_nothing": reasons},
+            notes={ASKED_NOTHING: reasons},
         )
 
     def metadata(self) -> dict[str, int | str]:
