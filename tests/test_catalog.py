@@ -120,7 +120,7 @@ def test_validations_declare_severity_and_the_asset_they_guard(manifest: dict) -
 RELATIONSHIP_FORMS = {
     "columns",
     "from_columns",
-    "link_from",
+    "link_to",
     "key_columns",
     "subject_column",
     "array_column",
@@ -157,6 +157,9 @@ def test_relationships_are_well_formed_and_point_at_entities(catalog: Catalog) -
         for rel in entity.meta["relationships"]:
             assert re.fullmatch(r"[A-Z][A-Z0-9_]*", rel["type"]), (entity.model, rel)
             assert len(RELATIONSHIP_FORMS & set(rel)) == 1, (entity.model, rel)
+            # link_from starts a link (link_to) or a typed pair (key_columns) at a foreign key's target
+            assert "link_from" not in rel or {"link_to", "key_columns"} & set(rel), (entity.model, rel)
+            assert "link_to" not in rel or "link_from" in rel, (entity.model, rel)
             assert rel.get("direction", "out") in ("in", "out"), (entity.model, rel)
             assert rel.get("cardinality"), (entity.model, rel)
             for key in ("from_columns", "to_columns", "link_from", "link_to"):

@@ -41,6 +41,11 @@ DESIGN_QUESTIONS = {
     "MATCH (a:Party)-[r:REL]->(b:Party) RETURN a.key, b.key, count(r)": (
         "select from_party_id::text, to_party_id::text from hub4_contacts.party_relationships"
     ),
+    "MATCH (i:ArInvoice)-[r:BILLS]->(x) RETURN i.key, x.key, count(r)": (
+        "select m.entity_code || '|' || m.invoice_number, m.load_ref from hub5_financial.invoice_load_matches as m"
+        " where m.load_ref in (select load_number from hub2_openhaul.loads union all"
+        " select trip_number from hub3_origin.trips)"
+    ),
 }
 # What those questions read (with their ends); Neo4j syncs only these (a full rebuild is slow there).
 ENTITIES = [
@@ -56,6 +61,8 @@ ENTITIES = [
     "trips",
     "fuel_transactions",
     "party_relationships",
+    "ar_invoices",
+    "invoice_load_matches",
 ]
 
 

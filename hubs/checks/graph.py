@@ -245,7 +245,7 @@ def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
             else:
                 group = (rel["type"], label, parent)
                 counters.append((group, _column_pairs(entity, list(entity.primary_key), rel["columns"], tally, group)))
-        elif "from_columns" in rel or "link_from" in rel:
+        elif "from_columns" in rel or "link_to" in rel:
             start, end = _ends(rel)
             group = (
                 rel["type"],
@@ -344,8 +344,10 @@ def start_labels(catalog: Catalog) -> dict[str, set[str]]:
         for rel in entity.meta.get("relationships", []):
             if "columns" in rel and rel.get("direction") == "in":
                 starts[rel["type"]].add(_label(_parent(catalog, entity, rel["columns"])))
-            elif "from_columns" in rel or "link_from" in rel:
-                starts[rel["type"]].add(_label(_parent(catalog, entity, _ends(rel)[0])))
+            elif "link_from" in rel:  # a link starts at a foreign key's target, whatever its end
+                starts[rel["type"]].add(_label(_parent(catalog, entity, rel["link_from"])))
+            elif "from_columns" in rel:
+                starts[rel["type"]].add(_label(_parent(catalog, entity, rel["from_columns"])))
             else:
                 starts[rel["type"]].add(_label(entity))
         if entity.history == "scd2":

@@ -199,7 +199,7 @@ def resolve_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any])
             kind="edge",
             **common,
         )
-    if "link_from" in meta:
+    if "link_to" in meta:
         return Relationship(
             source=_label(catalog, _foreign_key(entity, meta["link_from"]).parent_model),
             targets=(_label(catalog, _foreign_key(entity, meta["link_to"]).parent_model),),
@@ -209,10 +209,14 @@ def resolve_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any])
         )
     if "key_columns" in meta:
         type_column, key_column = meta["key_columns"]
+        source, start = label, ""
+        if "link_from" in meta:  # drawn from a foreign key's target, not the row
+            source = _label(catalog, _foreign_key(entity, meta["link_from"]).parent_model)
+            start = f"{_code(meta['link_from'])} -> "
         return Relationship(
-            source=label,
+            source=source,
             targets=_labels(catalog, meta["targets"].values()),
-            via=f"`{type_column}` ({_mapping(catalog, meta['targets'])}), key `{key_column}`",
+            via=f"{start}`{type_column}` ({_mapping(catalog, meta['targets'])}), key `{key_column}`",
             kind="polymorphic",
             **common,
         )
@@ -446,7 +450,8 @@ def _directory_section(rels: list[Relationship]) -> str:
         "Kinds: **fk** an edge per foreign key (direction `in` draws it from the parent); **edge** a row "
         "projected as an edge between its two foreign-key targets, with properties in braces; **link** an "
         "edge a row draws between two of its foreign-key targets while staying a node itself; "
-        "**polymorphic** the target is named by a type column or an `<entity>:<key>` subject; **array** "
+        "**polymorphic** the target is named by a type column or an `<entity>:<key>` subject (from a foreign "
+        "key's target when the Via starts with its columns); **array** "
         "one edge per element of an array column; **json** targets referenced inside a JSON column."
     )
     named = sorted({r.type for r in rels if r.design})

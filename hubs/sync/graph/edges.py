@@ -8,7 +8,8 @@ interval: the row is the relationship, and the timeline draws the first such pro
 between two of its foreign keys' targets that the row makes while staying a node of its own
 (`link_from`/`link_to`: a trip puts its load on its tractor, ASSIGNED_UNIT); a key naming its
 entity (`subject_column`, 'tractor:6520'); a typed pair of key columns (`key_columns` +
-`targets`); an array of keys (`array_column`); references inside a JSON document
+`targets`, drawn from a foreign key's target instead of the row with `link_from`: an invoice
+BILLS the load its match names); an array of keys (`array_column`); references inside a JSON document
 (`json_column`). SCD-2 entities also carry their versions as VERSION self-edges.
 """
 
@@ -139,15 +140,19 @@ class Relationships:
         for rel in entity.meta.get("relationships", []):
             if "from_columns" in rel:
                 edges += self._projection(entity, rel, row, rel["from_columns"], rel["to_columns"])
-            elif "link_from" in rel:
+            elif "link_to" in rel:
                 edges += self._projection(entity, rel, row, rel["link_from"], rel["link_to"])
             elif "subject_column" in rel:
                 edges += self._subject(entity, key, rel, row)
             elif "key_columns" in rel:
                 kind, ref = (row.get(c) for c in rel["key_columns"])
                 target = self.by_model.get(rel["targets"].get(kind, ""))
-                if target is not None and ref is not None:
-                    edges.append(Edge(rel["type"], self.label(entity), key, self.label(target), str(ref)))
+                start_label, start_key = self.label(entity), key
+                if "link_from" in rel:
+                    start_label = self.label(self._parent(entity, rel["link_from"]))
+                    start_key = self._key(row, rel["link_from"])
+                if target is not None and ref is not None and start_key is not None:
+                    edges.append(Edge(rel["type"], start_label, start_key, self.label(target), str(ref)))
             elif "array_column" in rel:
                 target = self.label(self.by_model[rel["target"]])
                 for value in array_elements(row.get(rel["array_column"])):
