@@ -328,9 +328,14 @@ def test_g6_names_backward_and_overlapping_intervals(replica: Replica) -> None:
             "MATCH ()-[r:DROVE]->() WHERE r.valid_to IS NULL DELETE r",
             ["driver_assignments"],
         ),
+        (
+            "Load -ASSIGNED_UNIT-> Tractor -ASSIGNED_TO-> current Driver",
+            "MATCH (:Tractor)-[r:ASSIGNED_TO]->() WHERE r.valid_to IS NULL DELETE r",
+            ["driver_assignments"],
+        ),
         ("Person 'G' -> Party -OWNS-> LegalEntity", "MATCH (:Person)-[r:IS]->() DELETE r", ["persons"]),
     ],
-    ids=["load-carrier-address", "tractor-driver-party", "g-owns-entity"],
+    ids=["load-carrier-address", "tractor-driver-party", "design-load-unit-driver", "g-owns-entity"],
 )
 def test_g7_names_the_start_keys_whose_path_broke(
     replica: Replica, path: str, break_it: str, models: list[str]

@@ -776,6 +776,15 @@ _PATHS = (
         " RETURN k, d.key + '|' + p.key, r.valid_from, r.valid_to",
     ),
     Path(
+        # The design's own names (its Tractor entry): a load's tractor and who drives it now.
+        "Load -ASSIGNED_UNIT-> Tractor -ASSIGNED_TO-> current Driver",
+        "select t.openhaul_load_number::text as key, da.driver_code::text as answer, da.valid_from, da.valid_to"
+        " from {trips} t join {driver_assignments} da on da.unit_number = t.unit_number"
+        " where t.openhaul_load_number is not null",
+        "UNWIND $keys AS k MATCH (:Load {key: k})-[:ASSIGNED_UNIT]->(:Tractor)-[r:ASSIGNED_TO]->(d:Driver)"
+        " RETURN k, d.key, r.valid_from, r.valid_to",
+    ),
+    Path(
         "Person 'G' -> Party -OWNS-> LegalEntity",
         "select p.person_id::text as key, os.entity_code::text as answer, os.valid_from, os.valid_to"
         " from {persons} p join {ownership_stakes} os on os.owner_party_id = p.party_id where p.is_owner",
@@ -802,7 +811,8 @@ def _answers(rows: Iterable[Iterable[Any]], now: datetime) -> dict[str, set[str]
 @check("graph", "G7_cross_hub_navigation")
 def cross_hub_navigation(ctx: CheckContext) -> CheckOutcome:
     """Cross-hub paths (Load -> Carrier -> Party -> Address; Tractor -> current Driver -> Party;
-    Person 'G' -> Party -OWNS-> LegalEntity) answer in the graph as in PostgreSQL for known keys."""
+    Load -ASSIGNED_UNIT-> Tractor -ASSIGNED_TO-> Driver; Person 'G' -> Party -OWNS-> LegalEntity)
+    answer in the graph as in PostgreSQL for known keys."""
     tables = {e.model: sql.Identifier(e.schema, e.table) for e in ctx.catalog.entities}
     now = datetime.now(UTC)
     problems, checked, unasked = [], 0, []
