@@ -30,19 +30,26 @@ def test_an_outcome_warns_only_when_it_found_no_problem_and_something_went_unask
     assert (failed.passed, failed.severity, failed.offending) == (False, ERROR, ["a stray node"])
 
 
-@pytest.fixture
-def emptied(bench: StoreBench, offline_embedder: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreBench]:
-    """The small dataset with every hub table emptied, and every store synced from it."""
-    monkeypatch.delenv("HUBS_NEO4J_URI", raising=False)
+def empty_hubs(bench: StoreBench, *kinds: str) -> None:
+    """Every hub table emptied, and these stores rebuilt from them: empty. The stores' servers are
+    shared by the session, and a later module (test_dagster's refresh) expects them empty."""
     tables = []
     for entity in bench.catalog.entities:
         tables.append(hub_table(entity).as_string(bench.conn))
         if history_table(entity) is not None:
             tables.append(history_table(entity).as_string(bench.conn))
     bench.sql(f"truncate {', '.join(tables)} cascade")
-    for kind in STORES:
+    for kind in kinds:
         bench.synced(kind)
+
+
+@pytest.fixture
+def emptied(bench: StoreBench, offline_embedder: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreBench]:
+    """The small dataset with every hub table emptied, and every store synced from it."""
+    monkeypatch.delenv("HUBS_NEO4J_URI", raising=False)
+    empty_hubs(bench, *STORES)
     yield bench
+    empty_hubs(bench, "graph")  # the test leaves a stray node behind
 
 
 def test_every_check_over_empty_hubs_warns_that_it_asked_nothing(emptied: StoreBench) -> None:
@@ -65,9 +72,17 @@ def test_every_check_over_empty_hubs_warns_that_it_asked_nothing(emptied: StoreB
     assert "Tractor" in outcome.offending[0]
 
 
-def test_g7_warns_naming_the_path_without_a_known_key(bench: StoreBench, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def replica(bench: StoreBench, monkeypatch: pytest.MonkeyPatch) -> Iterator[StoreBench]:
+    """The small dataset's graph on FalkorDB, emptied again afterwards."""
     monkeypatch.delenv("HUBS_NEO4J_URI", raising=False)
     bench.synced("graph")
+    yield bench
+    empty_hubs(bench, "graph")
+
+
+def test_g7_warns_naming_the_path_without_a_known_key(replica: StoreBench) -> None:
+    bench = replica
     assert bench.run_check("G7_cross_hub_navigation").passed
     # Nobody owns anything: the ownership path has no start key, the other two still answer.
     bench.sql("update hub1_command.persons set is_owner = false, role = 'advisor' where is_owner")

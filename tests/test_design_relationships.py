@@ -14,6 +14,7 @@ import pytest
 from hubs.checks.graph import expected_edges
 from hubs.docs.cross_reference import DOCUMENT
 from tests.conftest import StoreBench, module_bench
+from tests.test_checks_asked_nothing import empty_hubs
 from tests.test_cross_reference import navigation_patterns, section, table_rows, unquote
 
 # The design's own patterns (the Tractor entry and the hub catalog) and, for each, the pairs
@@ -72,6 +73,7 @@ def synced(request: pytest.FixtureRequest, postgres_server: str, stores_template
         whole = request.param == "falkordb"
         bench.sync("graph", full=True, entities=None if whole else ENTITIES)
         yield bench, whole
+        empty_hubs(bench, "graph")  # the graph servers are the session's: leave them empty
 
 
 @pytest.mark.parametrize("question", list(DESIGN_QUESTIONS))
