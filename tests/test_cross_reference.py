@@ -169,10 +169,50 @@ def test_cross_hub_navigation_lists_every_foreign_key_into_another_hub(catalog: 
             parent = catalog.by_model(fk.parent_model)
             if parent.schema != entity.schema:
                 expected.append((entity.qualified_name, parent.qualified_name))
-    assert sorted((re.search(r"`(.+)`", a)[1], re.search(r"`(.+)`", b)[1]) for a, b, _ in listed) == sorted(expected)
+    # From and To are the edge's ends, so a foreign key declared direction: in is listed parent first.
+    tables = [tuple(sorted((re.search(r"`(.+)`", a)[1], re.search(r"`(.+)`", b)[1]))) for a, b, _ in listed]
+    assert sorted(tables) == sorted(tuple(sorted(pair)) for pair in expected)
     assert "`MATCH (a:Load)-[:DISPATCHED_BY]->(b:Person) RETURN a, b LIMIT 25`" in text
     # trips.openhaul_load_number -> loads is declared direction: in, so the pattern starts at the Load.
-    assert "`MATCH (a:Load)-[:HAULED_AS]->(b:Trip) RETURN a, b LIMIT 25`" in text
+    assert (
+        "| Load (`hub2_openhaul.loads`) | Trip (`hub3_origin.trips`) | `load_number` <- `openhaul_load_number` "
+        "| `MATCH (a:Load)-[:HAULED_AS]->(b:Trip) RETURN a, b LIMIT 25` |"
+    ) in text
+
+
+_PATTERN = re.compile(r"^`MATCH \(a:(\w+)\)-\[:(\w+)\]->\(b(?::(\w+))?\) RETURN a, b LIMIT 25`$")
+
+
+def navigation_patterns(document: str) -> list[tuple[str, str, str, list[str]]]:
+    """(start label, type, end label or '', the row) of every Cypher pattern of the navigation tables."""
+    found = []
+    for row in table_rows(section(document, "Cross-Hub Navigation")):
+        if row[-1] == "no graph edge":
+            continue
+        match = _PATTERN.match(row[-1])
+        assert match, row
+        found.append((match[1], match[2], match[3] or "", row))
+    return found
+
+
+def test_every_relationship_row_names_its_ends_as_its_pattern_does(catalog: Catalog, document: str) -> None:
+    # Navigation rows: From | To | Columns | Cypher (FK tables) or Type | From | To | Kind | Via | Cypher.
+    patterns = navigation_patterns(document)
+    assert len(patterns) > 40
+    for start, rel_type, end, row in patterns:
+        if len(row) == 4:
+            listed = (row[0].split(" ")[0], rel_type, row[1].split(" ")[0])
+        else:
+            assert unquote(row[0]) == rel_type, row
+            listed = (row[1], rel_type, row[2] if end else "")
+        assert listed == (start, rel_type, end), f"the row says {listed[0]} -> {listed[2]}, its pattern {row[-1]}"
+    # Every directory row is an edge the graph sync draws that way round.
+    edges = {(rel.type, rel.source, target) for rel in cross_reference.relationships(catalog) for target in rel.targets}
+    for row in table_rows(section(document, "Relationship Directory")):
+        for target in row[2].split(", "):
+            assert (unquote(row[0]), row[1], target) in edges, row
+    for start, rel_type, end, _ in patterns:
+        assert any(t == rel_type and s == start and (e == end or not end) for t, s, e in edges), (start, rel_type)
 
 
 def test_temporal_tracking_reads_history_tables_and_intervals(catalog: Catalog, document: str) -> None:

@@ -142,8 +142,12 @@ def test_every_check_passes_on_a_freshly_synced_replica(replica: Replica) -> Non
     # The first test of the module on each server, so its replica was just synced from scratch.
     for name in CHECKS:
         outcome = replica.check(name)
-        assert outcome.passed, (name, outcome.summary, outcome.offending)
-        assert outcome.counts["problems"] == 0
+        assert outcome.counts["problems"] == 0, (name, outcome.summary, outcome.offending)
+        if name == "G9_deletes_propagated":
+            # Nothing was ever deleted from this dataset: G9 has no key to look up, and says so.
+            assert outcome.warned and outcome.counts["asked"] == 0, outcome.summary
+        else:
+            assert outcome.passed, (name, outcome.summary, outcome.offending)
     counts = replica.check("X1_postgres_graph_parity").counts
     assert counts["rows"] > 10_000 and counts["relationships"] > 10_000
     replica.repaired()
@@ -324,9 +328,14 @@ def test_g6_names_backward_and_overlapping_intervals(replica: Replica) -> None:
             "MATCH ()-[r:DROVE]->() WHERE r.valid_to IS NULL DELETE r",
             ["driver_assignments"],
         ),
+        (
+            "Load -ASSIGNED_UNIT-> Tractor -ASSIGNED_TO-> current Driver",
+            "MATCH (:Tractor)-[r:ASSIGNED_TO]->() WHERE r.valid_to IS NULL DELETE r",
+            ["driver_assignments"],
+        ),
         ("Person 'G' -> Party -OWNS-> LegalEntity", "MATCH (:Person)-[r:IS]->() DELETE r", ["persons"]),
     ],
-    ids=["load-carrier-address", "tractor-driver-party", "g-owns-entity"],
+    ids=["load-carrier-address", "tractor-driver-party", "design-load-unit-driver", "g-owns-entity"],
 )
 def test_g7_names_the_start_keys_whose_path_broke(
     replica: Replica, path: str, break_it: str, models: list[str]

@@ -102,10 +102,16 @@ BREAKERS = {
         {"driving_with_expired_medical_certificate"},
     ),
     "q1_1_g_entity_integrity": (
+        # G's party becomes an organization, the second owner's party inactive: both are parties
+        # that exist (the foreign key holds), neither is an active person.
         """update hub1_command.persons set active = false where handle = 'G';
            update hub1_command.persons set role = 'owner', is_owner = true where person_id = (
-             select person_id from hub1_command.persons where handle <> 'G' order by handle limit 1)""",
-        {"owner_inactive", "several_owners", "owner_not_G"},
+             select person_id from hub1_command.persons where handle <> 'G' order by handle limit 1);
+           update hub4_contacts.parties set party_type = 'organization', legal_name = 'G Holdings'
+            where party_id = (select party_id from hub1_command.persons where handle = 'G');
+           update hub4_contacts.parties set status = 'inactive' where party_id = (
+             select party_id from hub1_command.persons where handle <> 'G' and is_owner)""",
+        {"owner_inactive", "several_owners", "owner_not_G", "owner_party_not_active_person"},
     ),
     "q1_2_project_relationships": (
         """update hub1_command.persons set active = false where person_id = (

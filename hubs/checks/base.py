@@ -4,6 +4,10 @@ Dagster asset checks and the CLI are built from.
 A check reads PostgreSQL (the truth) and one or more derived stores and returns an outcome
 with counts and the offending keys (a sample), never raising for a mismatch: only a store that
 cannot be reached is an error.
+
+A check that found nothing to ask (no known key, no version, an empty entity) has not shown that
+the store is right, so it does not pass: it warns, saying how many questions it asked and why
+none (or not all) could be asked. A problem still fails it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from hubs.settings import Settings
 
 SAMPLE = 20
 
+ERROR = "error"
+WARN = "warn"  # asked nothing (or not all it should): not a pass, not a failure
+ASKED_NOTHING = "asked_nothing"  # the note (and metadata entry) saying what went unasked, and why
+
 
 @dataclass
 class CheckOutcome:
@@ -27,17 +35,50 @@ class CheckOutcome:
     summary: str
     counts: dict[str, int] = field(default_factory=dict)
     offending: list[str] = field(default_factory=list)
+    #: how bad a result that did not pass is: ERROR (a problem found) or WARN (nothing asked)
+    severity: str = ERROR
+    #: text beside the counts, e.g. why nothing could be asked
+    notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warned(self) -> bool:
+        return not self.passed and self.severity == WARN
 
     @classmethod
-    def from_problems(cls, name: str, problems: list[str], summary: str, **counts: int) -> CheckOutcome:
-        """Passed when there are no problems; keeps a sample of them."""
+    def from_problems(
+        cls, name: str, problems: list[str], summary: str, unasked: list[str] | None = None, **counts: int
+    ) -> CheckOutcome:
+        """Passed when there are no problems and everything the check is for could be asked;
+        `unasked` says what could not be asked and why (then it warns). Keeps a sample of the
+        problems."""
+        counts = {**counts, "problems": len(problems)}
+        if problems:
+            return cls(name, False, f"{summary}: {len(problems)} problem(s)", counts, problems[:SAMPLE])
+        if unasked:
+            return cls.asked_nothing(name, summary, unasked, **counts)
+        return cls(name, True, summary, counts)
+
+    @classmethod
+    def asked_nothing(cls, name: str, summary: str, why: list[str], **counts: int) -> CheckOutcome:
+        """A warning: what the check could not ask, and why."""
+        reasons = "; ".join(why)
+        asked = counts.get("asked", 0)
+        told = "asked nothing" if not asked else f"asked {asked} question(s) but not all"
         return cls(
             name,
-            not problems,
-            summary if not problems else f"{summary}: {len(problems)} problem(s)",
-            {**counts, "problems": len(problems)},
-            problems[:SAMPLE],
+            False,
+            f"{summary}: {told}: {reasons}",
+            {**counts, "asked": asked},
+            severity=WARN,
+            notes={ASKED_NOTHING: reasons},
         )
+
+    def metadata(self) -> dict[str, int | str]:
+        """What a report shows beside the verdict: the counts, the notes, the offending sample."""
+        shown: dict[str, int | str] = {**self.counts, **self.notes}
+        if self.offending:
+            shown["offending"] = "\n".join(f"- {line}" for line in self.offending)
+        return shown
 
 
 class CheckContext:

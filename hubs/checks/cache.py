@@ -160,10 +160,22 @@ def postgres_redis_parity(ctx: CheckContext) -> CheckOutcome:
             problems.append(
                 f"{want.entity.model} {want.row_key}: {key} expires in {pttl / 1000:.0f} s, more than its {want.ttl} s"
             )
+    # Expired keys are compared with nothing: only present ones were asked about.
+    unasked = (
+        []
+        if counts["present"]
+        else [
+            "no current row writes a cache key"
+            if not counts["expected"]
+            else f"all {counts['expected']} cache keys have expired: no value to compare"
+        ]
+    )
     return CheckOutcome.from_problems(
         "X3_postgres_redis_parity",
         problems,
         f"{counts['present']} of {counts['expected']} cache keys present and checked ({counts['expired']} expired)",
+        unasked,
+        asked=counts["present"],
         **{
             k: counts[k]
             for k in (

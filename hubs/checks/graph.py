@@ -171,8 +171,16 @@ def node_counts(ctx: CheckContext) -> CheckOutcome:
             detail = _key_difference(ctx, entity, expected, actual)
             problems.append(f"{label}: {actual} node(s) in the graph, {expected} row(s) in PostgreSQL{detail}")
     summary = f"{len(ctx.catalog.entities)} labels, {nodes} nodes for {rows} rows"
+    unasked = [] if rows else ["PostgreSQL has no rows in any entity: no node to count"]
     return CheckOutcome.from_problems(
-        "G1_node_counts", problems, summary, labels=len(ctx.catalog.entities), nodes=nodes, rows=rows
+        "G1_node_counts",
+        problems,
+        summary,
+        unasked,
+        labels=len(ctx.catalog.entities),
+        nodes=nodes,
+        rows=rows,
+        asked=rows,
     )
 
 
@@ -217,6 +225,13 @@ def _column_pairs(entity: Entity, start: list[str], end: list[str], tally: EdgeT
     return sql.SQL("count(*) filter (where {})").format(_not_null([*start, *end]))
 
 
+def _ends(rel: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The foreign-key columns of a projection's or a link's start and end."""
+    if "link_from" in rel:
+        return rel["link_from"], rel["link_to"]
+    return rel["from_columns"], rel["to_columns"]
+
+
 def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
     """Foreign-key, projection, array and version edges of the entity, counted in SQL."""
     label = _label(entity)
@@ -230,13 +245,14 @@ def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
             else:
                 group = (rel["type"], label, parent)
                 counters.append((group, _column_pairs(entity, list(entity.primary_key), rel["columns"], tally, group)))
-        elif "from_columns" in rel:
+        elif "from_columns" in rel or "link_to" in rel:
+            start, end = _ends(rel)
             group = (
                 rel["type"],
-                _label(_parent(ctx.catalog, entity, rel["from_columns"])),
-                _label(_parent(ctx.catalog, entity, rel["to_columns"])),
+                _label(_parent(ctx.catalog, entity, start)),
+                _label(_parent(ctx.catalog, entity, end)),
             )
-            counters.append((group, _column_pairs(entity, rel["from_columns"], rel["to_columns"], tally, group)))
+            counters.append((group, _column_pairs(entity, start, end, tally, group)))
     if counters:
         query = sql.SQL("select {} from {} as t").format(sql.SQL(", ").join(c for _, c in counters), hub_table(entity))
         for (group, _), n in zip(counters, ctx.sql(query)[0], strict=True):
@@ -328,6 +344,8 @@ def start_labels(catalog: Catalog) -> dict[str, set[str]]:
         for rel in entity.meta.get("relationships", []):
             if "columns" in rel and rel.get("direction") == "in":
                 starts[rel["type"]].add(_label(_parent(catalog, entity, rel["columns"])))
+            elif "link_from" in rel:  # a link starts at a foreign key's target, whatever its end
+                starts[rel["type"]].add(_label(_parent(catalog, entity, rel["link_from"])))
             elif "from_columns" in rel:
                 starts[rel["type"]].add(_label(_parent(catalog, entity, rel["from_columns"])))
             else:
@@ -423,8 +441,9 @@ def relationship_integrity(ctx: CheckContext) -> CheckOutcome:
     problems = edge_problems(ctx, tally, held)
     expected, actual = sum(tally.counts.values()), sum(n for n, _ in held.values())
     summary = f"{len(set(tally.counts) | set(held))} relationship groups, {actual} relationships for {expected} implied"
+    unasked = [] if expected else ["PostgreSQL implies no relationship: none to compare"]
     return CheckOutcome.from_problems(
-        "G2_relationship_integrity", problems, summary, relationships=actual, implied=expected
+        "G2_relationship_integrity", problems, summary, unasked, relationships=actual, implied=expected, asked=expected
     )
 
 
@@ -461,9 +480,10 @@ def unique_constraints(ctx: CheckContext) -> CheckOutcome:
 @check("graph", "G4_no_duplicate_or_keyless_nodes")
 def duplicate_or_keyless_nodes(ctx: CheckContext) -> CheckOutcome:
     """No two nodes of a label share a key, every node has a key, none is without a label."""
-    problems, duplicated, keyless = [], 0, 0
+    problems, duplicated, keyless, scanned = [], 0, 0, 0
     for entity in ctx.catalog.entities:
         label = _label(entity)
+        scanned += _node_count(ctx.graph, label)
         [[missing]] = ctx.graph.run(f"MATCH (n:`{label}`) WHERE n.key IS NULL RETURN count(n)")
         if missing:
             keyless += int(missing)
@@ -478,10 +498,14 @@ def duplicate_or_keyless_nodes(ctx: CheckContext) -> CheckOutcome:
     [[unlabelled]] = ctx.graph.run("MATCH (n) WHERE size(labels(n)) = 0 RETURN count(n)")
     if unlabelled:
         problems.append(f"{unlabelled} node(s) without a label")
+    unasked = [] if scanned else ["the graph has no node of any catalog label: no key to compare"]
     return CheckOutcome.from_problems(
         "G4_no_duplicate_or_keyless_nodes",
         problems,
-        f"{len(ctx.catalog.entities)} labels scanned",
+        f"{len(ctx.catalog.entities)} labels, {scanned} nodes scanned",
+        unasked,
+        asked=scanned,
+        nodes=scanned,
         duplicated_keys=duplicated,
         keyless=keyless,
         unlabelled=int(unlabelled),
@@ -509,11 +533,13 @@ def _sample(ctx: CheckContext, entity: Entity, size: int) -> list[dict[str, Any]
 @check("graph", "G5_property_parity")
 def property_parity(ctx: CheckContext) -> CheckOutcome:
     """A random sample of each label's nodes carries exactly the PostgreSQL row's values (row hash)."""
-    problems, sampled = [], 0
+    problems, sampled, empty = [], 0, []
     for entity in ctx.catalog.entities:
         label = _label(entity)
         expected = {key_of(entity, row): properties(entity, row) for row in _sample(ctx, entity, SAMPLE)}
         sampled += len(expected)
+        if not expected:
+            empty.append(label)
         nodes = _nodes(ctx.graph, label, list(expected))
         for key, props in expected.items():
             node = nodes.get(key)
@@ -523,9 +549,21 @@ def property_parity(ctx: CheckContext) -> CheckOutcome:
                 problems.append(
                     f"{label} {key}: properties differ from PostgreSQL ({', '.join(_differing(props, node))})"
                 )
-    return CheckOutcome.from_problems(
-        "G5_property_parity", problems, f"{sampled} sampled nodes compared", sampled=sampled
+    # An empty entity leaves no property to compare (G1 and X1 count its stray nodes); the check
+    # asked nothing only when every entity was empty.
+    unasked = [] if sampled else ["PostgreSQL has no rows in any entity: no property to compare"]
+    outcome = CheckOutcome.from_problems(
+        "G5_property_parity",
+        problems,
+        f"{sampled} sampled nodes compared",
+        unasked,
+        sampled=sampled,
+        asked=sampled,
+        empty_labels=len(empty),
     )
+    if empty:
+        outcome.notes["empty_labels"] = ", ".join(empty)
+    return outcome
 
 
 # -- G6 -------------------------------------------------------------------------------------------
@@ -693,8 +731,17 @@ def temporal_relationships(ctx: CheckContext) -> CheckOutcome:
         if entity.history == "scd2":
             versions += _versions(ctx, entity, problems)
     summary = f"{edges} interval relationships, {versions} versions and {nodes} interval nodes"
+    asked = edges + versions + nodes
+    unasked = [] if asked else ["the graph has no interval relationship, version or interval node: no bound to read"]
     return CheckOutcome.from_problems(
-        "G6_temporal_relationships", problems, summary, relationships=edges, versions=versions, nodes=nodes
+        "G6_temporal_relationships",
+        problems,
+        summary,
+        unasked,
+        relationships=edges,
+        versions=versions,
+        nodes=nodes,
+        asked=asked,
     )
 
 
@@ -729,6 +776,15 @@ _PATHS = (
         " RETURN k, d.key + '|' + p.key, r.valid_from, r.valid_to",
     ),
     Path(
+        # The design's own names (its Tractor entry): a load's tractor and who drives it now.
+        "Load -ASSIGNED_UNIT-> Tractor -ASSIGNED_TO-> current Driver",
+        "select t.openhaul_load_number::text as key, da.driver_code::text as answer, da.valid_from, da.valid_to"
+        " from {trips} t join {driver_assignments} da on da.unit_number = t.unit_number"
+        " where t.openhaul_load_number is not null",
+        "UNWIND $keys AS k MATCH (:Load {key: k})-[:ASSIGNED_UNIT]->(:Tractor)-[r:ASSIGNED_TO]->(d:Driver)"
+        " RETURN k, d.key, r.valid_from, r.valid_to",
+    ),
+    Path(
         "Person 'G' -> Party -OWNS-> LegalEntity",
         "select p.person_id::text as key, os.entity_code::text as answer, os.valid_from, os.valid_to"
         " from {persons} p join {ownership_stakes} os on os.owner_party_id = p.party_id where p.is_owner",
@@ -755,10 +811,11 @@ def _answers(rows: Iterable[Iterable[Any]], now: datetime) -> dict[str, set[str]
 @check("graph", "G7_cross_hub_navigation")
 def cross_hub_navigation(ctx: CheckContext) -> CheckOutcome:
     """Cross-hub paths (Load -> Carrier -> Party -> Address; Tractor -> current Driver -> Party;
-    Person 'G' -> Party -OWNS-> LegalEntity) answer in the graph as in PostgreSQL for known keys."""
+    Load -ASSIGNED_UNIT-> Tractor -ASSIGNED_TO-> Driver; Person 'G' -> Party -OWNS-> LegalEntity)
+    answer in the graph as in PostgreSQL for known keys."""
     tables = {e.model: sql.Identifier(e.schema, e.table) for e in ctx.catalog.entities}
     now = datetime.now(UTC)
-    problems, checked = [], 0
+    problems, checked, unasked = [], 0, []
     for path in _PATHS:
         answers = sql.SQL(path.answer_sql).format(**tables)
         # known keys: start keys from which PostgreSQL says the path leads somewhere now
@@ -772,6 +829,10 @@ def cross_hub_navigation(ctx: CheckContext) -> CheckOutcome:
         )
         found = _answers(ctx.graph.run(path.answer_cypher, {"keys": keys}), now)
         checked += len(keys)
+        if not keys:
+            # Each path is its own question: one without a start key went unasked however many
+            # the others had.
+            unasked.append(f"{path.name}: PostgreSQL has no start key from which the path leads anywhere now")
         for key in keys:
             if found.get(key, set()) != truth[key]:
                 problems.append(
@@ -779,7 +840,13 @@ def cross_hub_navigation(ctx: CheckContext) -> CheckOutcome:
                     f" but PostgreSQL {_shown(sorted(truth[key]))}"
                 )
     return CheckOutcome.from_problems(
-        "G7_cross_hub_navigation", problems, f"{len(_PATHS)} paths from {checked} known keys", keys=checked
+        "G7_cross_hub_navigation",
+        problems,
+        f"{len(_PATHS)} paths from {checked} known keys",
+        unasked,
+        keys=checked,
+        asked=checked,
+        paths_unasked=len(unasked),
     )
 
 
@@ -808,8 +875,15 @@ def label_and_type_set(ctx: CheckContext) -> CheckOutcome:
         for t in sorted(wanted_types - used_types)
     ]
     summary = f"{len(used_labels)} labels and {len(used_types)} relationship types in use"
+    unasked = [] if wanted_labels else ["PostgreSQL has no rows in any entity: no label or type it implies"]
     return CheckOutcome.from_problems(
-        "G8_label_and_type_set", problems, summary, labels=len(used_labels), types=len(used_types)
+        "G8_label_and_type_set",
+        problems,
+        summary,
+        unasked,
+        labels=len(used_labels),
+        types=len(used_types),
+        asked=len(wanted_labels) + len(wanted_types),
     )
 
 
@@ -856,8 +930,10 @@ def deletes_propagated(ctx: CheckContext) -> CheckOutcome:
                     {"owners": owners},
                 ):
                     problems.append(f"{rel_type}: {count} relationship(s) of deleted {owner} still in the graph")
+    why = "no delete has been applied (hubs_meta.hub_deletions)" if logged else "no delete log yet"
+    unasked = [] if deleted else [f"{why}: no deleted key to look up"]
     return CheckOutcome.from_problems(
-        "G9_deletes_propagated", problems, f"{deleted} deleted keys looked up", deleted=deleted
+        "G9_deletes_propagated", problems, f"{deleted} deleted keys looked up", unasked, deleted=deleted, asked=deleted
     )
 
 
@@ -935,6 +1011,13 @@ def postgres_graph_parity(ctx: CheckContext) -> CheckOutcome:
     tally = expected_edges(ctx)
     problems += edge_problems(ctx, tally, graph_edges(ctx.graph, ctx.catalog))
     summary = f"{rows} rows of {len(ctx.catalog.entities)} entities and {sum(tally.counts.values())} relationships"
+    unasked = [] if rows else ["PostgreSQL has no rows in any entity: no row hash to compare"]
     return CheckOutcome.from_problems(
-        "X1_postgres_graph_parity", problems, summary, rows=rows, relationships=sum(tally.counts.values())
+        "X1_postgres_graph_parity",
+        problems,
+        summary,
+        unasked,
+        rows=rows,
+        relationships=sum(tally.counts.values()),
+        asked=rows,
     )

@@ -87,9 +87,12 @@ def postgres_graphiti_parity(ctx: CheckContext) -> CheckOutcome:
     )
     counts["untracked_edges"] = len(strays)
     problems += [f"{s['entity']} {s['key']}: edge {s['uuid']} of an entity the timeline does not track" for s in strays]
+    unasked = [] if counts["versions"] else ["PostgreSQL has no version of any tracked entity: no edge to compare"]
     return CheckOutcome.from_problems(
         "X4_postgres_graphiti_parity",
         problems,
         f"{counts['versions']} versions of {len(tracked)} entities, {counts['edges']} timeline edges",
+        unasked,
+        asked=counts["versions"],
         **counts,
     )

@@ -106,9 +106,12 @@ def postgres_qdrant_parity(ctx: CheckContext) -> CheckOutcome:
             if pid not in points:
                 counts["missing"] += 1
                 problems.append(f"{expected.entity.model} {expected.key}: no point in {collection}")
+    unasked = [] if counts["embeddable"] else ["PostgreSQL has no row with text to embed: no point to compare"]
     return CheckOutcome.from_problems(
         "X2_postgres_qdrant_parity",
         problems,
         f"{counts['embeddable']} embeddable rows, {counts['points']} points ({model})",
+        unasked,
+        asked=counts["embeddable"],
         **{k: counts[k] for k in ("rows", "embeddable", "points", "missing", "stale", "stale_payload")},
     )

@@ -23,7 +23,7 @@ TITLE = "6-Hub Schema Cross-Reference"
 # History kinds whose rows carry a validity interval, and therefore a Graphiti timeline.
 TEMPORAL_KINDS = ("scd2", "interval")
 CONSTRAINT_KINDS = ("primary key", "foreign key", "unique", "not null", "check", "exclusion")
-RELATIONSHIP_KINDS = ("fk", "edge", "polymorphic", "array", "json")
+RELATIONSHIP_KINDS = ("fk", "edge", "link", "polymorphic", "array", "json")
 ANY_ENTITY = "any entity"
 _KIND_OF_TYPE = {
     "primary_key": "primary key",
@@ -53,6 +53,8 @@ class Relationship:
     cardinality: str
     kind: str
     defined_on: str
+    #: the design's own pattern for this relationship (meta `design`), when the design names it
+    design: str = ""
 
     def sort_key(self) -> tuple[str, ...]:
         return (self.type, self.source, *self.targets, self.defined_on, self.via)
@@ -178,7 +180,12 @@ def _labels(catalog: Catalog, models: Iterable[str]) -> tuple[str, ...]:
 def resolve_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any]) -> Relationship:
     """One meta entry -> (type, from label, to labels, via, cardinality, kind), by its form."""
     label = entity.meta["label"]
-    common = {"type": meta["type"], "cardinality": meta.get("cardinality", ""), "defined_on": entity.qualified_name}
+    common = {
+        "type": meta["type"],
+        "cardinality": meta.get("cardinality", ""),
+        "defined_on": entity.qualified_name,
+        "design": meta.get("design", ""),
+    }
     if "columns" in meta:
         parent = _label(catalog, _foreign_key(entity, meta["columns"]).parent_model)
         # direction: in draws the edge from the parent to this entity (Customer TENDERS Load).
@@ -192,12 +199,24 @@ def resolve_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any])
             kind="edge",
             **common,
         )
+    if "link_to" in meta:
+        return Relationship(
+            source=_label(catalog, _foreign_key(entity, meta["link_from"]).parent_model),
+            targets=(_label(catalog, _foreign_key(entity, meta["link_to"]).parent_model),),
+            via=f"{_code(meta['link_from'])} -> {_code(meta['link_to'])}{_properties(meta)}",
+            kind="link",
+            **common,
+        )
     if "key_columns" in meta:
         type_column, key_column = meta["key_columns"]
+        source, start = label, ""
+        if "link_from" in meta:  # drawn from a foreign key's target, not the row
+            source = _label(catalog, _foreign_key(entity, meta["link_from"]).parent_model)
+            start = f"{_code(meta['link_from'])} -> "
         return Relationship(
-            source=label,
+            source=source,
             targets=_labels(catalog, meta["targets"].values()),
-            via=f"`{type_column}` ({_mapping(catalog, meta['targets'])}), key `{key_column}`",
+            via=f"{start}`{type_column}` ({_mapping(catalog, meta['targets'])}), key `{key_column}`",
             kind="polymorphic",
             **common,
         )
@@ -415,16 +434,34 @@ def _property_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
 
 def _directory_section(rels: list[Relationship]) -> str:
     rows = [
-        (f"`{r.type}`", r.source, ", ".join(r.targets), r.via, r.cardinality, r.kind, f"`{r.defined_on}`") for r in rels
+        (
+            f"`{r.type}`",
+            r.source,
+            ", ".join(r.targets),
+            r.via,
+            r.cardinality,
+            r.kind,
+            f"`{r.defined_on}`",
+            f"`{r.design}`" if r.design else "",
+        )
+        for r in rels
     ]
     intro = (
         "Kinds: **fk** an edge per foreign key (direction `in` draws it from the parent); **edge** a row "
-        "projected as an edge between its two foreign-key targets, with properties in braces; "
-        "**polymorphic** the target is named by a type column or an `<entity>:<key>` subject; **array** "
+        "projected as an edge between its two foreign-key targets, with properties in braces; **link** an "
+        "edge a row draws between two of its foreign-key targets while staying a node itself; "
+        "**polymorphic** the target is named by a type column or an `<entity>:<key>` subject (from a foreign "
+        "key's target when the Via starts with its columns); **array** "
         "one edge per element of an array column; **json** targets referenced inside a JSON column."
     )
-    header = ("Type", "From", "To", "Via", "Cardinality", "Kind", "Defined on")
-    return "## Relationship Directory\n\n" + intro + "\n\n" + _table(header, rows)
+    named = sorted({r.type for r in rels if r.design})
+    design = (
+        f"**In the design**: the pattern the design documents give for the relationship (meta `design`); "
+        f"the graph answers to these {len(named)} names as From and To say, whatever the design's "
+        "shorthand for the ends (`fuel_txn`, `2290`, `G`). A row without it is the platform's own."
+    )
+    header = ("Type", "From", "To", "Via", "Cardinality", "Kind", "Defined on", "In the design")
+    return "## Relationship Directory\n\n" + intro + "\n\n" + design + "\n\n" + _table(header, rows)
 
 
 def _redis_keys(entity: Entity) -> str:
@@ -489,38 +526,48 @@ def _cypher(source: str, rel_type: str, target: str | None) -> str:
     return f"`MATCH (a:{source})-[:{rel_type}]->({b}) RETURN a, b LIMIT 25`"
 
 
-def _fk_row(catalog: Catalog, entity: Entity, fk: ForeignKey) -> tuple[str, ...]:
+def _fk_row(catalog: Catalog, entity: Entity, fk: ForeignKey) -> tuple[tuple[str, str], tuple[str, ...]]:
+    """(start hub, end hub) and the row of one foreign key into another hub. From and To are the
+    start and end of its graph edge, as in the Cypher pattern; the columns read in that order too
+    (the arrow points at the foreign key's parent). Without an edge: from the child to the parent."""
     parent = catalog.by_model(fk.parent_model)
     meta = _fk_relationship(entity, fk)
+    start, end = entity, parent
+    columns = f"{_code(fk.columns)} -> {_code(fk.parent_columns)}"
     if meta is None:
         pattern = "no graph edge"
-    elif meta.get("direction") == "in":
-        pattern = _cypher(parent.meta["label"], meta["type"], entity.meta["label"])
     else:
-        pattern = _cypher(entity.meta["label"], meta["type"], parent.meta["label"])
-    return (
-        f"{entity.meta['label']} (`{entity.qualified_name}`)",
-        f"{parent.meta['label']} (`{parent.qualified_name}`)",
-        f"{_code(fk.columns)} -> {_code(fk.parent_columns)}",
+        if meta.get("direction") == "in":
+            start, end = parent, entity
+            columns = f"{_code(fk.parent_columns)} <- {_code(fk.columns)}"
+        pattern = _cypher(start.meta["label"], meta["type"], end.meta["label"])
+    row = (
+        f"{start.meta['label']} (`{start.qualified_name}`)",
+        f"{end.meta['label']} (`{end.qualified_name}`)",
+        columns,
         pattern,
     )
+    return (start.schema, end.schema), row
 
 
 def _navigation_section(catalog: Catalog, rels: list[Relationship]) -> str:
     parts = [
         "## Cross-Hub Navigation",
         "Every foreign key whose parent lives in another hub, grouped by (from hub -> to hub), with the "
-        "graph pattern that follows it.",
+        "graph pattern that follows it. From and To are where the graph edge starts and ends, as in its "
+        "pattern (a relationship declared `direction: in` starts at the foreign key's parent; its columns "
+        "then read `parent <- child`).",
     ]
     pairs: dict[tuple[str, str], list[tuple[str, ...]]] = {}
     for entity in catalog.entities:
         for fk in sorted(entity.foreign_keys, key=lambda f: f.columns):
             parent = catalog.by_model(fk.parent_model)
             if parent.schema != entity.schema:
-                pairs.setdefault((entity.schema, parent.schema), []).append(_fk_row(catalog, entity, fk))
+                hubs, row = _fk_row(catalog, entity, fk)
+                pairs.setdefault(hubs, []).append(row)
     for (source, target), rows in sorted(pairs.items()):
         parts.append(f"### {source} -> {target}")
-        parts.append(_table(("From", "To", "Columns", "Cypher"), rows))
+        parts.append(_table(("From", "To", "Columns", "Cypher"), sorted(rows)))
     parts.append(_other_cross_hub(catalog, rels))
     return "\n\n".join(parts)
 

@@ -1,8 +1,11 @@
 {{ config(severity='error', tags=['validation', 'hub1_command'],
           meta={'dagster': {'ref': {'name': 'persons'}},
-                'validation': 'Q1.1', 'description': "Exactly one owner person, with handle 'G', active and linked to an existing party."}) }}
+                'validation': 'Q1.1', 'description': "Exactly one owner person, with handle 'G', active and linked to an active person party."}) }}
 {#- Q1.1 G entity integrity. Everything in the hubs hangs off G (ownership, goals, decisions),
     so there must be exactly one owner and it must be G, present and resolvable as a party.
+    The foreign key and NOT NULL on persons.party_id already make the party exist, so what is
+    left to ask of it is that it is G as a person, still active (not an organization, not
+    inactive or merged into another party).
     An empty persons table (hub 1 not loaded yet) has no owner to miss. One row per offending
     owner (or one row when there is none). -#}
 with owners as (
@@ -24,7 +27,7 @@ union all
 select 'owner_inactive', o.person_id::text, format('%s is inactive (ended %s)', o.handle, o.ended_on)
 from owners as o where not o.active
 union all
-select 'owner_without_party', o.person_id::text, format('%s party_id %s', o.handle, coalesce(o.party_id::text, 'NULL'))
-from owners as o
-where o.party_id is null
-   or not exists (select 1 from {{ ref('parties') }} as p where p.party_id = o.party_id)
+select 'owner_party_not_active_person', o.person_id::text,
+       format('%s is party %s, a %s party that is %s', o.handle, p.party_id, p.party_type, p.status)
+from owners as o join {{ ref('parties') }} as p on p.party_id = o.party_id
+where p.party_type <> 'person' or p.status <> 'active'

@@ -4,9 +4,13 @@ Every edge is owned by the row it comes from (property `_owner` = "<Label>:<key>
 row changes or disappears its edges are replaced or removed, whatever the edge's direction.
 Forms: a foreign key (`columns`, optionally `direction: in`); a row projected as an edge
 between two of its foreign keys' targets (`from_columns`/`to_columns`, e.g. DROVE with its
-interval); a key naming its entity (`subject_column`, 'tractor:6520'); a typed pair of key
-columns (`key_columns` + `targets`); an array of keys (`array_column`); references inside a
-JSON document (`json_column`). SCD-2 entities also carry their versions as VERSION self-edges.
+interval: the row is the relationship, and the timeline draws the first such projection); a link
+between two of its foreign keys' targets that the row makes while staying a node of its own
+(`link_from`/`link_to`: a trip puts its load on its tractor, ASSIGNED_UNIT); a key naming its
+entity (`subject_column`, 'tractor:6520'); a typed pair of key columns (`key_columns` +
+`targets`, drawn from a foreign key's target instead of the row with `link_from`: an invoice
+BILLS the load its match names); an array of keys (`array_column`); references inside a JSON document
+(`json_column`). SCD-2 entities also carry their versions as VERSION self-edges.
 """
 
 from __future__ import annotations
@@ -135,14 +139,20 @@ class Relationships:
         edges: list[Edge] = []
         for rel in entity.meta.get("relationships", []):
             if "from_columns" in rel:
-                edges += self._projection(entity, rel, row)
+                edges += self._projection(entity, rel, row, rel["from_columns"], rel["to_columns"])
+            elif "link_to" in rel:
+                edges += self._projection(entity, rel, row, rel["link_from"], rel["link_to"])
             elif "subject_column" in rel:
                 edges += self._subject(entity, key, rel, row)
             elif "key_columns" in rel:
                 kind, ref = (row.get(c) for c in rel["key_columns"])
                 target = self.by_model.get(rel["targets"].get(kind, ""))
-                if target is not None and ref is not None:
-                    edges.append(Edge(rel["type"], self.label(entity), key, self.label(target), str(ref)))
+                start_label, start_key = self.label(entity), key
+                if "link_from" in rel:
+                    start_label = self.label(self._parent(entity, rel["link_from"]))
+                    start_key = self._key(row, rel["link_from"])
+                if target is not None and ref is not None and start_key is not None:
+                    edges.append(Edge(rel["type"], start_label, start_key, self.label(target), str(ref)))
             elif "array_column" in rel:
                 target = self.label(self.by_model[rel["target"]])
                 for value in array_elements(row.get(rel["array_column"])):
@@ -152,17 +162,20 @@ class Relationships:
                 edges += self._json(entity, key, rel, row)
         return edges
 
-    def _projection(self, entity: Entity, rel: dict[str, Any], row: dict[str, Any]) -> list[Edge]:
-        from_key, to_key = self._key(row, rel["from_columns"]), self._key(row, rel["to_columns"])
+    def _projection(
+        self, entity: Entity, rel: dict[str, Any], row: dict[str, Any], start: list[str], end: list[str]
+    ) -> list[Edge]:
+        """The edge between the targets of two foreign keys of the row (a projection or a link)."""
+        from_key, to_key = self._key(row, start), self._key(row, end)
         if from_key is None or to_key is None:
             return []
         props = {p: normalize(row[p]) for p in rel.get("properties", []) if row.get(p) is not None}
         return [
             Edge(
                 rel["type"],
-                self.label(self._parent(entity, rel["from_columns"])),
+                self.label(self._parent(entity, start)),
                 from_key,
-                self.label(self._parent(entity, rel["to_columns"])),
+                self.label(self._parent(entity, end)),
                 to_key,
                 props,
             )
