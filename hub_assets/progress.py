@@ -7,9 +7,10 @@ import sys
 import time
 from typing import Any, TextIO
 
-from dagster import DagsterEventType, InitLoggerContext, logger
+from dagster import AssetCheckSeverity, DagsterEventType, InitLoggerContext, logger
 from dagster._utils.error import SerializableErrorInfo
 
+from hubs.checks.base import ASKED_NOTHING
 from hubs.secrets import scrub
 from hubs.sync.stores import STORES
 
@@ -97,6 +98,8 @@ class ProgressHandler(logging.Handler):
             evaluation = event.event_specific_data
             if evaluation.passed:
                 self._tally(event.step_key).passed += 1
+            elif evaluation.severity == AssetCheckSeverity.WARN and ASKED_NOTHING in evaluation.metadata:
+                self._print(f"  check asked nothing: {evaluation.asset_key.to_user_string()} {evaluation.check_name}")
             else:
                 self._print(f"  check FAILED: {evaluation.asset_key.to_user_string()} {evaluation.check_name}")
         elif kind == DagsterEventType.STEP_FAILURE:

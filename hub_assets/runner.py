@@ -21,13 +21,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stdout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import psutil
-from dagster import DagsterEventType, DagsterInstance, JobDefinition
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, JobDefinition
 from dagster._core.events import RunFailureReason
 
 from hub_assets import progress
@@ -35,6 +35,7 @@ from hub_assets.instance import hubs_instance
 from hub_assets.origins import execute_located
 from hub_assets.pools import PROCESS_TAG, PoolWait, end_run, mark_canceling, release_abandoned_runs, this_process
 from hubs import settings as hubs_settings
+from hubs.checks.base import ASKED_NOTHING
 
 log = logging.getLogger(__name__)
 
@@ -195,17 +196,25 @@ class RunOutcome:
     checks_failed: list[str]
     failures: list[str]
     log_file: Path
+    #: checks that found nothing wrong but asked nothing (or not all they are for): warnings that
+    #: are neither a pass nor a failure (a warning that found a problem, a refused file, is failed)
+    checks_asked_nothing: list[str] = field(default_factory=list)
 
 
 def _outcome(result: Any, log_file: Path) -> tuple[RunOutcome, bool]:
     """The run's outcome, and whether SIGTERM / Ctrl-C stopped it."""
-    passed, failed, failures = [], [], []
+    passed, failed, unasked, failures = [], [], [], []
     interrupted = False
     for event in result.all_events:
         if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-            (passed if evaluation.passed else failed).append(name)
+            if evaluation.passed:
+                passed.append(name)
+            elif asked_nothing(evaluation):
+                unasked.append(name)
+            else:
+                failed.append(name)
         elif event.event_type == DagsterEventType.STEP_FAILURE:
             failures.append(f"{event.step_key}: {progress.error_summary(event.event_specific_data.error)}")
         elif event.event_type == DagsterEventType.RUN_CANCELED:
@@ -213,7 +222,13 @@ def _outcome(result: Any, log_file: Path) -> tuple[RunOutcome, bool]:
         elif event.event_type == DagsterEventType.RUN_FAILURE:
             data = event.event_specific_data
             interrupted |= data is not None and data.failure_reason == RunFailureReason.UNEXPECTED_TERMINATION
-    return RunOutcome(result.run_id, result.success, passed, failed, failures, log_file), interrupted
+    return RunOutcome(result.run_id, result.success, passed, failed, failures, log_file, unasked), interrupted
+
+
+def asked_nothing(evaluation: Any) -> bool:
+    """A store check's warning that it had nothing to ask (hubs.checks.base), told apart from a
+    warning that found a problem by the note it carries."""
+    return evaluation.severity == AssetCheckSeverity.WARN and ASKED_NOTHING in evaluation.metadata
 
 
 def run_job(job_name: str, path: str = "", quiet: bool = False, ops: dict[str, Any] | None = None) -> RunOutcome:

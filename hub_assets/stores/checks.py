@@ -7,6 +7,7 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetChecksDefinition,
+    AssetCheckSeverity,
     AssetCheckSpec,
     MetadataValue,
     multi_asset_check,
@@ -26,12 +27,15 @@ ALSO_READS = {"timeline": ["graph"]}
 
 def _result(kind: str, outcome: CheckOutcome) -> AssetCheckResult:
     metadata: dict = {name: MetadataValue.int(count) for name, count in outcome.counts.items()}
+    metadata.update({name: MetadataValue.text(note) for name, note in outcome.notes.items()})
     if outcome.offending:
         metadata["offending"] = MetadataValue.md("\n".join(f"- {line}" for line in outcome.offending))
     return AssetCheckResult(
         asset_key=store_key(kind),
         check_name=outcome.name,
         passed=outcome.passed,
+        # A check that asked nothing did not pass, and found nothing wrong either: a warning.
+        severity=AssetCheckSeverity.WARN if outcome.warned else AssetCheckSeverity.ERROR,
         description=outcome.summary,
         metadata=metadata,
     )
@@ -89,7 +93,8 @@ def _evaluate(
             outcome = registered_check.run(checks)
         except StoreUnavailable as exc:
             outcome = CheckOutcome(registered_check.name, False, f"store unavailable: {exc}")
-        context.log.info(f"{outcome.name}: {'passed' if outcome.passed else 'FAILED'} - {outcome.summary}")
+        verdict = "passed" if outcome.passed else "WARNED" if outcome.warned else "FAILED"
+        context.log.info(f"{outcome.name}: {verdict} - {outcome.summary}")
         yield _result(kind, outcome)
 
 

@@ -129,9 +129,12 @@ def run_reported(job: str, path: str = "", ops: dict | None = None) -> RunOutcom
     click.echo(
         f"run {outcome.run_id} {verdict}: {passed} check{'' if passed == 1 else 's'} passed,"
         f" {len(outcome.checks_failed)} failed"
+        + (f", {len(outcome.checks_asked_nothing)} asked nothing" if outcome.checks_asked_nothing else "")
     )
     for name in outcome.checks_failed:
         click.echo(f"  failed check: {name}")
+    for name in outcome.checks_asked_nothing:
+        click.echo(f"  check that asked nothing (a warning): {name}")
     for failure in outcome.failures:
         click.echo(f"  failed step: {failure}")
     if outcome.failures or outcome.checks_failed:
