@@ -236,6 +236,16 @@ def offline_embedder(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def empty_stores() -> None:
+    """The session's stores hold what earlier tests synced from other databases: start empty."""
+    from hubs.sync.stores import STORES, opened
+
+    catalog = load_catalog()
+    for kind in STORES:
+        with opened(kind, hubs_settings.load(), catalog) as store:
+            store.clear(catalog)
+
+
 class StoreBench:
     """Stores synced from the test's database; each is emptied and rebuilt on first use."""
 
@@ -258,6 +268,12 @@ class StoreBench:
         from hubs.sync.engine import sync
 
         return sync(self.store(kind), self.conn, self.catalog, entities=entities, full=full)
+
+    def holding_only(self, kind: str, entities: list[str]) -> list:
+        """The whole store emptied, then these entities filled (a full sync of a subset empties
+        only that subset: the rest may hold what earlier tests synced from other databases)."""
+        self.store(kind).clear(self.catalog)
+        return self.sync(kind, full=True, entities=entities)
 
     def synced(self, kind: str):
         """The store, emptied and filled from PostgreSQL."""

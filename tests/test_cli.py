@@ -45,7 +45,7 @@ def test_demo_twice_gives_the_same_result_and_down_leaves_nothing(fresh_env: dic
     assert "checks passed, 0 failed" in first.stdout
     table = summary(first.stdout)
     assert any(line.strip().startswith("hub3_origin.tractors") for line in table)
-    assert "dagster dev" in first.stdout and "http://127.0.0.1:3000" in first.stdout
+    assert "hubs ui" in first.stdout and "http://127.0.0.1:3000" in first.stdout
 
     second = hubs(fresh_env, "demo")
     assert second.returncode == 0, second.stdout[-3000:]

@@ -25,6 +25,7 @@ from hub_assets.landing.sensors import inbox_sensor
 from hub_assets.runner import run_job
 from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
+from tests.conftest import empty_stores
 from tests.helpers import scalar
 
 
@@ -64,6 +65,7 @@ def test_dbt_tests_are_checks_and_error_severity_blocks() -> None:
 
 def test_refresh_job_lands_builds_checks_and_is_recorded(empty_db: str, generated: tuple[Path, dict]) -> None:
     folder, expected = generated
+    empty_stores()  # a new database: its stores start empty too
     outcome = run_job("refresh", str(folder), quiet=True)
     assert outcome.success, outcome.failures
     assert not outcome.checks_failed

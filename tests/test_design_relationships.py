@@ -71,7 +71,7 @@ ENTITIES = [
 def synced(request: pytest.FixtureRequest, postgres_server: str, stores_template: str, hubs_home: Path) -> Iterator:
     with module_bench(request, postgres_server, "dr") as bench:
         whole = request.param == "falkordb"
-        bench.sync("graph", full=True, entities=None if whole else ENTITIES)
+        bench.sync("graph", full=True) if whole else bench.holding_only("graph", ENTITIES)
         yield bench, whole
         empty_hubs(bench, "graph")  # the graph servers are the session's: leave them empty
 

@@ -32,9 +32,9 @@ from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
 from hubs.generate import generate
 from hubs.servers import ensure_running
-from hubs.sync.stores import STORES, opened
+from hubs.sync.stores import STORES
 from tests import fingerprints
-from tests.conftest import STORES_SCALE, TEST_SEED, StoreBench, private_database, use_graph_server
+from tests.conftest import STORES_SCALE, TEST_SEED, StoreBench, empty_stores, private_database, use_graph_server
 from tests.helpers import query, write_csv
 from tests.test_landing import tractor
 from tests.test_poison_rows import POISON, fresh, landed_row
@@ -131,14 +131,6 @@ def operator(
             ensure_running(settings, ["cache"] + ([] if settings.neo4j_uri else ["graph"]))
             empty_stores()
             yield Operator(request.param, data)
-
-
-def empty_stores() -> None:
-    """The session's stores hold what earlier tests synced from other databases: start empty."""
-    catalog = load_catalog()
-    for kind in STORES:
-        with opened(kind, hubs_settings.load(), catalog) as store:
-            store.clear(catalog)
 
 
 def test_a_run_killed_in_any_step_is_recovered_by_the_next(operator: Operator) -> None:

@@ -54,8 +54,8 @@ def synced(
     request: pytest.FixtureRequest, postgres_server: str, stores_template: str, hubs_home: Path
 ) -> Iterator[StoreBench]:
     with module_bench(request, postgres_server, "tq") as bench:
-        bench.sync("graph", full=True, entities=["drivers", "tractors", "driver_assignments", "loads"])
-        bench.sync("timeline", full=True, entities=VERSIONED)
+        bench.holding_only("graph", ["drivers", "tractors", "driver_assignments", "loads"])
+        bench.holding_only("timeline", VERSIONED)
         yield bench
 
 
@@ -278,8 +278,8 @@ def own_graph_server(
             with private_database(postgres_server, patch, "tr", STORES_TEMPLATE_DB):
                 bench = StoreBench()
                 try:
-                    bench.sync("graph", full=True, entities=sorted({*GRAPH_ENTITIES, *VERSIONED}))
-                    bench.sync("timeline", full=True, entities=sorted({*TIMELINE_ENTITIES, *VERSIONED}))
+                    bench.holding_only("graph", sorted({*GRAPH_ENTITIES, *VERSIONED}))
+                    bench.holding_only("timeline", sorted({*TIMELINE_ENTITIES, *VERSIONED}))
                     yield server, bench
                 finally:
                     bench.close()

@@ -50,8 +50,8 @@ def synced(
 ) -> Iterator[StoreBench]:
     """A private copy of the small dataset with its graph replica and timeline, per graph server."""
     with module_bench(request, postgres_server, "tq") as bench:
-        bench.sync("graph", full=True, entities=GRAPH_ENTITIES)
-        bench.sync("timeline", full=True, entities=TIMELINE_ENTITIES)
+        bench.holding_only("graph", GRAPH_ENTITIES)
+        bench.holding_only("timeline", TIMELINE_ENTITIES)
         yield bench
 
 
