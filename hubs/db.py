@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import psycopg2
 import psycopg2.extensions
 
@@ -24,17 +21,6 @@ def connect(settings: Settings, *, autocommit: bool = False) -> psycopg2.extensi
         raise connection_error(SERVER, url, exc) from None
     conn.autocommit = autocommit
     return conn
-
-
-@contextmanager
-def transaction(settings: Settings) -> Iterator[psycopg2.extensions.cursor]:
-    """A cursor inside one transaction: committed on success, rolled back on error."""
-    conn = connect(settings)
-    try:
-        with conn, conn.cursor() as cur:
-            yield cur
-    finally:
-        conn.close()
 
 
 def relation_exists(cur: psycopg2.extensions.cursor, schema: str, table: str) -> bool:

@@ -7,7 +7,6 @@ from dagster import ConfigurableResource
 
 from hubs import settings as hubs_settings
 from hubs.secrets import connection_error
-from hubs.servers import ensure_running
 from hubs.settings import redact
 
 SERVER = "Redis (cache)"
@@ -16,15 +15,6 @@ SERVER = "Redis (cache)"
 class CacheResource(ConfigurableResource):
     """HUBS_REDIS_URL, or the embedded redis-server (volatile-lru: only keys with a TTL are evicted,
     never the row-to-keys index; no persistence)."""
-
-    def client(self) -> redis.Redis:
-        settings = hubs_settings.load()
-        if settings.redis_url is None:
-            ensure_running(settings, ["cache"])
-        try:
-            return redis.Redis.from_url(settings.effective_redis_url)
-        except ValueError as exc:  # a malformed URL; the message may quote it
-            raise connection_error(SERVER, settings.effective_redis_url, exc) from None
 
     def describe(self) -> str:
         return redact(hubs_settings.load().effective_redis_url)

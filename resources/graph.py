@@ -7,7 +7,6 @@ from dagster import ConfigurableResource
 
 from hubs import settings as hubs_settings
 from hubs.secrets import connection_error
-from hubs.servers import ensure_running
 from hubs.settings import Settings, redact
 
 
@@ -17,11 +16,6 @@ class GraphResource(ConfigurableResource):
     def describe(self) -> str:
         settings = hubs_settings.load()
         return redact(settings.neo4j_uri or settings.effective_falkordb_url)
-
-    def ensure_ready(self) -> None:
-        settings = hubs_settings.load()
-        if settings.neo4j_uri is None and settings.falkordb_url is None:
-            ensure_running(settings, ["graph"])
 
     def ping(self) -> str:
         settings = hubs_settings.load()
@@ -35,7 +29,8 @@ class GraphResource(ConfigurableResource):
             raise connection_error("FalkorDB (graph)", url, exc) from None
         if "graph" not in modules:
             raise RuntimeError(f"{redact(url)} has no FalkorDB module loaded")
-        return f"FalkorDB {modules['graph']}"
+        version = int(modules["graph"])  # FalkorDB reports 4.16.3 as 41603
+        return f"FalkorDB {version // 10000}.{version // 100 % 100}.{version % 100}"
 
 
 def _ping_neo4j(settings: Settings) -> str:

@@ -24,7 +24,7 @@ from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 
 from hubs.catalog import Catalog, Column, Entity
-from hubs.db import connect, relation_exists
+from hubs.db import connect
 from hubs.landing.schema import ensure_landing
 from hubs.settings import Settings
 
@@ -447,18 +447,5 @@ def load_paths(
             if progress:
                 progress(result)
         return results
-    finally:
-        conn.close()
-
-
-def landed_checksums(settings: Settings) -> set[str]:
-    """Checksums of every file landed so far (the inbox sensor skips these)."""
-    conn = connect(settings)
-    try:
-        with conn.cursor() as cur:
-            if not relation_exists(cur, "landing", "_files"):
-                return set()
-            cur.execute("select checksum from landing._files where status = 'loaded'")
-            return {r[0] for r in cur.fetchall()}
     finally:
         conn.close()
