@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hubs.checks.base import ERROR, REGISTRY, WARN, CheckOutcome, checks_of
+from hubs.checks import checks_of
+from hubs.checks.base import ERROR, REGISTRY, WARN, CheckOutcome
 from hubs.sync.feed import history_table, hub_table
 from tests.conftest import StoreBench
 

@@ -16,7 +16,8 @@ from psycopg2 import sql
 from hub_assets.runner import run_job
 from hubs import settings as hubs_settings
 from hubs.catalog import Entity
-from hubs.checks.base import ASKED_NOTHING, checks_of
+from hubs.checks import checks_of
+from hubs.checks.base import ASKED_NOTHING
 from hubs.servers.redis import CacheServer
 from hubs.sync import state
 from hubs.sync.cache import CacheStore

@@ -15,7 +15,8 @@ from dagster import (
 
 from hub_assets.stores.assets import store_key
 from hubs.catalog import Catalog
-from hubs.checks.base import CheckContext, CheckOutcome, RegisteredCheck, checks_of
+from hubs.checks import checks_of
+from hubs.checks.base import CheckContext, CheckOutcome, RegisteredCheck
 from hubs.sync.engine import StoreUnavailable
 from hubs.sync.lock import store_readers
 from hubs.sync.stores import STORES

@@ -138,13 +138,3 @@ def check(store: str, name: str) -> Callable[[CheckFunction], CheckFunction]:
         return function
 
     return register
-
-
-def checks_of(store: str) -> list[RegisteredCheck]:
-    import hubs.checks.cache
-    import hubs.checks.graph
-    import hubs.checks.temporal
-    import hubs.checks.timeline
-    import hubs.checks.vectors  # noqa: F401 - registration happens on import
-
-    return [c for c in REGISTRY if c.store == store]
