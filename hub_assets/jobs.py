@@ -3,7 +3,6 @@
 from dagster import AssetSelection, define_asset_job
 
 from hub_assets.landing.assets import LANDING_GROUP
-from hub_assets.stores.assets import GROUPS
 from hubs.sync.stores import STORES
 
 landing = AssetSelection.groups(LANDING_GROUP)
@@ -28,7 +27,7 @@ land_job = define_asset_job(
 store_jobs = {
     kind: define_asset_job(
         f"{kind}_store",
-        selection=AssetSelection.groups(GROUPS[kind]).materializable(),
+        selection=AssetSelection.groups(kind).materializable(),
         description=f"Bring the {kind} store up to date with PostgreSQL (full: true rebuilds it) and check it.",
     )
     for kind in STORES

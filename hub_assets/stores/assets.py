@@ -34,12 +34,10 @@ from dagster import (
 
 from hubs.catalog import Catalog, Entity
 from hubs.sync.engine import EntitySync, StoreUnavailable, SyncFailed, sync
-from hubs.sync.stores import STORES, describe, holds, opened
+from hubs.sync.kinds import KINDS, STORES
+from hubs.sync.stores import opened
 from resources import PostgresResource
 
-GROUPS = {"graph": "graph", "cache": "cache", "vectors": "vectors", "timeline": "timeline"}
-KINDS = {"graph": {"neo4j", "falkordb"}, "cache": {"redis"}, "vectors": {"qdrant"}, "timeline": {"graphiti"}}
-WHOLE = {"graph": "replica", "cache": "keys", "vectors": "collections", "timeline": "edges"}
 # A store that is down gets a few more tries before its step fails; the others go on.
 RETRY = RetryPolicy(max_retries=2, delay=15, backoff=Backoff.EXPONENTIAL)
 
@@ -72,11 +70,11 @@ def entity_key(kind: str, entity: Entity) -> AssetKey:
 
 
 def store_key(kind: str) -> AssetKey:
-    return AssetKey([kind, WHOLE[kind]])
+    return AssetKey([kind, KINDS[kind].whole])
 
 
 def held(kind: str, catalog: Catalog) -> list[Entity]:
-    return [e for e in catalog.entities if holds(kind, e)]
+    return KINDS[kind].held(catalog)
 
 
 def _entity_spec(kind: str, entity: Entity) -> AssetSpec:
@@ -84,12 +82,12 @@ def _entity_spec(kind: str, entity: Entity) -> AssetSpec:
     return AssetSpec(
         entity_key(kind, entity),
         deps=deps,
-        group_name=GROUPS[kind],
-        kinds=KINDS[kind],
+        group_name=kind,
+        kinds=set(KINDS[kind].technologies),
         skippable=True,
         automation_condition=FOLLOW_HUBS,
         freshness_policy=STORE_FRESHNESS,
-        description=f"{entity.qualified_name} in the {kind} store: {describe(kind, entity)}.",
+        description=f"{entity.qualified_name} in the {kind} store: {KINDS[kind].describe(entity)}.",
         metadata={"hubs/entity": entity.qualified_name, "hubs/label": entity.meta["label"]},
     )
 
@@ -98,8 +96,8 @@ def _store_spec(kind: str, entities: list[Entity]) -> AssetSpec:
     return AssetSpec(
         store_key(kind),
         deps=[entity_key(kind, e) for e in entities],
-        group_name=GROUPS[kind],
-        kinds=KINDS[kind],
+        group_name=kind,
+        kinds=set(KINDS[kind].technologies),
         skippable=True,
         automation_condition=FOLLOW_HUBS,
         freshness_policy=STORE_FRESHNESS,
@@ -201,8 +199,8 @@ def realtime_keys_spec(catalog: Catalog) -> AssetSpec:
     return AssetSpec(
         REALTIME_KEY,
         deps=[hub_key(e) for e in realtime_entities(catalog)],
-        group_name=GROUPS["cache"],
-        kinds=KINDS["cache"],
+        group_name="cache",
+        kinds=set(KINDS["cache"].technologies),
         freshness_policy=REALTIME_FRESHNESS,
         description=(
             f"The real-time cache keys (TTL {REALTIME_TTL_SECONDS} s), rewritten from PostgreSQL every 30 s by "
@@ -216,7 +214,7 @@ def follow_hubs_sensor() -> AutomationConditionSensorDefinition:
     sensor for them starts stopped)."""
     return AutomationConditionSensorDefinition(
         "stores_follow_hubs",
-        target=AssetSelection.groups(*GROUPS.values()).materializable(),
+        target=AssetSelection.groups(*STORES).materializable(),
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
         description="Syncs a store's entities once their hub tables have changed (AutomationCondition.eager).",

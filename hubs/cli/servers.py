@@ -9,10 +9,7 @@ from hubs.cli.app import main, start_servers, stopped_servers
 from hubs.secrets import ConnectionFailed, scrub
 from hubs.servers import embedded_servers
 from hubs.settings import Settings
-from hubs.sync.stores import STORES
-
-# The embedded server each derived store lives on (vectors: Qdrant local mode, a folder).
-STORE_SERVERS = {"graph": "graph", "timeline": "graph", "cache": "cache", "vectors": None}
+from hubs.sync.kinds import KINDS, STORES
 
 
 @main.command()
@@ -97,7 +94,7 @@ def _stores(settings: Settings, down: list[str]) -> None:
         lags = {lag.kind: lag for lag in store_lags(conn, catalog, _vectors_name())}
         click.echo("derived stores (what each holds; how far behind PostgreSQL):")
         for kind in STORES:
-            if STORE_SERVERS[kind] in down:
+            if KINDS[kind].server in down:
                 click.echo(f"  {kind:9} not running (run `hubs up`)")
             else:
                 click.echo(f"  {kind:9} {format_size(store_size(kind, settings, catalog, conn))}")

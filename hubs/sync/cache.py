@@ -20,10 +20,12 @@ from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
 from hubs.secrets import scrub
+from hubs.settings import Settings
+from hubs.sync.connections import cache_client
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change, current_rows
+from hubs.sync.kinds import holds
 from hubs.sync.records import key_of, normalize
-from hubs.sync.stores import holds
 
 INDEX_PREFIX = "hubs:index:"
 # Written (without TTL, so volatile-lru never evicts it) at the end of every sync: a cache
@@ -210,3 +212,8 @@ class CacheStore(Store):
 
     def close(self) -> None:
         self.client.close()
+
+
+def open_cache(settings: Settings, catalog: Catalog) -> CacheStore:
+    """The Redis cache (see hubs.sync.kinds)."""
+    return CacheStore(cache_client(settings))

@@ -28,13 +28,15 @@ from neo4j.exceptions import ServiceUnavailable
 from hubs.catalog import Catalog, Entity
 from hubs.embeddings import Embedder
 from hubs.secrets import scrub
+from hubs.settings import Settings
+from hubs.sync.connections import TIMELINE_GRAPH, timeline_driver
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change
 from hubs.sync.graph.edges import Relationships
 from hubs.sync.graph.falkordb import log_needs_rewrite
 from hubs.sync.graph.falkordb_indexes import range_indexes, reserve_node_zero
+from hubs.sync.kinds import holds
 from hubs.sync.records import normalize
-from hubs.sync.stores import TIMELINE_GRAPH, holds
 from hubs.sync.timeline_writes import BATCH, edge_record, node_record, writer_for
 
 GROUP = TIMELINE_GRAPH
@@ -285,3 +287,13 @@ def _iso(value: Any) -> str | None:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     return datetime.fromisoformat(str(value)).astimezone(UTC).isoformat()
+
+
+def open_timeline(settings: Settings, catalog: Catalog) -> TimelineStore:
+    """Graphiti's graph on the graph server (see hubs.sync.kinds); pinged, so a server that is
+    down is StoreUnavailable here rather than at the first write."""
+    from hubs.embeddings import embedder_from_env
+
+    store = TimelineStore(timeline_driver(settings), embedder_from_env(), catalog)
+    store.ping()
+    return store

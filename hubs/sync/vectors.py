@@ -21,10 +21,11 @@ from qdrant_client import QdrantClient, models
 
 from hubs.catalog import Catalog, Entity
 from hubs.embeddings import Embedder
+from hubs.settings import Settings
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change
+from hubs.sync.kinds import holds
 from hubs.sync.records import normalize
-from hubs.sync.stores import holds
 
 POINT_NAMESPACE = uuid.UUID("0b6a2d7e-4d8b-4a3e-9a4f-2a6a0a1f5c11")
 PAYLOAD_INDEXES = {
@@ -200,3 +201,10 @@ class VectorStore(Store):
 
     def close(self) -> None:
         self.client.close()
+
+
+def open_vectors(settings: Settings, catalog: Catalog) -> VectorStore:
+    """Qdrant (HUBS_QDRANT_URL, else local mode under HUBS_HOME), embedding as the environment says."""
+    from hubs.embeddings import embedder_from_env
+
+    return VectorStore(open_client(settings.qdrant_url, settings.home / "qdrant"), embedder_from_env())

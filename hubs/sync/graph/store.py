@@ -15,13 +15,15 @@ from typing import Any
 from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
+from hubs.settings import Settings
+from hubs.sync.connections import graph_dialect
 from hubs.sync.engine import Store
 from hubs.sync.feed import Change
 from hubs.sync.graph import pending, subset
 from hubs.sync.graph.dialect import GraphDialect
 from hubs.sync.graph.edges import VERSION, Edge, Relationships
+from hubs.sync.kinds import holds
 from hubs.sync.records import normalize, properties
-from hubs.sync.stores import holds
 
 BATCH = 2000
 
@@ -259,3 +261,8 @@ def owned(edges: list[Edge], owner_label: str, owner_key: str) -> list[Edge]:
         Edge(e.type, e.from_label, e.from_key, e.to_label, e.to_key, {**e.props, "_owner": stamp}, e.to_property)
         for e in edges
     ]
+
+
+def open_graph(settings: Settings, catalog: Catalog) -> GraphStore:
+    """The replica on Neo4j (HUBS_NEO4J_URI) or FalkorDB (see hubs.sync.kinds)."""
+    return GraphStore(graph_dialect(settings), catalog)

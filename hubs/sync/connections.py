@@ -1,0 +1,58 @@
+"""Reaching each derived store's server from the settings: the production server when its
+variable is set, else the embedded one (started on demand). The CLI, the Dagster resources, the
+adapters and the tests all connect here, so they always reach the same place."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlsplit
+
+import redis
+
+from hubs.servers import ensure_running
+from hubs.settings import Settings
+from hubs.sync.graph.dialect import GraphDialect
+
+# Graphiti's graph on FalkorDB (a group_id there is the graph's name, so both are this).
+TIMELINE_GRAPH = "hubs_timeline"
+
+
+def _embedded(settings: Settings, server: str) -> None:
+    if server in settings.embedded_servers_needed():
+        ensure_running(settings, [server])
+
+
+def graph_dialect(settings: Settings) -> GraphDialect:
+    if settings.neo4j_uri:
+        from hubs.sync.graph.neo4j import Neo4jDialect
+
+        return Neo4jDialect(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password)
+    from hubs.sync.graph.falkordb import FalkorDialect
+
+    _embedded(settings, "graph")
+    return FalkorDialect(settings.effective_falkordb_url)
+
+
+def cache_client(settings: Settings) -> redis.Redis:
+    _embedded(settings, "cache")
+    return redis.Redis.from_url(settings.effective_redis_url, socket_timeout=30)
+
+
+def timeline_driver(settings: Settings):
+    # Graphiti reports usage to PostHog unless told not to; the platform never phones home.
+    os.environ.setdefault("GRAPHITI_TELEMETRY_ENABLED", "false")
+    if settings.neo4j_uri:
+        from graphiti_core.driver.neo4j_driver import Neo4jDriver
+
+        return Neo4jDriver(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password or "")
+    from graphiti_core.driver.falkordb_driver import FalkorDriver
+
+    _embedded(settings, "graph")
+    url = urlsplit(settings.effective_falkordb_url)
+    return FalkorDriver(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 6379,
+        username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password else None,
+        database=TIMELINE_GRAPH,
+    )

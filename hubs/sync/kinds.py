@@ -1,0 +1,127 @@
+"""The registry of derived-store kinds: what each holds, how its assets are named and grouped,
+which embedded server it lives on, and how to open it.
+
+Adding a fifth store means an adapter (a `Store`), an entry here and a check module: the CLI,
+the Dagster assets, jobs and checks, and the summaries all read this registry. Adapters are
+imported only when a store is opened, so loading the definitions stays fast, and nothing here
+imports an adapter at module level (adapters may import this module).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from hubs.catalog import Catalog, Entity
+from hubs.settings import Settings
+
+if TYPE_CHECKING:
+    from hubs.sync.engine import Store
+
+
+def _holds_graph(entity: Entity) -> bool:
+    return True
+
+
+def _holds_cache(entity: Entity) -> bool:
+    return bool(entity.meta.get("cache"))
+
+
+def _holds_vectors(entity: Entity) -> bool:
+    return bool(entity.meta.get("vectors"))
+
+
+def _holds_timeline(entity: Entity) -> bool:
+    return entity.history in ("scd2", "interval") and bool(entity.meta.get("timeline", {}).get("facts"))
+
+
+def _describe_graph(entity: Entity) -> str:
+    return f"(:{entity.meta['label']} {{key}}) nodes and their relationships"
+
+
+def _describe_cache(entity: Entity) -> str:
+    return ", ".join(f"{e['key']} (TTL {e['ttl_seconds']} s)" for e in entity.meta["cache"])
+
+
+def _describe_vectors(entity: Entity) -> str:
+    return f"points in the {entity.meta['vectors']['collection']} collection"
+
+
+def _describe_timeline(entity: Entity) -> str:
+    return f"one bi-temporal edge per version ({', '.join(entity.meta['timeline']['facts'])})"
+
+
+@dataclass(frozen=True)
+class StoreKind:
+    name: str  # graph | cache | vectors | timeline: the CLI's word, the asset group, the key prefix
+    whole: str  # the whole-store asset's name (graph/replica): what the store's checks guard
+    technologies: frozenset[str]  # the asset's kinds tags in the UI
+    server: str | None  # the embedded server it lives on (None: a folder, no server)
+    opener: str  # "module:function(settings, catalog) -> Store", imported when first opened
+    holds: Callable[[Entity], bool]  # whether it keeps anything of an entity (from the meta only)
+    describe: Callable[[Entity], str]  # what it keeps of an entity, in a line
+
+    def open(self, settings: Settings, catalog: Catalog) -> Store:
+        """A connected store; StoreUnavailable when its server cannot be reached."""
+        module, function = self.opener.split(":")
+        return getattr(import_module(module), function)(settings, catalog)
+
+    def held(self, catalog: Catalog) -> list[Entity]:
+        return [e for e in catalog.entities if self.holds(e)]
+
+
+KINDS: dict[str, StoreKind] = {
+    k.name: k
+    for k in (
+        StoreKind(
+            "graph",
+            "replica",
+            frozenset({"neo4j", "falkordb"}),
+            "graph",
+            "hubs.sync.graph.store:open_graph",
+            _holds_graph,
+            _describe_graph,
+        ),
+        StoreKind(
+            "cache",
+            "keys",
+            frozenset({"redis"}),
+            "cache",
+            "hubs.sync.cache:open_cache",
+            _holds_cache,
+            _describe_cache,
+        ),
+        StoreKind(
+            "vectors",
+            "collections",
+            frozenset({"qdrant"}),
+            None,
+            "hubs.sync.vectors:open_vectors",
+            _holds_vectors,
+            _describe_vectors,
+        ),
+        StoreKind(
+            "timeline",
+            "edges",
+            frozenset({"graphiti"}),
+            "graph",
+            "hubs.sync.timeline:open_timeline",
+            _holds_timeline,
+            _describe_timeline,
+        ),
+    )
+}
+STORES = tuple(KINDS)
+
+
+def kind(name: str) -> StoreKind:
+    """The registered kind; a clear error for any other name (never a silent default)."""
+    if name not in KINDS:
+        raise ValueError(f"unknown store {name!r}; one of {', '.join(STORES)}")
+    return KINDS[name]
+
+
+def holds(name: str, entity: Entity) -> bool:
+    return kind(name).holds(entity)
