@@ -2,7 +2,7 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from hub_assets.landing.assets import LANDING_GROUP
+from hub_assets.dbt.translator import LANDING_GROUP
 from hubs.sync.stores import STORES
 
 landing = AssetSelection.groups(LANDING_GROUP)

@@ -17,6 +17,7 @@ from dagster import AssetKey, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject
 
 LANDING_GROUP = "landing"
+LANDING_SOURCE = "landing"  # the dbt source of the landing tables (sources.yml)
 # Staging models, and hubs_meta.hub_deletions: the delete pass reads landing and runs before
 # every hub table (it was once alone in a group named `platform`).
 STAGING_GROUP = "staging"
@@ -52,7 +53,7 @@ class HubsDbtTranslator(DagsterDbtTranslator):
             landing = [
                 self.get_asset_key(source)
                 for source in manifest["sources"].values()
-                if source["source_name"] == "landing"
+                if source["source_name"] == LANDING_SOURCE
             ]
             spec = spec.merge_attributes(deps=landing)
         return spec

@@ -1,7 +1,9 @@
 """The landing group: one asset per landing table, all written by one step that lands files."""
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from dagster import (
     multi_asset,
 )
 
+from hub_assets.dbt.project import hubs_dbt_project
+from hub_assets.dbt.translator import LANDING_GROUP, LANDING_SOURCE, HubsDbtTranslator
 from hub_assets.pools import POSTGRES_WRITERS
 from hubs.catalog import Catalog, Entity
 from hubs.db import connect
@@ -26,13 +30,25 @@ from hubs.faults import failpoint
 from hubs.landing.loader import FileResult, load_paths
 from resources import PostgresResource
 
-LANDING_GROUP = "landing"
-FILES_KEY = AssetKey(["landing", "_files"])
+FILES_KEY = AssetKey([LANDING_GROUP, "_files"])
+
+
+@cache
+def _landing_keys() -> dict[str, AssetKey]:
+    """Landing table -> the key the dbt translator gives its source table."""
+    manifest = json.loads(hubs_dbt_project.manifest_path.read_text())
+    translator = HubsDbtTranslator()
+    return {
+        source["name"]: translator.get_asset_key(source)
+        for source in manifest["sources"].values()
+        if source["source_name"] == LANDING_SOURCE
+    }
 
 
 def landing_key(entity: Entity) -> AssetKey:
-    # Same key dagster-dbt gives the dbt source landing.<table>, so lineage joins up.
-    return AssetKey(["landing", entity.landing_table])
+    """The key dagster-dbt gives the dbt source landing.<table> (the translator's), so the lineage
+    from a landing table to its staging model is one asset."""
+    return _landing_keys()[entity.landing_table]
 
 
 class LandingConfig(Config):

@@ -31,7 +31,9 @@ from dagster import (
     RetryPolicy,
     multi_asset,
 )
+from dagster_dbt import get_asset_key_for_model
 
+from hub_assets.dbt.assets import hub_models
 from hubs.catalog import Catalog, Entity
 from hubs.sync.engine import EntitySync, StoreUnavailable, SyncFailed, sync
 from hubs.sync.kinds import KINDS, STORES
@@ -59,8 +61,8 @@ class SyncConfig(Config):
 
 
 def hub_key(entity: Entity, suffix: str = "") -> AssetKey:
-    """The dbt model's asset key (see hub_assets.dbt.translator)."""
-    return AssetKey([entity.schema, entity.table + suffix])
+    """The key the dbt translator gave the entity's model (or its `_history` model)."""
+    return get_asset_key_for_model([hub_models], entity.model + suffix)
 
 
 def entity_key(kind: str, entity: Entity) -> AssetKey:
