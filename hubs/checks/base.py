@@ -89,6 +89,8 @@ class CheckContext:
         self.catalog = catalog
         self.settings = settings
         self._stores: dict[str, Any] = {}
+        #: what one check computes and others of the same run reuse (e.g. the expected edges)
+        self.memo: dict[str, Any] = {}
 
     def store(self, kind: str) -> Any:
         from hubs.sync.stores import open_store

@@ -30,7 +30,7 @@ from hubs.catalog import Entity
 from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.sync.cache import INDEX_PREFIX, CacheStore, entries, key_glob, writes
 from hubs.sync.feed import current_rows
-from hubs.sync.records import key_of
+from hubs.sync.records import chunks, key_of
 
 BATCH = 1000
 SHOWN = 160  # characters of a value shown in a problem
@@ -44,11 +44,6 @@ class Expected:
     ttl: int
 
 
-def _batches(items: list[str], size: int = BATCH) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _short(value: Any) -> str:
     text = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
     return text if len(text) <= SHOWN else text[:SHOWN] + "..."
@@ -56,7 +51,7 @@ def _short(value: Any) -> str:
 
 def _pipelined(store: CacheStore, keys: list[str], *commands: str) -> Iterator[tuple[str, list[Any]]]:
     """(key, [answer of each command]) for every key, in batches of one pipeline each."""
-    for part in _batches(keys):
+    for part in chunks(keys, BATCH):
         pipe = store.client.pipeline(transaction=False)
         for key in part:
             for command in commands:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -89,14 +89,19 @@ def properties(entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
     return props
 
 
-def content_hash(props: dict[str, Any]) -> str:
-    """Hash of a record's facts, whichever store they were read back from."""
-    canonical = {
+def comparable(props: dict[str, Any]) -> dict[str, Any]:
+    """A record's facts as stores compare them: bookkeeping left out, every number a float (a
+    store may give back 3 where PostgreSQL had 3.0)."""
+    return {
         k: (float(v) if isinstance(v, int) and not isinstance(v, bool) else v)
         for k, v in props.items()
         if k not in ("key", "_owner")
     }
-    return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def content_hash(props: dict[str, Any]) -> str:
+    """Hash of a record's facts, whichever store they were read back from."""
+    return hashlib.sha256(json.dumps(comparable(props), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def key_from_json(entity: Entity, key: dict[str, Any]) -> str:
@@ -109,3 +114,9 @@ def key_from_json(entity: Entity, key: dict[str, Any]) -> str:
             value = datetime.fromisoformat(value)
         parts.append(value)
     return join_key(parts)
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive slices of at most `size` items: one round trip each (UNWIND, a pipeline)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -9,8 +9,6 @@ later, or deleted and landed again) waits in PostgreSQL until that node arrives 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any
 
 from psycopg2.extensions import connection as Connection
 
@@ -23,14 +21,9 @@ from hubs.sync.graph import pending, subset
 from hubs.sync.graph.dialect import GraphDialect
 from hubs.sync.graph.edges import VERSION, Edge, Relationships
 from hubs.sync.kinds import holds
-from hubs.sync.records import normalize, properties
+from hubs.sync.records import chunks, normalize, properties
 
 BATCH = 2000
-
-
-def _chunks(items: list[Any], size: int = BATCH) -> Iterable[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def filtered_properties(entity: Entity) -> list[str]:
@@ -97,7 +90,7 @@ class GraphStore(Store):
         conn = self._pending_conn()
         label = entity.meta["label"]
         rows = [{"key": c.key, "props": {**properties(entity, c.row), "key": c.key}} for c in changes]
-        for part in _chunks(rows):
+        for part in chunks(rows, BATCH):
             self.dialect.run(f"UNWIND $rows AS r MERGE (n:{label} {{key: r.key}}) SET n = r.props", {"rows": part})
         self.drop_owned_edges(entity, [c.key for c in changes])
         edges: list[Edge] = []
@@ -131,7 +124,7 @@ class GraphStore(Store):
     def drop_owned_edges(self, entity: Entity, keys: list[str]) -> None:
         label = entity.meta["label"]
         owners = [{"key": k, "owner": f"{label}:{k}"} for k in keys]
-        for part in _chunks(owners):
+        for part in chunks(owners, BATCH):
             self.dialect.run(
                 # DISTINCT: an undirected pattern meets a self-relationship (VERSION) twice.
                 f"UNWIND $owners AS o MATCH (n:{label} {{key: o.key}})-[r]-() WHERE r._owner = o.owner "
@@ -155,7 +148,7 @@ class GraphStore(Store):
         """Write the relationships; the positions of those with a node missing (not written)."""
         missing: list[int] = []
         for (rel_type, from_label, to_label, to_property), positions in self._groups(edges).items():
-            for part in _chunks(positions):
+            for part in chunks(positions, BATCH):
                 items = [{"i": n, "a": edges[n].from_key, "b": edges[n].to_key, "props": edges[n].props} for n in part]
                 written = self.dialect.run(
                     f"UNWIND $edges AS e MATCH (a:{from_label} {{key: e.a}}) "
@@ -171,7 +164,7 @@ class GraphStore(Store):
         """Remove these relationships (every copy of each owner's relationship between the two nodes)."""
         for (rel_type, from_label, to_label, to_property), positions in self._groups(edges).items():
             items = sorted({(edges[n].props["_owner"], edges[n].from_key, edges[n].to_key) for n in positions})
-            for part in _chunks([{"owner": o, "a": a, "b": b} for o, a, b in items]):
+            for part in chunks([{"owner": o, "a": a, "b": b} for o, a, b in items], BATCH):
                 # No type in the pattern: FalkorDB would reach the edges through its `_owner` index,
                 # which loses node 0's edges once the server has loaded a snapshot (falkordb_indexes.py).
                 self.dialect.run(
@@ -184,7 +177,7 @@ class GraphStore(Store):
         label = entity.meta["label"]
         self.drop_owned_edges(entity, keys)
         pending.add(self._pending_conn(), self._others_edges(entity, keys))
-        for part in _chunks(keys):
+        for part in chunks(keys, BATCH):
             # The label goes first: FalkorDB 4.16 sometimes kept a plain DETACH DELETEd node in its
             # label scan (any later read of the label then failed with "Attempted to access
             # undefined attribute"; tests/test_sync.py's refresh delete reproduced it every time).
@@ -199,7 +192,7 @@ class GraphStore(Store):
         (a row that still cites a deleted row is linked again if that row is landed again)."""
         label = entity.meta["label"]
         parked: list[Edge] = []
-        for part in _chunks(keys):
+        for part in chunks(keys, BATCH):
             params = {"keys": part, "own": f"{label}:"}
             for pattern, incoming in (("(o)-[r]->(n)", True), ("(n)-[r]->(o)", False)):
                 rows = self.dialect.run(
