@@ -12,12 +12,12 @@ from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.checks.graph.reading import (
     DIAGNOSE,
     Group,
-    _edge_count,
-    _ident,
-    _label,
-    _not_null,
-    _rows,
-    _shown,
+    edge_count,
+    ident,
+    label_of,
+    not_null,
+    quoted,
+    rows_of,
 )
 from hubs.sync.feed import history_table, hub_table
 from hubs.sync.graph.dialect import GraphDialect
@@ -47,7 +47,7 @@ class EdgeTally:
 _DERIVED_FORMS = ("subject_column", "key_columns", "json_column")
 
 
-def _parent(catalog: Catalog, entity: Entity, columns: list[str]) -> Entity:
+def parent_entity(catalog: Catalog, entity: Entity, columns: list[str]) -> Entity:
     for fk in entity.foreign_keys:
         if list(fk.columns) == list(columns):
             return catalog.by_model(fk.parent_model)
@@ -57,10 +57,10 @@ def _parent(catalog: Catalog, entity: Entity, columns: list[str]) -> Entity:
 def _column_pairs(entity: Entity, start: list[str], end: list[str], tally: EdgeTally, group: Group) -> sql.Composable:
     """Expected edges between the rows named by two column lists of each row (both non-null)."""
     query = sql.SQL("select {s}, {e} from {t} as t where {nn}").format(
-        s=_ident(start, "t"), e=_ident(end, "t"), t=hub_table(entity), nn=_not_null([*start, *end])
+        s=ident(start, "t"), e=ident(end, "t"), t=hub_table(entity), nn=not_null([*start, *end])
     )
     tally.queries[group].append((query, len(start), len(end)))
-    return sql.SQL("count(*) filter (where {})").format(_not_null([*start, *end]))
+    return sql.SQL("count(*) filter (where {})").format(not_null([*start, *end]))
 
 
 def _ends(rel: dict[str, Any]) -> tuple[list[str], list[str]]:
@@ -72,11 +72,11 @@ def _ends(rel: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
     """Foreign-key, projection, array and version edges of the entity, counted in SQL."""
-    label = _label(entity)
+    label = label_of(entity)
     counters: list[tuple[Group, sql.Composable]] = []
     for rel in entity.meta.get("relationships", []):
         if "columns" in rel:
-            parent = _label(_parent(ctx.catalog, entity, rel["columns"]))
+            parent = label_of(parent_entity(ctx.catalog, entity, rel["columns"]))
             if rel.get("direction") == "in":
                 group = (rel["type"], parent, label)
                 counters.append((group, _column_pairs(entity, rel["columns"], list(entity.primary_key), tally, group)))
@@ -87,8 +87,8 @@ def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
             start, end = _ends(rel)
             group = (
                 rel["type"],
-                _label(_parent(ctx.catalog, entity, start)),
-                _label(_parent(ctx.catalog, entity, end)),
+                label_of(parent_entity(ctx.catalog, entity, start)),
+                label_of(parent_entity(ctx.catalog, entity, end)),
             )
             counters.append((group, _column_pairs(entity, start, end, tally, group)))
     if counters:
@@ -99,12 +99,12 @@ def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
         if "array_column" in rel:
             target = ctx.catalog.by_model(rel["target"])
             [target_key] = target.primary_key  # the sync matches array elements to the target's key
-            group = (rel["type"], label, _label(target))
+            group = (rel["type"], label, label_of(target))
             query = sql.SQL(
                 "select {k}, v.ref from {t} as t cross join lateral unnest(t.{c}) as v (ref)"
                 " where exists (select 1 from {p} as p where p.{pk} = v.ref)"
             ).format(
-                k=_ident(entity.primary_key, "t"),
+                k=ident(entity.primary_key, "t"),
                 t=hub_table(entity),
                 c=sql.Identifier(rel["array_column"]),
                 p=hub_table(target),
@@ -117,7 +117,7 @@ def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
         group = (VERSION, label, label)
         match = sql.SQL(" and ").join(sql.SQL("t.{c} = h.{c}").format(c=sql.Identifier(c)) for c in entity.primary_key)
         query = sql.SQL("select {k}, {k} from {h} as h where exists (select 1 from {t} as t where {m})").format(
-            k=_ident(entity.primary_key, "h"), h=history, t=hub_table(entity), m=match
+            k=ident(entity.primary_key, "h"), h=history, t=hub_table(entity), m=match
         )
         tally.counts[group] += ctx.sql(sql.SQL("select count(*) from ({}) as q").format(query))[0][0]
         tally.queries[group].append((query, len(entity.primary_key), len(entity.primary_key)))
@@ -132,21 +132,21 @@ def _derived_edges(ctx: CheckContext, tally: EdgeTally) -> None:
         if not derived:
             continue
         only_derived = replace(entity, meta={**entity.meta, "relationships": derived})
-        for row in _rows(ctx, sql.SQL("select * from {}").format(hub_table(entity))):
+        for row in rows_of(ctx, sql.SQL("select * from {}").format(hub_table(entity))):
             key = key_of(entity, row)
             for edge in relationships.indirect(only_derived, key, row):
                 found.append((edge.type, edge.from_label, edge.from_key, edge.to_label, edge.to_key, edge.to_property))
     wanted: dict[tuple[str, str], set[str]] = defaultdict(set)
     for _, _, _, to_label, to_key, prop in found:
         wanted[(to_label, prop)].add(to_key)
-    by_label = {_label(e): e for e in ctx.catalog.entities}
+    by_label = {label_of(e): e for e in ctx.catalog.entities}
     existing: dict[tuple[str, str], Counter] = {}
     for (label, prop), values in wanted.items():
         entity = by_label[label]
         columns = list(entity.primary_key) if prop == "key" else [prop]
-        query = sql.SQL("select {} from {} as t").format(_ident(columns, "t"), hub_table(entity))
+        query = sql.SQL("select {} from {} as t").format(ident(columns, "t"), hub_table(entity))
         seen: Counter = Counter()
-        for row in _rows(ctx, query):
+        for row in rows_of(ctx, query):
             value = key_of(entity, row) if prop == "key" else str(normalize(row[prop]))
             if value in values:
                 seen[value] += 1  # the sync links every node the value matches
@@ -181,15 +181,15 @@ def start_labels(catalog: Catalog) -> dict[str, set[str]]:
     for entity in catalog.entities:
         for rel in entity.meta.get("relationships", []):
             if "columns" in rel and rel.get("direction") == "in":
-                starts[rel["type"]].add(_label(_parent(catalog, entity, rel["columns"])))
+                starts[rel["type"]].add(label_of(parent_entity(catalog, entity, rel["columns"])))
             elif "link_from" in rel:  # a link starts at a foreign key's target, whatever its end
-                starts[rel["type"]].add(_label(_parent(catalog, entity, rel["link_from"])))
+                starts[rel["type"]].add(label_of(parent_entity(catalog, entity, rel["link_from"])))
             elif "from_columns" in rel:
-                starts[rel["type"]].add(_label(_parent(catalog, entity, rel["from_columns"])))
+                starts[rel["type"]].add(label_of(parent_entity(catalog, entity, rel["from_columns"])))
             else:
-                starts[rel["type"]].add(_label(entity))
+                starts[rel["type"]].add(label_of(entity))
         if entity.history == "scd2":
-            starts[VERSION].add(_label(entity))
+            starts[VERSION].add(label_of(entity))
     return starts
 
 
@@ -204,7 +204,7 @@ def graph_edges(graph: GraphDialect, catalog: Catalog) -> dict[Group, tuple[int,
     both servers keep, some start elsewhere and the type is read whole."""
     held: dict[Group, tuple[int, int]] = {}
     for rel_type, starts in sorted(start_labels(catalog).items()):
-        total = _edge_count(graph, rel_type)
+        total = edge_count(graph, rel_type)
         if not total:
             continue
         rows = [
@@ -224,7 +224,7 @@ def graph_edges(graph: GraphDialect, catalog: Catalog) -> dict[Group, tuple[int,
 def _expected_pairs(ctx: CheckContext, tally: EdgeTally, group: Group) -> Counter:
     pairs = Counter(tally.pairs.get(group, {}))
     for query, start_width, _ in tally.queries.get(group, []):
-        for values in _rows(ctx, query, named=False):
+        for values in rows_of(ctx, query, named=False):
             pairs[(join_key(values[:start_width]), join_key(values[start_width:]))] += 1
     return pairs
 
@@ -261,9 +261,9 @@ def edge_problems(ctx: CheckContext, tally: EdgeTally, held: dict[Group, tuple[i
             want, have = _expected_pairs(ctx, tally, group), _graph_pairs(ctx.graph, group)
             missing, extra = sorted((want - have).elements()), sorted((have - want).elements())
             if missing:
-                detail += f"; missing {_shown(f'{a}->{b}' for a, b in missing)}"
+                detail += f"; missing {quoted(f'{a}->{b}' for a, b in missing)}"
             if extra:
-                detail += f"; not implied by PostgreSQL {_shown(f'{a}->{b}' for a, b in extra)}"
+                detail += f"; not implied by PostgreSQL {quoted(f'{a}->{b}' for a, b in extra)}"
         problems.append(f"{name}: {actual} in the graph, {expected} implied by PostgreSQL{detail}")
     return problems
 

@@ -10,13 +10,13 @@ from typing import Any
 from hubs.catalog import Entity
 from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.checks.graph.expected_edges import (
-    _parent,
+    parent_entity,
 )
 from hubs.checks.graph.reading import (
     BATCH,
-    _instant,
-    _label,
-    _pg_keys,
+    as_instant,
+    label_of,
+    pg_keys,
 )
 from hubs.sync.graph.edges import VERSION
 from hubs.sync.records import chunks
@@ -69,7 +69,7 @@ def _overlaps(what: str, groups: dict[tuple, list[Interval]]) -> list[str]:
 
 
 def _interval(what: str, owner: str, start: Any, end: Any, problems: list[str]) -> Interval | None:
-    begins, ends = _instant(start), _instant(end)
+    begins, ends = as_instant(start), as_instant(end)
     if begins is None:
         problems.append(f"{what} {owner}: valid_from missing or unreadable ({start!r})")
         return None
@@ -99,13 +99,13 @@ def _projection_rules(rel: dict[str, Any], rules: list[tuple[str, ...]]) -> list
 
 
 def _edge_intervals(ctx: CheckContext, entity: Entity, rules: list[tuple[str, ...]], problems: list[str]) -> int:
-    label, checked = _label(entity), 0
+    label, checked = label_of(entity), 0
     for rel in entity.meta.get("relationships", []):
         if "from_columns" not in rel or "valid_from" not in rel.get("properties", []):
             continue
         props = sorted(set(rel.get("properties", [])) - {"valid_from", "valid_to"})
         returned = ", ".join(f"r.`{p}`" for p in props)
-        start = _label(_parent(ctx.catalog, entity, rel["from_columns"]))
+        start = label_of(parent_entity(ctx.catalog, entity, rel["from_columns"]))
         rows = ctx.graph.run(
             f"MATCH (a:`{start}`)-[r:`{rel['type']}`]->(b) RETURN a.key, b.key, r._owner, r.valid_from, r.valid_to"
             + (f", {returned}" if returned else "")
@@ -131,7 +131,7 @@ def _edge_intervals(ctx: CheckContext, entity: Entity, rules: list[tuple[str, ..
 
 
 def _node_intervals(ctx: CheckContext, entity: Entity, rules: list[tuple[str, ...]], problems: list[str]) -> int:
-    label = _label(entity)
+    label = label_of(entity)
     columns = sorted({c for rule in rules for c in rule})
     returned = "".join(f", n.`{c}`" for c in columns)
     rows = ctx.graph.run(f"MATCH (n:`{label}`) RETURN n.key, n.valid_from, n.valid_to{returned}")
@@ -152,9 +152,9 @@ def _node_intervals(ctx: CheckContext, entity: Entity, rules: list[tuple[str, ..
 
 def _versions(ctx: CheckContext, entity: Entity, problems: list[str]) -> int:
     """VERSION self-edges: one key's versions never overlap; read by PostgreSQL's keys, in batches."""
-    label, checked = _label(entity), 0
+    label, checked = label_of(entity), 0
     groups: dict[tuple, list[Interval]] = defaultdict(list)
-    keys = list(_pg_keys(ctx, entity))
+    keys = list(pg_keys(ctx, entity))
     for part in chunks(keys, BATCH):
         for key, other, valid_from, valid_to in ctx.graph.run(
             f"UNWIND $keys AS k MATCH (n:`{label}` {{key: k}})-[r:{VERSION}]->(m)"

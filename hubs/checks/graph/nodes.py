@@ -16,13 +16,13 @@ from hubs.checks.graph.expected_edges import (
 from hubs.checks.graph.reading import (
     BATCH,
     SAMPLE,
-    _differing,
-    _key_difference,
-    _label,
-    _node_count,
-    _nodes,
-    _pg_count,
-    _shown,
+    differing_properties,
+    key_difference,
+    label_of,
+    node_count,
+    nodes_by_key,
+    pg_count,
+    quoted,
 )
 from hubs.sync.feed import current_rows, hub_table
 from hubs.sync.graph.dialect import GraphDialect
@@ -35,11 +35,11 @@ def node_counts(ctx: CheckContext) -> CheckOutcome:
     """Per label, the graph holds exactly as many nodes as PostgreSQL has current rows."""
     problems, nodes, rows = [], 0, 0
     for entity in ctx.catalog.entities:
-        label = _label(entity)
-        expected, actual = _pg_count(ctx, entity), _node_count(ctx.graph, label)
+        label = label_of(entity)
+        expected, actual = pg_count(ctx, entity), node_count(ctx.graph, label)
         rows, nodes = rows + expected, nodes + actual
         if expected != actual:
-            detail = _key_difference(ctx, entity, expected, actual)
+            detail = key_difference(ctx, entity, expected, actual)
             problems.append(f"{label}: {actual} node(s) in the graph, {expected} row(s) in PostgreSQL{detail}")
     summary = f"{len(ctx.catalog.entities)} labels, {nodes} nodes for {rows} rows"
     unasked = [] if rows else ["PostgreSQL has no rows in any entity: no node to count"]
@@ -63,8 +63,8 @@ def duplicate_or_keyless_nodes(ctx: CheckContext) -> CheckOutcome:
     """No two nodes of a label share a key, every node has a key, none is without a label."""
     problems, duplicated, keyless, scanned = [], 0, 0, 0
     for entity in ctx.catalog.entities:
-        label = _label(entity)
-        scanned += _node_count(ctx.graph, label)
+        label = label_of(entity)
+        scanned += node_count(ctx.graph, label)
         [[missing]] = ctx.graph.run(f"MATCH (n:`{label}`) WHERE n.key IS NULL RETURN count(n)")
         if missing:
             keyless += int(missing)
@@ -75,7 +75,7 @@ def duplicate_or_keyless_nodes(ctx: CheckContext) -> CheckOutcome:
         )
         if doubles:
             duplicated += len(doubles)
-            problems.append(f"{label}: key(s) on more than one node: {_shown(f'{k} (x{c})' for k, c in doubles)}")
+            problems.append(f"{label}: key(s) on more than one node: {quoted(f'{k} (x{c})' for k, c in doubles)}")
     [[unlabelled]] = ctx.graph.run("MATCH (n) WHERE size(labels(n)) = 0 RETURN count(n)")
     if unlabelled:
         problems.append(f"{unlabelled} node(s) without a label")
@@ -116,19 +116,19 @@ def property_parity(ctx: CheckContext) -> CheckOutcome:
     """A random sample of each label's nodes carries exactly the PostgreSQL row's values (row hash)."""
     problems, sampled, empty = [], 0, []
     for entity in ctx.catalog.entities:
-        label = _label(entity)
+        label = label_of(entity)
         expected = {key_of(entity, row): properties(entity, row) for row in _sample(ctx, entity, SAMPLE)}
         sampled += len(expected)
         if not expected:
             empty.append(label)
-        nodes = _nodes(ctx.graph, label, list(expected))
+        nodes = nodes_by_key(ctx.graph, label, list(expected))
         for key, props in expected.items():
             node = nodes.get(key)
             if node is None:
                 problems.append(f"{label} {key}: no node")
             elif content_hash(node) != content_hash(props):
                 problems.append(
-                    f"{label} {key}: properties differ from PostgreSQL ({', '.join(_differing(props, node))})"
+                    f"{label} {key}: properties differ from PostgreSQL ({', '.join(differing_properties(props, node))})"
                 )
     # An empty entity leaves no property to compare (G1 and X1 count its stray nodes); the check
     # asked nothing only when every entity was empty.
@@ -177,7 +177,7 @@ def deletes_propagated(ctx: CheckContext) -> CheckOutcome:
         if not keys:
             continue
         deleted += len(keys)
-        label = _label(entity)
+        label = label_of(entity)
         for part in chunks(keys, BATCH):
             for (key,) in ctx.graph.run(
                 f"UNWIND $keys AS k MATCH (n:`{label}` {{key: k}}) RETURN DISTINCT k", {"keys": part}
@@ -201,7 +201,7 @@ def deletes_propagated(ctx: CheckContext) -> CheckOutcome:
 
 
 def _hash_batch(graph: GraphDialect, label: str, hashes: dict[str, str], problems: list[str]) -> None:
-    nodes = _nodes(graph, label, list(hashes))
+    nodes = nodes_by_key(graph, label, list(hashes))
     for key, expected in hashes.items():
         node = nodes.get(key)
         if node is None:
@@ -217,7 +217,7 @@ def postgres_graph_parity(ctx: CheckContext) -> CheckOutcome:
     problems: list[str] = []
     rows = 0
     for entity in ctx.catalog.entities:
-        label, count, hashes = _label(entity), 0, {}
+        label, count, hashes = label_of(entity), 0, {}
         try:
             for row in current_rows(ctx.conn, entity):
                 hashes[key_of(entity, row)] = content_hash(properties(entity, row))
@@ -229,7 +229,7 @@ def postgres_graph_parity(ctx: CheckContext) -> CheckOutcome:
         _hash_batch(ctx.graph, label, hashes, problems)
         count += len(hashes)
         rows += count
-        nodes = _node_count(ctx.graph, label)
+        nodes = node_count(ctx.graph, label)
         if nodes != count:
             problems.append(f"{label}: {nodes} node(s) in the graph, {count} row(s) in PostgreSQL")
     tally = expected_edges(ctx)

@@ -11,8 +11,8 @@ from psycopg2 import sql
 from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.checks.graph.reading import (
     PATH_SAMPLE,
-    _instant,
-    _shown,
+    as_instant,
+    quoted,
 )
 
 # -- G7 -------------------------------------------------------------------------------------------
@@ -65,7 +65,7 @@ _PATHS = (
 
 
 def _current(now: datetime, valid_from: Any, valid_to: Any) -> bool:
-    begins, ends = _instant(valid_from), _instant(valid_to)
+    begins, ends = as_instant(valid_from), as_instant(valid_to)
     return begins is not None and begins <= now and (ends is None or ends > now)
 
 
@@ -106,8 +106,8 @@ def cross_hub_navigation(ctx: CheckContext) -> CheckOutcome:
         for key in keys:
             if found.get(key, set()) != truth[key]:
                 problems.append(
-                    f"{path.name} from {key}: the graph answers {_shown(sorted(found.get(key, set()))) or 'nothing'}"
-                    f" but PostgreSQL {_shown(sorted(truth[key]))}"
+                    f"{path.name} from {key}: the graph answers {quoted(sorted(found.get(key, set()))) or 'nothing'}"
+                    f" but PostgreSQL {quoted(sorted(truth[key]))}"
                 )
     return CheckOutcome.from_problems(
         "G7_cross_hub_navigation",

@@ -31,19 +31,19 @@ _cursor_ids = itertools.count()
 # -- reading PostgreSQL and the graph --------------------------------------------------------------
 
 
-def _label(entity: Entity) -> str:
+def label_of(entity: Entity) -> str:
     return entity.meta["label"]
 
 
-def _ident(columns: Iterable[str], alias: str | None = None) -> sql.Composable:
+def ident(columns: Iterable[str], alias: str | None = None) -> sql.Composable:
     return sql.SQL(", ").join(sql.Identifier(alias, c) if alias else sql.Identifier(c) for c in columns)
 
 
-def _not_null(columns: Iterable[str], alias: str = "t") -> sql.Composable:
+def not_null(columns: Iterable[str], alias: str = "t") -> sql.Composable:
     return sql.SQL(" and ").join(sql.SQL("{} is not null").format(sql.Identifier(alias, c)) for c in columns)
 
 
-def _rows(ctx: CheckContext, query: sql.Composable, params: tuple | list = (), named: bool = True) -> Iterator[Any]:
+def rows_of(ctx: CheckContext, query: sql.Composable, params: tuple | list = (), named: bool = True) -> Iterator[Any]:
     """A query's rows (dicts by column name, or tuples), streamed through a server-side cursor."""
     factory = RealDictCursor if named else None
     with ctx.conn.cursor(name=f"graph_check_{next(_cursor_ids)}", cursor_factory=factory) as cur:
@@ -53,25 +53,25 @@ def _rows(ctx: CheckContext, query: sql.Composable, params: tuple | list = (), n
     ctx.conn.rollback()  # checks only read; end the snapshot
 
 
-def _pg_count(ctx: CheckContext, entity: Entity) -> int:
+def pg_count(ctx: CheckContext, entity: Entity) -> int:
     return int(ctx.sql(sql.SQL("select count(*) from {}").format(hub_table(entity)))[0][0])
 
 
-def _pg_keys(ctx: CheckContext, entity: Entity) -> Iterator[str]:
-    query = sql.SQL("select {} from {} as t").format(_ident(entity.primary_key, "t"), hub_table(entity))
-    for row in _rows(ctx, query):
+def pg_keys(ctx: CheckContext, entity: Entity) -> Iterator[str]:
+    query = sql.SQL("select {} from {} as t").format(ident(entity.primary_key, "t"), hub_table(entity))
+    for row in rows_of(ctx, query):
         yield key_of(entity, row)
 
 
-def _node_count(graph: GraphDialect, label: str) -> int:
+def node_count(graph: GraphDialect, label: str) -> int:
     return int(graph.run(f"MATCH (n:`{label}`) RETURN count(n)")[0][0])
 
 
-def _edge_count(graph: GraphDialect, rel_type: str) -> int:
+def edge_count(graph: GraphDialect, rel_type: str) -> int:
     return int(graph.run(f"MATCH ()-[r:`{rel_type}`]->() RETURN count(r)")[0][0])
 
 
-def _nodes(graph: GraphDialect, label: str, keys: list[str]) -> dict[str, dict[str, Any]]:
+def nodes_by_key(graph: GraphDialect, label: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     """The properties of the nodes with these keys (absent keys are left out)."""
     found: dict[str, dict[str, Any]] = {}
     for part in chunks(keys, BATCH):
@@ -82,19 +82,19 @@ def _nodes(graph: GraphDialect, label: str, keys: list[str]) -> dict[str, dict[s
     return found
 
 
-def _shown(items: Iterable[Any], total: int | None = None) -> str:
+def quoted(items: Iterable[Any], total: int | None = None) -> str:
     items = list(items)
     total = len(items) if total is None else total
     listed = ", ".join(str(i) for i in items[:SHOWN])
     return listed + (f" (+{total - SHOWN} more)" if total > SHOWN else "")
 
 
-def _differing(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
+def differing_properties(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
     want, have = comparable(expected), comparable(actual)
     return sorted(k for k in set(want) | set(have) if json.dumps(want.get(k), default=str) != json.dumps(have.get(k)))
 
 
-def _instant(value: Any) -> datetime | None:
+def as_instant(value: Any) -> datetime | None:
     """A stored time bound (ISO text) as an aware datetime; None when absent or unreadable."""
     if isinstance(value, datetime):
         parsed = value
@@ -111,19 +111,19 @@ def _instant(value: Any) -> datetime | None:
 # -- G1 -------------------------------------------------------------------------------------------
 
 
-def _key_difference(ctx: CheckContext, entity: Entity, expected: int, actual: int) -> str:
+def key_difference(ctx: CheckContext, entity: Entity, expected: int, actual: int) -> str:
     """Which keys make two counts differ (only when both sides are small enough to list)."""
     if max(expected, actual) > DIAGNOSE:
         return ""
-    label = _label(entity)
+    label = label_of(entity)
     in_graph = Counter(row[0] for row in ctx.graph.run(f"MATCH (n:`{label}`) RETURN n.key"))
-    in_pg = set(_pg_keys(ctx, entity))
+    in_pg = set(pg_keys(ctx, entity))
     missing = sorted(in_pg - set(in_graph))
     extra = sorted(str(k) for k in set(in_graph) - in_pg)
     doubled = sorted(str(k) for k, n in in_graph.items() if n > 1 and k is not None)
     parts = [
-        f"no node for {_shown(missing)}" if missing else "",
-        f"not in PostgreSQL: {_shown(extra)}" if extra else "",
+        f"no node for {quoted(missing)}" if missing else "",
+        f"not in PostgreSQL: {quoted(extra)}" if extra else "",
     ]
-    parts.append(f"more than one node for {_shown(doubled)}" if doubled else "")
+    parts.append(f"more than one node for {quoted(doubled)}" if doubled else "")
     return "; " + "; ".join(p for p in parts if p) if any(parts) else ""

@@ -5,10 +5,10 @@ from hubs.checks.graph.expected_edges import (
     expected_edges,
 )
 from hubs.checks.graph.reading import (
-    _edge_count,
-    _label,
-    _node_count,
-    _pg_count,
+    edge_count,
+    label_of,
+    node_count,
+    pg_count,
 )
 from hubs.sync.graph.edges import VERSION, Relationships
 from hubs.sync.graph.store import filtered_properties, indexed_properties
@@ -25,7 +25,7 @@ def unique_constraints(ctx: CheckContext) -> CheckOutcome:
             online[item.label] = online.get(item.label, False) or item.online
     problems = []
     for entity in ctx.catalog.entities:
-        label = _label(entity)
+        label = label_of(entity)
         if label not in online:
             problems.append(f"{label}: no UNIQUE constraint on key")
         elif not online[label]:
@@ -36,7 +36,7 @@ def unique_constraints(ctx: CheckContext) -> CheckOutcome:
         problems,
         f"{labels} key constraints",
         labels=labels,
-        online=sum(online.get(_label(e), False) for e in ctx.catalog.entities),
+        online=sum(online.get(label_of(e), False) for e in ctx.catalog.entities),
     )
 
 
@@ -47,15 +47,15 @@ def unique_constraints(ctx: CheckContext) -> CheckOutcome:
 def label_and_type_set(ctx: CheckContext) -> CheckOutcome:
     """The graph's node labels and relationship types are the catalog's: nothing extra, nothing missing."""
     graph = ctx.graph
-    catalog_labels = {_label(e) for e in ctx.catalog.entities}
+    catalog_labels = {label_of(e) for e in ctx.catalog.entities}
     catalog_types = Relationships(ctx.catalog).types()
     # A server may list a label or type that no longer has any node or edge (FalkorDB keeps them in
     # its schema): only those in use count. Both servers count a label or type without a scan.
     labels = {r[0] for r in graph.run("CALL db.labels()")} - graph.foreign_labels
     types = {r[0] for r in graph.run("CALL db.relationshipTypes()")} - graph.foreign_types
-    used_labels = {lb for lb in labels | catalog_labels if _node_count(graph, lb)}
-    used_types = {t for t in types | catalog_types if _edge_count(graph, t)}
-    wanted_labels = {_label(e) for e in ctx.catalog.entities if _pg_count(ctx, e)}
+    used_labels = {lb for lb in labels | catalog_labels if node_count(graph, lb)}
+    used_types = {t for t in types | catalog_types if edge_count(graph, t)}
+    wanted_labels = {label_of(e) for e in ctx.catalog.entities if pg_count(ctx, e)}
     wanted_types = expected_edges(ctx).types()
     problems = [f"label {lb} is not in the catalog" for lb in sorted(used_labels - catalog_labels)]
     problems += [f"relationship type {t} is not in the catalog" for t in sorted(used_types - catalog_types)]
@@ -89,8 +89,8 @@ def filter_indexes(ctx: CheckContext) -> CheckOutcome:
     wrong: set[tuple[str, str, str]] = set()  # indexes that would change answers
     for entity in ctx.catalog.entities:
         indexed = indexed_properties(entity, ctx.graph)
-        wanted |= {("node_index", _label(entity), p) for p in indexed}
-        wrong |= {("node_index", _label(entity), p) for p in filtered_properties(entity) if p not in indexed}
+        wanted |= {("node_index", label_of(entity), p) for p in indexed}
+        wrong |= {("node_index", label_of(entity), p) for p in filtered_properties(entity) if p not in indexed}
         wanted |= {("edge_index", t, "_owner") for t in relationships.projection_types(entity)}
         if entity.history == "scd2":
             wanted.add(("edge_index", VERSION, "_owner"))
