@@ -14,7 +14,7 @@ from hub_assets.stores.assets import build_all_store_assets, follow_hubs_sensor,
 from hub_assets.stores.checks import build_all_store_checks
 from hub_assets.stores.sensors import realtime_cache_keeper
 from hubs.catalog import load_catalog
-from resources import CacheResource, GraphResource, PostgresResource, VectorResource, dbt_resource
+from resources import PostgresResource, StoreResource, dbt_resource
 
 catalog = load_catalog()
 
@@ -27,8 +27,8 @@ defs = Definitions(
     resources={
         "postgres": PostgresResource(),
         "dbt": dbt_resource(),
-        "cache": CacheResource(),
-        "graph": GraphResource(),
-        "vectors": VectorResource(),
+        "cache": StoreResource(kind="cache"),
+        "graph": StoreResource(kind="graph"),
+        "vectors": StoreResource(kind="vectors"),
     },
 )

@@ -52,14 +52,14 @@ def _servers(settings: Settings) -> None:
 
 
 def _connections(settings: Settings, down: list[str]) -> None:
-    from resources import CacheResource, GraphResource, PostgresResource, VectorResource
+    from resources import PostgresResource, StoreResource
 
     click.echo("connections:")
     for label, server, resource in (
         ("postgres", "postgres", PostgresResource()),
-        ("cache", "cache", CacheResource()),
-        ("graph", "graph", GraphResource()),
-        ("vectors", None, VectorResource()),
+        ("cache", "cache", StoreResource(kind="cache")),
+        ("graph", "graph", StoreResource(kind="graph")),
+        ("vectors", None, StoreResource(kind="vectors")),
     ):
         if server in down:
             click.echo(f"  {label:9} {resource.describe()}: not running (run `hubs up`)")

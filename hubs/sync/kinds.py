@@ -53,6 +53,11 @@ def _describe_timeline(entity: Entity) -> str:
     return f"one bi-temporal edge per version ({', '.join(entity.meta['timeline']['facts'])})"
 
 
+def _imported(target: str) -> Callable:
+    module, function = target.split(":")
+    return getattr(import_module(module), function)
+
+
 @dataclass(frozen=True)
 class StoreKind:
     name: str  # graph | cache | vectors | timeline: the CLI's word, the asset group, the key prefix
@@ -62,11 +67,18 @@ class StoreKind:
     opener: str  # "module:function(settings, catalog) -> Store", imported when first opened
     holds: Callable[[Entity], bool]  # whether it keeps anything of an entity (from the meta only)
     describe: Callable[[Entity], str]  # what it keeps of an entity, in a line
+    pinger: str  # "module:function(settings) -> str": the server's name and version, or ConnectionFailed
+    locator: str  # "module:function(settings) -> str": where the server is, secrets masked
 
     def open(self, settings: Settings, catalog: Catalog) -> Store:
         """A connected store; StoreUnavailable when its server cannot be reached."""
-        module, function = self.opener.split(":")
-        return getattr(import_module(module), function)(settings, catalog)
+        return _imported(self.opener)(settings, catalog)
+
+    def ping(self, settings: Settings) -> str:
+        return _imported(self.pinger)(settings)
+
+    def location(self, settings: Settings) -> str:
+        return _imported(self.locator)(settings)
 
     def held(self, catalog: Catalog) -> list[Entity]:
         return [e for e in catalog.entities if self.holds(e)]
@@ -83,6 +95,8 @@ KINDS: dict[str, StoreKind] = {
             "hubs.sync.graph.store:open_graph",
             _holds_graph,
             _describe_graph,
+            "hubs.sync.pings:ping_graph",
+            "hubs.sync.pings:graph_location",
         ),
         StoreKind(
             "cache",
@@ -92,6 +106,8 @@ KINDS: dict[str, StoreKind] = {
             "hubs.sync.cache:open_cache",
             _holds_cache,
             _describe_cache,
+            "hubs.sync.pings:ping_cache",
+            "hubs.sync.pings:cache_location",
         ),
         StoreKind(
             "vectors",
@@ -101,6 +117,8 @@ KINDS: dict[str, StoreKind] = {
             "hubs.sync.vectors:open_vectors",
             _holds_vectors,
             _describe_vectors,
+            "hubs.sync.pings:ping_vectors",
+            "hubs.sync.pings:vectors_location",
         ),
         StoreKind(
             "timeline",
@@ -110,6 +128,8 @@ KINDS: dict[str, StoreKind] = {
             "hubs.sync.timeline:open_timeline",
             _holds_timeline,
             _describe_timeline,
+            "hubs.sync.pings:ping_graph",
+            "hubs.sync.pings:graph_location",
         ),
     )
 }
