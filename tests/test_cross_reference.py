@@ -95,10 +95,9 @@ def test_every_validation_is_listed_with_its_severity(document: str, loaded: tup
 def test_summary_counts_match_the_catalog(catalog: Catalog, document: str) -> None:
     counts = {name: int(value) for name, value in table_rows(section(document, "Summary"))}
     labels = [e.meta["label"] for e in catalog.entities]
-    assert len(catalog.entities) == 45
-    assert len(set(labels)) == len(labels) == 45
-    assert counts["Entities"] == 45
-    assert counts["Graph labels"] == 45
+    assert len(set(labels)) == len(labels)  # a label per entity
+    assert counts["Entities"] == len(catalog.entities)
+    assert counts["Graph labels"] == len(labels)
     assert counts["Hubs (PostgreSQL schemas)"] == 6
     assert counts["Properties (all columns)"] == sum(len(e.columns) for e in catalog.entities)
     assert counts["Landed properties"] == sum(len(e.landed_columns) for e in catalog.entities)
@@ -108,7 +107,7 @@ def test_summary_counts_match_the_catalog(catalog: Catalog, document: str) -> No
     assert counts["Relationship types"] == len({m["type"] for m in metas})
     scd2 = [e for e in catalog.entities if e.history == "scd2"]
     interval = [e for e in catalog.entities if e.history == "interval"]
-    assert counts["Temporal entities (scd2 + interval)"] == len(scd2) + len(interval) == 16
+    assert counts["Temporal entities (scd2 + interval)"] == len(scd2) + len(interval)
     assert counts["History tables (scd2)"] == len(scd2)
     # One key per entity table, plus (key, valid_from) on each scd2 history table.
     assert counts["Constraints: primary key"] == len(catalog.entities) + len(scd2)
@@ -156,7 +155,7 @@ def test_every_entity_is_in_the_distribution_matrix(catalog: Catalog, document: 
         collection = entity.meta.get("vectors", {}).get("collection")
         assert unquote(row[4]) == (collection or "-")
         assert row[5].startswith("yes") == (entity.history in ("scd2", "interval")), entity.qualified_name
-    assert sum(r[5].startswith("yes") for r in rows) == 16
+    assert sum(r[5].startswith("yes") for r in rows) == sum(e.history in ("scd2", "interval") for e in catalog.entities)
 
 
 def test_cross_hub_navigation_lists_every_foreign_key_into_another_hub(catalog: Catalog, document: str) -> None:
