@@ -55,6 +55,12 @@ def error_summary(error: SerializableErrorInfo | None) -> str:
     return scrub(first)
 
 
+def asked_nothing(evaluation: Any) -> bool:
+    """A store check's warning that it had nothing to ask (hubs.checks.base), told apart from a
+    warning that found a problem by the note it carries."""
+    return evaluation.severity == AssetCheckSeverity.WARN and ASKED_NOTHING in evaluation.metadata
+
+
 class StepTally:
     """What a step built and which checks passed: said in one line when the step ends, instead
     of a line per asset (a landing step materializes 46, the dbt step over a hundred)."""
@@ -98,7 +104,7 @@ class ProgressHandler(logging.Handler):
             evaluation = event.event_specific_data
             if evaluation.passed:
                 self._tally(event.step_key).passed += 1
-            elif evaluation.severity == AssetCheckSeverity.WARN and ASKED_NOTHING in evaluation.metadata:
+            elif asked_nothing(evaluation):
                 self._print(f"  check asked nothing: {evaluation.asset_key.to_user_string()} {evaluation.check_name}")
             else:
                 self._print(f"  check FAILED: {evaluation.asset_key.to_user_string()} {evaluation.check_name}")

@@ -27,7 +27,7 @@ from types import TracebackType
 from typing import Any
 
 import psutil
-from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, JobDefinition
+from dagster import DagsterEventType, DagsterInstance, JobDefinition
 from dagster._core.events import RunFailureReason
 
 from hub_assets import progress
@@ -35,7 +35,6 @@ from hub_assets.instance import hubs_instance
 from hub_assets.origins import execute_located
 from hub_assets.pools import PROCESS_TAG, PoolWait, end_run, mark_canceling, release_abandoned_runs, this_process
 from hubs import settings as hubs_settings
-from hubs.checks.base import ASKED_NOTHING
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +210,7 @@ def _outcome(result: Any, log_file: Path) -> tuple[RunOutcome, bool]:
             name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
             if evaluation.passed:
                 passed.append(name)
-            elif asked_nothing(evaluation):
+            elif progress.asked_nothing(evaluation):
                 unasked.append(name)
             else:
                 failed.append(name)
@@ -223,12 +222,6 @@ def _outcome(result: Any, log_file: Path) -> tuple[RunOutcome, bool]:
             data = event.event_specific_data
             interrupted |= data is not None and data.failure_reason == RunFailureReason.UNEXPECTED_TERMINATION
     return RunOutcome(result.run_id, result.success, passed, failed, failures, log_file, unasked), interrupted
-
-
-def asked_nothing(evaluation: Any) -> bool:
-    """A store check's warning that it had nothing to ask (hubs.checks.base), told apart from a
-    warning that found a problem by the note it carries."""
-    return evaluation.severity == AssetCheckSeverity.WARN and ASKED_NOTHING in evaluation.metadata
 
 
 def run_job(job_name: str, path: str = "", quiet: bool = False, ops: dict[str, Any] | None = None) -> RunOutcome:

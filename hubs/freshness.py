@@ -17,6 +17,7 @@ from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
 from hubs.db import relation_exists
+from hubs.sync import state
 from hubs.sync.stores import STORES, holds
 
 
@@ -49,12 +50,9 @@ def store_names(vectors_name: str) -> dict[str, str]:
     return {kind: (vectors_name if kind == "vectors" else kind) for kind in STORES}
 
 
-def _watermarks(conn: Connection) -> dict[tuple[str, str], tuple[int, int, datetime]]:
-    with conn.cursor() as cur:
-        if not relation_exists(cur, "hubs_meta", "sync_state"):
-            return {}
-        cur.execute("select store, entity, landing_seq, deletion_seq, synced_at from hubs_meta.sync_state")
-        return {(store, entity): (seq, dseq, at) for store, entity, seq, dseq, at in cur.fetchall()}
+def _counts_past(marks: list[int]) -> sql.Composable:
+    """One count per watermark of the rows landed after it."""
+    return sql.SQL(", ").join(sql.SQL("count(*) filter (where _landing_seq > %s)") for _ in marks)
 
 
 def _changed_since(conn: Connection, entity: Entity, marks: list[int]) -> list[int]:
@@ -64,8 +62,9 @@ def _changed_since(conn: Connection, entity: Entity, marks: list[int]) -> list[i
     with conn.cursor() as cur:
         if not relation_exists(cur, entity.schema, table):
             return [0] * len(marks)
-        counts = sql.SQL(", ").join(sql.SQL("count(*) filter (where _landing_seq > %s)") for _ in marks)
-        cur.execute(sql.SQL("select {} from {}").format(counts, sql.Identifier(entity.schema, table)), marks)
+        cur.execute(
+            sql.SQL("select {} from {}").format(_counts_past(marks), sql.Identifier(entity.schema, table)), marks
+        )
         return [int(n) for n in cur.fetchone()]
 
 
@@ -73,9 +72,10 @@ def _deleted_since(conn: Connection, entity: Entity, marks: list[int]) -> list[i
     with conn.cursor() as cur:
         if not relation_exists(cur, "hubs_meta", "hub_deletions"):
             return [0] * len(marks)
-        counts = sql.SQL(", ").join(sql.SQL("count(*) filter (where _landing_seq > %s)") for _ in marks)
         cur.execute(
-            sql.SQL("select {} from hubs_meta.hub_deletions where entity = %s and status = 'applied'").format(counts),
+            sql.SQL("select {} from hubs_meta.hub_deletions where entity = %s and status = 'applied'").format(
+                _counts_past(marks)
+            ),
             [*marks, entity.qualified_name],
         )
         return [int(n) for n in cur.fetchone()]
@@ -88,20 +88,20 @@ def store_lags(conn: Connection, catalog: Catalog, vectors_name: str = "vectors"
     conn.rollback()
     conn.readonly = True
     try:
-        marks = _watermarks(conn)
+        marks = state.read_all(conn)
         totals = {kind: [0, 0, 0] for kind in STORES}  # changed, deleted, entities behind
         for entity in catalog.entities:
             kinds = [k for k in STORES if holds(k, entity)]
-            seqs = [marks.get((names[k], entity.model), (0, 0, None)) for k in kinds]
-            changed = _changed_since(conn, entity, [s[0] for s in seqs])
-            deleted = _deleted_since(conn, entity, [s[1] for s in seqs])
+            seqs = [marks.get((names[k], entity.model), (state.Watermark(), None))[0] for k in kinds]
+            changed = _changed_since(conn, entity, [s.landing_seq for s in seqs])
+            deleted = _deleted_since(conn, entity, [s.deletion_seq for s in seqs])
             for kind, c, d in zip(kinds, changed, deleted, strict=True):
                 totals[kind][0] += c
                 totals[kind][1] += d
                 totals[kind][2] += 1 if c or d else 0
         lags = []
         for kind in STORES:
-            synced = [at for (store, _), (_, _, at) in marks.items() if store == names[kind]]
+            synced = [at for (store, _), (_, at) in marks.items() if store == names[kind]]
             changed, deleted, behind = totals[kind]
             lags.append(StoreLag(kind, names[kind], max(synced) if synced else None, changed, deleted, behind))
         return lags

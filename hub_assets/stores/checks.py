@@ -27,10 +27,13 @@ ALSO_READS = {"timeline": ["graph"]}
 
 
 def _result(kind: str, outcome: CheckOutcome) -> AssetCheckResult:
-    metadata: dict = {name: MetadataValue.int(count) for name, count in outcome.counts.items()}
-    metadata.update({name: MetadataValue.text(note) for name, note in outcome.notes.items()})
+    shown = outcome.metadata()
+    metadata: dict = {
+        name: MetadataValue.int(value) if isinstance(value, int) else MetadataValue.text(value)
+        for name, value in shown.items()
+    }
     if outcome.offending:
-        metadata["offending"] = MetadataValue.md("\n".join(f"- {line}" for line in outcome.offending))
+        metadata["offending"] = MetadataValue.md(shown["offending"])  # a list: markdown
     return AssetCheckResult(
         asset_key=store_key(kind),
         check_name=outcome.name,

@@ -191,22 +191,17 @@ def resolve_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any])
         # direction: in draws the edge from the parent to this entity (Customer TENDERS Load).
         source, target = (parent, label) if meta.get("direction") == "in" else (label, parent)
         return Relationship(source=source, targets=(target,), via=_code(meta["columns"]), kind="fk", **common)
-    if "from_columns" in meta:
-        return Relationship(
-            source=_label(catalog, _foreign_key(entity, meta["from_columns"]).parent_model),
-            targets=(_label(catalog, _foreign_key(entity, meta["to_columns"]).parent_model),),
-            via=f"{_code(meta['from_columns'])} -> {_code(meta['to_columns'])}{_properties(meta)}",
-            kind="edge",
-            **common,
-        )
-    if "link_to" in meta:
-        return Relationship(
-            source=_label(catalog, _foreign_key(entity, meta["link_from"]).parent_model),
-            targets=(_label(catalog, _foreign_key(entity, meta["link_to"]).parent_model),),
-            via=f"{_code(meta['link_from'])} -> {_code(meta['link_to'])}{_properties(meta)}",
-            kind="link",
-            **common,
-        )
+    # A row as an edge (from/to columns) and a row drawing an edge between two of its foreign
+    # keys' targets (link) read alike: start and end are the parents of two column lists.
+    for start, end, kind in (("from_columns", "to_columns", "edge"), ("link_from", "link_to", "link")):
+        if end in meta:
+            return Relationship(
+                source=_label(catalog, _foreign_key(entity, meta[start]).parent_model),
+                targets=(_label(catalog, _foreign_key(entity, meta[end]).parent_model),),
+                via=f"{_code(meta[start])} -> {_code(meta[end])}{_properties(meta)}",
+                kind=kind,
+                **common,
+            )
     if "key_columns" in meta:
         type_column, key_column = meta["key_columns"]
         source, start = label, ""

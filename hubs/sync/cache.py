@@ -32,6 +32,7 @@ INDEX_PREFIX = "hubs:index:"
 # without it has lost its content since (a restart: the cache keeps nothing on disk).
 SYNCED_MARKER = "hubs:synced"
 REALTIME_TTL = 60
+DELETE_BATCH = 1000  # keys per DEL
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
@@ -140,17 +141,14 @@ class CacheStore(Store):
             pipe.delete(index)
         self._execute(pipe)
 
+    @staticmethod
+    def index_glob(entity: Entity) -> str:
+        return f"{INDEX_PREFIX}{entity.meta['label']}:*"
+
     def clear(self, catalog: Catalog) -> None:
         for entity in catalog.entities:
-            patterns = [key_glob(e) for e in entries(entity)]
-            patterns.append(f"{INDEX_PREFIX}{entity.meta['label']}:*")
-            for pattern in patterns:
-                batch = list(self.client.scan_iter(match=pattern, count=1000))
-                for start in range(0, len(batch), 1000):
-                    self.client.delete(*batch[start : start + 1000])
-
-    def subset_refusal(self, entities: list[Entity]) -> str | None:
-        return None
+            for pattern in [*(key_glob(e) for e in entries(entity)), self.index_glob(entity)]:
+                self._delete_keys(list(self.client.scan_iter(match=pattern, count=1000)))
 
     def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
         chosen = {e.model for e in entities}
@@ -163,17 +161,19 @@ class CacheStore(Store):
             for entry in entries(entity)
         ]
         for entity in entities:
-            doomed: set[bytes] = set()
-            for index in self.client.scan_iter(match=f"{INDEX_PREFIX}{entity.meta['label']}:*", count=1000):
-                doomed.add(index)
-                doomed.update(self.client.smembers(index))
+            indexes = list(self.client.scan_iter(match=self.index_glob(entity), count=1000))
+            doomed: set[bytes] = set(indexes)
+            for written in self._pipeline(lambda p: [p.smembers(i) for i in indexes]):  # noqa: B023 - called at once
+                doomed.update(written)
             for entry in entries(entity):
                 for key in self.client.scan_iter(match=key_glob(entry), count=1000):
                     if not any(pattern.match(key.decode()) for pattern in others):
                         doomed.add(key)
-            batch = sorted(doomed)
-            for start in range(0, len(batch), 1000):
-                self.client.delete(*batch[start : start + 1000])
+            self._delete_keys(sorted(doomed))
+
+    def _delete_keys(self, keys: list[Any]) -> None:
+        for start in range(0, len(keys), DELETE_BATCH):
+            self.client.delete(*keys[start : start + DELETE_BATCH])
 
     def refresh_realtime(self, conn: Connection, catalog: Catalog) -> int:
         """Rewrite every real-time key from PostgreSQL (TTL reset); returns how many."""

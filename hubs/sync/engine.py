@@ -127,7 +127,9 @@ class Store(ABC):
         """Remove everything this store holds (before a full rebuild)."""
 
     def subset_refusal(self, entities: list[Entity]) -> str | None:
-        """Why the store cannot empty these entities alone (None: clear_entities can)."""
+        """Why the store cannot empty these entities alone (None: it can, having clear_entities)."""
+        if type(self).clear_entities is not Store.clear_entities:
+            return None
         return "it cannot empty one entity's data alone"
 
     def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:

@@ -7,6 +7,7 @@ or failed mid-run simply reads the same changes again next time (every write is 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from psycopg2.extensions import connection as Connection
 
@@ -44,6 +45,17 @@ def read(conn: Connection, store: str, entity: str) -> Watermark:
         )
         row = cur.fetchone()
     return Watermark(*row) if row else Watermark()
+
+
+def read_all(conn: Connection) -> dict[tuple[str, str], tuple[Watermark, datetime]]:
+    """Every store's watermark of every entity, with when it last moved (read-only: no table
+    yet means no progress)."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('hubs_meta.sync_state') is not null")
+        if not cur.fetchone()[0]:
+            return {}
+        cur.execute("select store, entity, landing_seq, deletion_seq, synced_at from hubs_meta.sync_state")
+        return {(store, entity): (Watermark(seq, dseq), at) for store, entity, seq, dseq, at in cur.fetchall()}
 
 
 def write(conn: Connection, store: str, entity: str, mark: Watermark) -> None:

@@ -212,26 +212,28 @@ class TimelineStore(Store):
             )
 
     def clear(self, catalog: Catalog) -> None:
-        while self.query(
+        self._delete_until_none_left(
             "MATCH (n:Entity {group_id: $group}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n", group=GROUP
-        )[0]["n"]:
-            pass
-
-    def subset_refusal(self, entities: list[Entity]) -> str | None:
-        return None  # every edge names its entity; a node is shared, and goes once no edge is left
+        )
 
     def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
+        # Every edge names its entity; a node is shared, and goes once no edge is left.
         for entity in entities:
-            while self.query(
+            self._delete_until_none_left(
                 "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity "
                 "WITH e LIMIT 10000 DELETE e RETURN count(*) AS n",
                 group=GROUP,
                 entity=entity.model,
-            )[0]["n"]:
-                pass
+            )
         # A node another entity's edges still touch stays (a driver's node, with the tractors it
         # DROVE); the others go, as a rebuild would not make them.
         self.query("MATCH (n:Entity {group_id: $group}) WHERE NOT (n)--() DELETE n", group=GROUP)
+
+    def _delete_until_none_left(self, statement: str, **params: Any) -> None:
+        """Run a `... LIMIT n DELETE ... RETURN count(*) AS n` until it deletes nothing: bounded
+        transactions, however much there is."""
+        while self.query(statement, **params)[0]["n"]:
+            pass
 
     def as_of(self, edge: str, instant: str) -> str:
         """A Cypher condition: timeline edge `edge` held at `instant`, a Cypher expression (a

@@ -163,10 +163,8 @@ class VectorStore(Store):
             if self.client.collection_exists(name):
                 self.client.delete_collection(name)
 
-    def subset_refusal(self, entities: list[Entity]) -> str | None:
-        return None  # every point names its entity in its payload
-
     def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
+        # Every point names its entity in its payload.
         for entity in entities:
             name = self.collection(entity)
             if self.client.collection_exists(name):

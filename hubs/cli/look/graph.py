@@ -10,7 +10,7 @@ import click
 
 from hubs import settings as hubs_settings
 from hubs.cli.app import main, require_servers, up_hint
-from hubs.cli.look.table import echo_rows, parse_params
+from hubs.cli.look.table import echo_rows, parse_params, query_options
 from hubs.secrets import redact, scrub
 from hubs.settings import Settings
 from hubs.sync.graph.falkordb import GRAPH
@@ -89,17 +89,8 @@ def _neo4j(settings: Settings, query: str, params: dict, write: bool) -> tuple[l
 
 @main.command()
 @click.argument("query")
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A parameter, $NAME in the query (text; NAME:=JSON for a number, boolean or list).",
-)
+@query_options("$NAME", "read-only")
 @click.option("--timeline", is_flag=True, help="Graphiti's timeline graph instead of the replica.")
-@click.option("--write", is_flag=True, help="Allow changes (default: read-only).")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Rows to print at most.")
 def cypher(query: str, params: tuple[str, ...], timeline: bool, write: bool, limit: int) -> None:
     """Ask the graph store in Cypher (FalkorDB or Neo4j, whichever is configured).
 

@@ -17,7 +17,7 @@ import psycopg2
 
 from hubs import settings as hubs_settings
 from hubs.cli.app import main, require_servers
-from hubs.cli.look.table import echo_rows, parse_params
+from hubs.cli.look.table import echo_rows, parse_params, query_options
 from hubs.db import connect
 from hubs.secrets import redact, scrub
 from hubs.settings import Settings
@@ -93,16 +93,7 @@ def run_query(settings: Settings, query: str, params: dict, write: bool, limit: 
 
 @main.command(name="sql")
 @click.argument("query", required=False)
-@click.option(
-    "-p",
-    "--param",
-    "params",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="A parameter, %(NAME)s in the query (text; NAME:=JSON for a number, boolean or list).",
-)
-@click.option("--write", is_flag=True, help="Allow changes (default: a READ ONLY transaction).")
-@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Rows to print at most.")
+@query_options("%(NAME)s", "a READ ONLY transaction")
 def sql_command(query: str | None, params: tuple[str, ...], write: bool, limit: int) -> None:
     """Query the system of record (PostgreSQL), or without QUERY open psql on it.
 

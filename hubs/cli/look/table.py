@@ -4,7 +4,7 @@ commands share."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -52,3 +52,29 @@ def parse_params(pairs: Sequence[str]) -> dict[str, Any]:
         except ValueError:
             raise click.BadParameter(f"{pair!r}: {raw!r} is not JSON", param_hint="--param") from None
     return params
+
+
+def query_options(placeholder: str, read_only: str) -> Callable[[Callable], Callable]:
+    """The options `hubs sql` and `hubs cypher` share: -p parameters (written `placeholder` in
+    the query), --write (default: `read_only`) and --limit."""
+    options = (
+        click.option(
+            "-p",
+            "--param",
+            "params",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help=f"A parameter, {placeholder} in the query (text; NAME:=JSON for a number, boolean or list).",
+        ),
+        click.option("--write", is_flag=True, help=f"Allow changes (default: {read_only})."),
+        click.option(
+            "--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Rows to print at most."
+        ),
+    )
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate

@@ -216,10 +216,8 @@ class GraphStore(Store):
         if self.conn is not None:
             pending.clear(self.conn)
 
-    def subset_refusal(self, entities: list[Entity]) -> str | None:
-        return None  # subset.py parks the other rows' relationships to them
-
     def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
+        # subset.py parks the other rows' relationships to them first.
         subset.clear_entities(self, self._pending_conn(), entities)
 
     def size(self, catalog: Catalog) -> dict[str, int]:
