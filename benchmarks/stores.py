@@ -76,7 +76,7 @@ from hubs.landing.loader import load_paths
 from hubs.servers import embedded_servers, ensure_running
 from hubs.settings import DBT_PROJECT_DIR, Settings
 from hubs.sync import feed
-from hubs.sync.cache import CacheStore, entries, writes
+from hubs.sync.cache import CacheStore, writes
 from hubs.sync.engine import EntitySync, Store, parents_first, sync
 from hubs.sync.feed import current_rows
 from hubs.sync.graph.store import BATCH as GRAPH_BATCH
@@ -308,7 +308,7 @@ def graph_baseline_nodes(graph: Any, conn: Connection, catalog: Catalog) -> tupl
     keys: list[str] = []
     seconds = 0.0
     for entity in catalog.entities:
-        label = entity.meta["label"]
+        label = entity.label
         for rows in chunked(current_rows(conn, entity), GRAPH_BATCH):
             batch = [{"key": f"{label}:{key_of(entity, r)}", "props": properties(entity, r)} for r in rows]
             started = time.perf_counter()
@@ -413,7 +413,7 @@ def bench_cache(settings: Settings, catalog: Catalog, conn: Connection) -> dict[
         "full": run,
         "feed_read_seconds": reading,
         "keys": keys,
-        "entries": sum(len(entries(e)) for e in held("cache", catalog)),
+        "entries": sum(len(e.cache) for e in held("cache", catalog)),
         "baseline": baseline,
         "baseline_per_second": rate(baseline["rows"], baseline["seconds"]),
     }
@@ -635,18 +635,16 @@ def tested_names(entity: Entity) -> set[str]:
 def meta_columns(entity: Entity, catalog: Catalog) -> set[str]:
     """Columns the stores read for more than their value: relationship ends, cache keys, computed inputs."""
     names: set[str] = set()
-    for rel in entity.meta.get("relationships", []):
-        for field_name in ("columns", "from_columns", "to_columns", "key_columns"):
-            names.update(rel.get(field_name) or [])
-        names.update(rel[f] for f in ("subject_column", "array_column", "json_column") if f in rel)
+    for rel in entity.relationships:
+        names.update((*rel.start_columns, *rel.end_columns, *rel.key_columns))
+        names.update([rel.column] if rel.column else [])
     for other in catalog.entities:  # found by another entity's relationship (LISTS finds tractors by VIN)
-        for rel in other.meta.get("relationships", []):
-            if rel.get("target") == entity.model and rel.get("target_column"):
-                names.add(rel["target_column"])
-    for entry in entries(entity):
-        names.update(_WORD.findall(entry["key"]))
-        if "where" in entry:
-            names.update(_WORD.findall(entry["where"]))
+        for rel in other.relationships:
+            if rel.end_model == entity.model and rel.target_column:
+                names.add(rel.target_column)
+    for entry in entity.cache:
+        names.update(_WORD.findall(entry.key))
+        names.update(_WORD.findall(entry.where))
     for column in entity.columns:
         if column.computed:
             names.update(_WORD.findall(column.meta["expression"]))
@@ -665,7 +663,7 @@ def editable_column(entity: Entity, catalog: Catalog, constrained: set[str]) -> 
         and not c.has_constraint("check")
         and not c.has_constraint("unique")
     ]
-    embedded = entity.meta.get("vectors", {}).get("text", [])
+    embedded = entity.vectors.text if entity.vectors else ()
     preferred = [c for c in candidates if c in embedded]
     return (preferred or candidates or [None])[0]
 

@@ -12,11 +12,13 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from hubs.catalog_meta import CacheEntry, MetaProblems, ModelFacts, Relationship, VectorSpec, read_meta
 from hubs.settings import DBT_PROJECT_DIR
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -27,7 +29,7 @@ _FK_EXPRESSION = re.compile(r"\s*([\w\".]+)\s*\(([^)]*)\)\s*$")
 
 
 class CatalogError(RuntimeError):
-    """The dbt project could not be read."""
+    """The dbt project could not be read, or its hub models' contracts and meta are inconsistent."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,14 @@ class Entity:
     foreign_keys: tuple[ForeignKey, ...]
     meta: dict[str, Any] = field(compare=False, hash=False)
     indexes: tuple[tuple[str, ...], ...] = ()
+    #: the typed meta.hubs (catalog_meta.py), filled in once every model's label is known
+    label: str = ""
+    relationships: tuple[Relationship, ...] = ()
+    cache: tuple[CacheEntry, ...] = ()
+    vectors: VectorSpec | None = None
+    timeline_facts: tuple[str, ...] = ()
+    #: the yml declaring the model (named in the loader's messages)
+    yml: str = field(default="", compare=False)
 
     @property
     def qualified_name(self) -> str:
@@ -83,6 +93,16 @@ class Entity:
     @property
     def history(self) -> str:
         return self.meta.get("history", "none")
+
+    @property
+    def temporal(self) -> bool:
+        return self.history in ("scd2", "interval")
+
+    @property
+    def projection(self) -> Relationship | None:
+        """The first relationship the row itself is (an edge between two of its foreign keys'
+        targets, e.g. DROVE): the timeline and the as-of checks draw the row as it."""
+        return next((r for r in self.relationships if r.form == "edge"), None)
 
     @cached_property
     def landed_columns(self) -> tuple[Column, ...]:
@@ -208,6 +228,12 @@ class _ParentNames(dict):
             raise CatalogError(f"cannot tell which model the foreign key target {to} is") from None
 
 
+def yml_of(node: dict[str, Any]) -> str:
+    """The file declaring a model ('dbt_project/models/hubs/hub3_origin/_hub3_origin__models.yml')."""
+    path = (node.get("patch_path") or node["original_file_path"]).split("://", 1)[-1]
+    return f"{DBT_PROJECT_DIR.name}/{path}"
+
+
 def _entity(node: dict[str, Any], parents: _ParentNames) -> Entity:
     columns = tuple(
         Column(
@@ -249,10 +275,13 @@ def _entity(node: dict[str, Any], parents: _ParentNames) -> Entity:
         foreign_keys=tuple(fks),
         meta=hubs_meta,
         indexes=tuple(tuple(i["columns"]) for i in node["config"].get("indexes") or []),
+        yml=yml_of(node),
     )
 
 
 def load_catalog(manifest_path: Path | None = None) -> Catalog:
+    """The hub models of the dbt manifest, typed and checked: a CatalogError lists every
+    inconsistency, each naming its yml, model and key."""
     manifest = json.loads((manifest_path or ensure_manifest()).read_text())
     nodes = [
         n
@@ -260,4 +289,88 @@ def load_catalog(manifest_path: Path | None = None) -> Catalog:
         if n["resource_type"] == "model" and n["config"].get("meta", {}).get("hubs", {}).get("entity")
     ]
     parents = _ParentNames([n for n in manifest["nodes"].values() if n["resource_type"] == "model"])
-    return Catalog(tuple(sorted((_entity(n, parents) for n in nodes), key=lambda e: e.qualified_name)))
+    entities = sorted((_entity(n, parents) for n in nodes), key=lambda e: e.qualified_name)
+    return typed_catalog(entities, [p for n in nodes for p in _contract_problems(n)])
+
+
+def typed_catalog(entities: list[Entity], problems: list[str] | None = None) -> Catalog:
+    """The entities with their meta.hubs typed and checked; a CatalogError names every problem
+    (with those already found in `problems`)."""
+    problems = list(problems or [])
+    typed = [_typed(entity, entities, problems) for entity in entities]
+    problems += _catalog_problems(typed)
+    if problems:
+        raise CatalogError(
+            f"the hub catalog in {DBT_PROJECT_DIR} has {len(problems)} problem(s):\n  " + "\n  ".join(problems)
+        )
+    return Catalog(tuple(typed))
+
+
+# Every hub table carries these; the engine and the checks read them.
+TECHNICAL_COLUMNS = ("created_at", "updated_at", "_landing_seq", "_row_hash")
+
+
+def _contract_problems(node: dict[str, Any]) -> list[str]:
+    """A hub model's contract: enforced, described, typed, with the platform's technical columns."""
+    where = f"{yml_of(node)}, model {node['name']}"
+    problems = []
+    if not node["config"].get("contract", {}).get("enforced"):
+        problems.append(f"{where}: config.contract.enforced must be true")
+    if not node.get("description", "").strip():
+        problems.append(f"{where}: description is missing")
+    for name, column in node["columns"].items():
+        if not column.get("data_type") or not column.get("description", "").strip():
+            problems.append(f"{where}: column {name} needs a data_type and a description")
+    missing = [c for c in TECHNICAL_COLUMNS if c not in node["columns"]]
+    if missing:
+        problems.append(f"{where}: technical column(s) {', '.join(missing)} missing")
+    return problems
+
+
+def _typed(entity: Entity, entities: list[Entity], problems: list[str]) -> Entity:
+    facts = ModelFacts(
+        model=entity.model,
+        entity=entity.name,
+        history=entity.history,
+        columns=frozenset(c.name for c in entity.columns),
+        primary_key=entity.primary_key,
+        foreign_keys={fk.columns: fk.parent_model for fk in entity.foreign_keys},
+        labels={e.model: e.meta.get("label") or "" for e in entities},
+    )
+    found = MetaProblems()
+    meta = read_meta(entity.meta, facts, found)
+    problems += [f"{entity.yml}, model {entity.model}: {p}" for p in found]
+    return replace(
+        entity,
+        label=meta.label,
+        relationships=meta.relationships,
+        cache=meta.cache,
+        vectors=meta.vectors,
+        timeline_facts=meta.facts,
+    )
+
+
+def _catalog_problems(entities: list[Entity]) -> list[str]:
+    """What no single model can get wrong alone: unique names, and foreign keys onto entity keys."""
+    problems = []
+    for what, names in (
+        ("entity", [e.name for e in entities]),
+        ("table", [e.qualified_name for e in entities]),
+        ("label", [e.label for e in entities]),
+    ):
+        problems += [f"{what} {name!r} is declared twice" for name, n in Counter(names).items() if n > 1]
+    models = {e.model: e for e in entities}
+    for entity in entities:
+        where = f"{entity.yml}, model {entity.model}"
+        if not entity.primary_key:
+            problems.append(f"{where}: no primary key in the contract")
+        for fk in entity.foreign_keys:
+            parent = models.get(fk.parent_model)
+            if parent is None:
+                problems.append(f"{where}: foreign key ({', '.join(fk.columns)}) -> {fk.parent_model}, no hub entity")
+            elif fk.parent_columns != parent.primary_key:
+                problems.append(
+                    f"{where}: foreign key ({', '.join(fk.columns)}) -> {fk.parent_model} "
+                    f"({', '.join(fk.parent_columns)}) is not that entity's key ({', '.join(parent.primary_key)})"
+                )
+    return problems

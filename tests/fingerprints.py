@@ -16,7 +16,7 @@ from typing import Any
 from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import load_catalog
-from hubs.sync.cache import INDEX_PREFIX, REALTIME_TTL, SYNCED_MARKER, entries, key_glob
+from hubs.sync.cache import INDEX_PREFIX, REALTIME_TTL, SYNCED_MARKER, key_glob
 
 
 def _canonical(value: Any) -> str:
@@ -53,8 +53,8 @@ def cache(store: Any, conn: Connection) -> dict[str, Any]:
     realtime = [
         re.compile(fnmatch.translate(key_glob(entry)))
         for entity in load_catalog().entities
-        for entry in entries(entity)
-        if entry["ttl_seconds"] <= REALTIME_TTL
+        for entry in entity.cache
+        if entry.ttl_seconds <= REALTIME_TTL
     ]
     client = store.client
     held: dict[str, Any] = {}

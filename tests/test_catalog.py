@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy as copy_module
 import json
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
-from hubs.catalog import SYSTEM_COLUMNS, Catalog, ensure_manifest, load_catalog
+from hubs.catalog import SYSTEM_COLUMNS, Catalog, CatalogError, ensure_manifest, load_catalog
 
 
 @pytest.fixture(scope="module")
@@ -28,36 +31,6 @@ def test_every_hub_table_is_an_entity_or_a_history(manifest: dict) -> None:
     for node in hub_models(manifest):
         hubs = node["config"]["meta"].get("hubs", {})
         assert hubs.get("entity") or hubs.get("history_of"), node["name"]
-
-
-def test_entities_have_enforced_contracts_with_keys_types_and_descriptions(catalog: Catalog, manifest: dict) -> None:
-    assert catalog.entities, "no entities found"
-    for entity in catalog.entities:
-        node = manifest["nodes"][f"model.hubs.{entity.model}"]
-        assert node["config"]["contract"]["enforced"], entity.model
-        assert entity.primary_key, entity.model
-        assert node["description"], entity.model
-        for column in entity.columns:
-            assert column.data_type, (entity.model, column.name)
-            assert column.description.strip(), (entity.model, column.name)
-        for name in ("created_at", "updated_at", "_landing_seq", "_row_hash"):
-            assert name in {c.name for c in entity.columns}, (entity.model, name)
-
-
-def test_entity_and_label_names_are_unique(catalog: Catalog) -> None:
-    names = [e.name for e in catalog.entities]
-    assert len(names) == len(set(names))
-    tables = [e.qualified_name for e in catalog.entities]
-    assert len(tables) == len(set(tables))
-
-
-def test_every_foreign_key_points_at_an_entity_key(catalog: Catalog) -> None:
-    models = {e.model: e for e in catalog.entities}
-    for entity in catalog.entities:
-        for fk in entity.foreign_keys:
-            assert fk.parent_model in models, (entity.model, fk)
-            parent = models[fk.parent_model]
-            assert tuple(fk.parent_columns) == parent.primary_key, (entity.model, fk)
 
 
 def test_staging_reads_its_landing_table_and_every_fk_parent(catalog: Catalog, manifest: dict) -> None:
@@ -116,79 +89,147 @@ def test_validations_declare_severity_and_the_asset_they_guard(manifest: dict) -
 
 
 # -- meta: what the other stores derive from the catalog ------------------------------------------
+# The loader checks every rule (hubs/catalog.py, hubs/catalog_meta.py); these tests break one rule
+# at a time in a copy of the manifest and read the loader's message.
 
-RELATIONSHIP_FORMS = {
-    "columns",
-    "from_columns",
-    "link_to",
-    "key_columns",
-    "subject_column",
-    "array_column",
-    "json_column",
+
+def _broken(manifest: dict, tmp_path: Path, model: str, change: Callable[[dict], None]) -> str:
+    """The loader's message for a copy of the manifest in which `change` broke one model."""
+    copy = copy_module.deepcopy(manifest)
+    change(copy["nodes"][f"model.hubs.{model}"])
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps(copy))
+    with pytest.raises(CatalogError) as raised:
+        load_catalog(path)
+    return str(raised.value)
+
+
+def _hubs(node: dict) -> dict:
+    return node["config"]["meta"]["hubs"]
+
+
+def _relationship(node: dict, rel_type: str) -> dict:
+    return next(r for r in _hubs(node)["relationships"] if r["type"] == rel_type)
+
+
+BROKEN_META = {
+    "label not the entity's name": ("tractors", lambda n: _hubs(n).update(label="Truck"), "meta.hubs.label"),
+    "no relationships key": ("tractors", lambda n: _hubs(n).pop("relationships"), "meta.hubs.relationships"),
+    "relationship type in lower case": (
+        "trips",
+        lambda n: _relationship(n, "DRIVEN_BY").update(type="driven_by"),
+        "UPPER_SNAKE_CASE",
+    ),
+    "relationship of unknown form": (
+        "trips",
+        lambda n: _relationship(n, "DRIVEN_BY").update(mystery_column=_relationship(n, "DRIVEN_BY").pop("columns")),
+        "needs exactly one of",
+    ),
+    "relationship on columns that are no foreign key": (
+        "trips",
+        lambda n: _relationship(n, "DRIVEN_BY").update(columns=["trip_id"]),
+        "is no foreign key of trips",
+    ),
+    "foreign key without its relationship": (
+        "trips",
+        lambda n: _hubs(n).update(relationships=[r for r in _hubs(n)["relationships"] if r["type"] != "CO_DRIVEN_BY"]),
+        "the foreign key (co_driver_code) -> drivers needs one relationship",
+    ),
+    "relationship without cardinality": (
+        "trips",
+        lambda n: _relationship(n, "DRIVEN_BY").pop("cardinality"),
+        "cardinality is missing",
+    ),
+    "link_to without link_from": (
+        "trips",
+        lambda n: _relationship(n, "ASSIGNED_UNIT").pop("link_from"),
+        "link_to needs link_from",
+    ),
+    "array target no model": (
+        "insurance_policies",
+        lambda n: next(r for r in _hubs(n)["relationships"] if "array_column" in r).update(target="trucks"),
+        "trucks is no hub model",
+    ),
+    "cache key on no column": (
+        "tractors",
+        lambda n: _hubs(n)["cache"][0].update(key="truck:{unit}:status"),
+        "meta.hubs.cache[0].key: unit is no column of tractors",
+    ),
+    "cache ttl beyond six hours": (
+        "tractors",
+        lambda n: _hubs(n)["cache"][0].update(ttl_seconds=86400),
+        "meta.hubs.cache[0].ttl_seconds",
+    ),
+    "unknown collection": (
+        "insights",
+        lambda n: _hubs(n)["vectors"].update(collection="notes"),
+        "meta.hubs.vectors.collection",
+    ),
+    "vector text on no column": (
+        "insights",
+        lambda n: _hubs(n)["vectors"].update(text=["body_text"]),
+        "meta.hubs.vectors.text: body_text is no column of insights",
+    ),
+    "temporal entity without timeline facts": (
+        "tractors",
+        lambda n: _hubs(n).pop("timeline"),
+        "meta.hubs.timeline.facts",
+    ),
+    "contract not enforced": (
+        "tractors",
+        lambda n: n["config"]["contract"].update(enforced=False),
+        "config.contract.enforced must be true",
+    ),
+    "column without description": (
+        "tractors",
+        lambda n: n["columns"]["vin"].update(description=""),
+        "column vin needs a data_type and a description",
+    ),
+    "technical column missing": (
+        "tractors",
+        lambda n: n["columns"].pop("_row_hash"),
+        "technical column(s) _row_hash missing",
+    ),
 }
 
 
-def test_labels_are_45_unique_pascal_case_names(catalog: Catalog) -> None:
-    labels = [e.meta.get("label") for e in catalog.entities]
+@pytest.mark.parametrize("case", list(BROKEN_META))
+def test_the_loader_names_the_yml_model_and_key_of_a_broken_rule(case: str, manifest: dict, tmp_path: Path) -> None:
+    model, change, expected = BROKEN_META[case]
+    message = _broken(manifest, tmp_path, model, change)
+    assert expected in message, message
+    assert f"model {model}" in message and "dbt_project/models/hubs/" in message, message
+    assert message.count("\n  ") == 1, message  # one rule broken, one problem named
+
+
+def test_the_loader_refuses_a_foreign_key_onto_no_entity_key(manifest: dict, tmp_path: Path) -> None:
+    def point_at_vin(node: dict) -> None:
+        [fk] = [c for c in node["columns"]["unit_number"]["constraints"] if c["type"] == "foreign_key"]
+        fk["to_columns"] = ["vin"]
+
+    message = _broken(manifest, tmp_path, "fuel_transactions", point_at_vin)
+    assert "foreign key (unit_number) -> tractors (vin) is not that entity's key (unit_number)" in message
+
+
+def test_the_loader_refuses_a_label_declared_twice(manifest: dict, tmp_path: Path) -> None:
+    message = _broken(manifest, tmp_path, "trailers", lambda n: _hubs(n).update(label="Tractor"))
+    assert "label 'Tractor' is declared twice" in message
+
+
+def test_the_loader_resolves_every_relationship_to_labels(catalog: Catalog) -> None:
+    labels = {e.label for e in catalog.entities}
+    for entity in catalog.entities:
+        for rel in entity.relationships:
+            assert rel.start_label in labels and set(rel.end_labels) <= labels, (entity.model, rel)
+            if rel.form == "fk":
+                parent = next(fk.parent_model for fk in entity.foreign_keys if fk.columns == rel.foreign_key)
+                ends = (entity.label, catalog.by_model(parent).label)
+                assert (rel.start_label, *rel.end_labels) == (ends[::-1] if rel.direction == "in" else ends)
+
+
+def test_labels_are_45_unique_names(catalog: Catalog) -> None:
+    labels = [e.label for e in catalog.entities]
     assert len(labels) == 45 and len(set(labels)) == 45
-    for entity, label in zip(catalog.entities, labels, strict=True):
-        assert re.fullmatch(r"[A-Z][A-Za-z]+", label or ""), entity.model
-        assert label.lower() == entity.name.replace("_", ""), (entity.model, label)
-
-
-def test_every_foreign_key_has_exactly_one_relationship(catalog: Catalog) -> None:
-    # ... of the platform's own; the design may name one more on the same columns (FUELED beside
-    # FOR_UNIT, USES beside DRIVEN_BY), which then says so.
-    for entity in catalog.entities:
-        relationships = entity.meta.get("relationships")
-        assert relationships is not None, f"{entity.model} declares no relationships (use [] for none)"
-        fk_relationships = [tuple(r["columns"]) for r in relationships if "columns" in r]
-        assert sorted(set(fk_relationships)) == sorted(fk.columns for fk in entity.foreign_keys), entity.model
-        for columns in set(fk_relationships):
-            on_them = [r for r in relationships if tuple(r.get("columns", ())) == columns]
-            assert sum("design" not in r for r in on_them) <= 1, (entity.model, columns)
-
-
-def test_relationships_are_well_formed_and_point_at_entities(catalog: Catalog) -> None:
-    models = {e.model for e in catalog.entities}
-    for entity in catalog.entities:
-        columns = {c.name for c in entity.columns}
-        fk_columns = {fk.columns: fk.parent_model for fk in entity.foreign_keys}
-        for rel in entity.meta["relationships"]:
-            assert re.fullmatch(r"[A-Z][A-Z0-9_]*", rel["type"]), (entity.model, rel)
-            assert len(RELATIONSHIP_FORMS & set(rel)) == 1, (entity.model, rel)
-            # link_from starts a link (link_to) or a typed pair (key_columns) at a foreign key's target
-            assert "link_from" not in rel or {"link_to", "key_columns"} & set(rel), (entity.model, rel)
-            assert "link_to" not in rel or "link_from" in rel, (entity.model, rel)
-            assert rel.get("direction", "out") in ("in", "out"), (entity.model, rel)
-            assert rel.get("cardinality"), (entity.model, rel)
-            for key in ("from_columns", "to_columns", "link_from", "link_to"):
-                if key in rel:
-                    assert tuple(rel[key]) in fk_columns, (entity.model, rel)  # edge ends are foreign keys
-            for key in ("key_columns", "properties"):
-                assert set(rel.get(key, [])) <= columns, (entity.model, rel)
-            for key in ("subject_column", "array_column", "json_column"):
-                if key in rel:
-                    assert rel[key] in columns, (entity.model, rel)
-            targets = list((rel.get("targets") or {}).values()) + ([rel["target"]] if "target" in rel else [])
-            assert set(targets) <= models, (entity.model, rel)
-
-
-def test_cache_vector_and_timeline_meta_name_real_columns(catalog: Catalog) -> None:
-    for entity in catalog.entities:
-        columns = {c.name for c in entity.columns}
-        for entry in entity.meta.get("cache", []):
-            placeholders = set(re.findall(r"\{(\w+)\}", entry["key"]))
-            assert placeholders and placeholders <= columns, (entity.model, entry)
-            assert set(entry["fields"]) <= columns, (entity.model, entry)
-            assert 1 <= entry["ttl_seconds"] <= 6 * 3600, (entity.model, entry)
-        vectors = entity.meta.get("vectors")
-        if vectors:
-            assert vectors["collection"] in ("documents", "knowledge_items", "insights"), entity.model
-            assert set(vectors["text"]) | set(vectors["payload"]) <= columns, entity.model
-        timeline = entity.meta.get("timeline")
-        if timeline:
-            assert set(timeline["facts"]) <= columns, entity.model
 
 
 def test_sixteen_entity_types_are_tracked_in_time(catalog: Catalog) -> None:
@@ -196,12 +237,11 @@ def test_sixteen_entity_types_are_tracked_in_time(catalog: Catalog) -> None:
     assert len(temporal) == 16
     assert {"tractor", "driver", "trip", "load", "driver_assignment", "goal", "ownership_stake"} <= temporal
     for entity in catalog.entities:
-        tracked = bool(entity.meta.get("timeline", {}).get("facts"))
-        assert tracked == (entity.history in ("scd2", "interval")), entity.model
+        assert bool(entity.timeline_facts) == entity.temporal, entity.model
 
 
 def test_cache_covers_the_real_time_truck_keys(catalog: Catalog) -> None:
-    keys = {entry["key"]: entry["ttl_seconds"] for e in catalog.entities for entry in e.meta.get("cache", [])}
+    keys = {entry.key: entry.ttl_seconds for e in catalog.entities for entry in e.cache}
     for key in ("truck:{unit_number}:status", "truck:{unit_number}:location", "truck:{unit_number}:driver"):
         assert keys[key] == 60
     assert {ttl for ttl in keys.values() if ttl > 60} <= set(range(3600, 6 * 3600 + 1))

@@ -318,7 +318,7 @@ def test_vectors_lists_collections_and_searches_with_the_sync_model(synced: Stor
     found = hubs("vectors", "search", text_of(entity, row), "--collection", "insights", "--limit", "3")
     assert found.exit_code == 0, found.output
     first = [c.strip() for c in found.output.splitlines()[2].split("|")]
-    assert first[1] == "insights" and first[2] == entity.meta["label"] and float(first[0]) > 0.99
+    assert first[1] == "insights" and first[2] == entity.label and float(first[0]) > 0.99
     missing = hubs("vectors", "search", "x", "--collection", "nope")
     assert missing.exit_code == 1 and "no collection 'nope'" in missing.output
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from hubs.catalog import Catalog, Column, Entity, ForeignKey, ensure_manifest
+from hubs.catalog import Catalog, CatalogError, Column, Entity, ForeignKey, ensure_manifest, typed_catalog
 from hubs.docs import cross_reference
-from hubs.docs.cross_reference import DOCUMENT, RELATIONSHIP_KINDS, CrossReferenceError
+from hubs.docs.cross_reference import DOCUMENT, RELATIONSHIP_KINDS
 
 _SEPARATOR = re.compile(r"^\|( --- \|)+$")
 
@@ -94,7 +94,7 @@ def test_every_validation_is_listed_with_its_severity(document: str, loaded: tup
 
 def test_summary_counts_match_the_catalog(catalog: Catalog, document: str) -> None:
     counts = {name: int(value) for name, value in table_rows(section(document, "Summary"))}
-    labels = [e.meta["label"] for e in catalog.entities]
+    labels = [e.label for e in catalog.entities]
     assert len(set(labels)) == len(labels)  # a label per entity
     assert counts["Entities"] == len(catalog.entities)
     assert counts["Graph labels"] == len(labels)
@@ -125,7 +125,7 @@ def test_master_index_has_one_row_per_entity(catalog: Catalog, document: str) ->
     rows = table_rows(section(document, "Entity Master Index"))
     assert [unquote(r[2]) for r in rows] == [e.qualified_name for e in catalog.entities]
     for row, entity in zip(rows, catalog.entities, strict=True):
-        assert row[3] == entity.meta["label"]
+        assert row[3] == entity.label
         assert int(row[5]) == len(entity.columns)
         assert row[6] == entity.history
 
@@ -149,7 +149,7 @@ def test_every_entity_is_in_the_distribution_matrix(catalog: Catalog, document: 
     assert set(by_table) == {e.qualified_name for e in catalog.entities}
     for entity in catalog.entities:
         row = by_table[entity.qualified_name]
-        assert row[2] == entity.meta["label"]
+        assert row[2] == entity.label
         for cache in entity.meta.get("cache", []):
             assert f"`{cache['key']}` (TTL {cache['ttl_seconds']} s)" in row[3]
         collection = entity.meta.get("vectors", {}).get("collection")
@@ -238,23 +238,22 @@ def _entity(model: str, label: str, columns: list[str], fks: tuple[ForeignKey, .
         columns=tuple(Column(name, "text", "", ()) for name in columns),
         primary_key=(columns[0],),
         foreign_keys=fks,
-        meta={"entity": model.removesuffix("s"), "label": label, **meta},
+        meta={"entity": model.removesuffix("s"), "label": label, "relationships": [], **meta},
     )
 
 
-def _small_catalog(relationship: dict[str, Any]) -> tuple[Catalog, Entity]:
+def _small_catalog(relationship: dict[str, Any]) -> Catalog:
     carriers = _entity("carriers", "Carrier", ["usdot_number"])
     fk = ForeignKey(("usdot_number",), "carriers", ("usdot_number",))
     vettings = _entity("vettings", "Vetting", ["vetting_id", "usdot_number"], (fk,), relationships=[relationship])
-    return Catalog((carriers, vettings)), vettings
+    return typed_catalog([carriers, vettings])
 
 
 def test_direction_in_draws_the_edge_from_the_parent() -> None:
     meta = {"type": "VETTED_BY", "columns": ["usdot_number"], "direction": "in", "cardinality": "1:N"}
-    catalog, vettings = _small_catalog(meta)
-    rel = cross_reference.resolve_relationship(catalog, vettings, meta)
-    assert (rel.source, rel.targets, rel.kind) == ("Carrier", ("Vetting",), "fk")
-    out = cross_reference.resolve_relationship(catalog, vettings, {**meta, "direction": "out"})
+    [rel] = cross_reference.relationships(_small_catalog(meta))
+    assert (rel.source, rel.targets, rel.kind, rel.via) == ("Carrier", ("Vetting",), "fk", "`usdot_number`")
+    [out] = cross_reference.relationships(_small_catalog({**meta, "direction": "out"}))
     assert (out.source, out.targets) == ("Vetting", ("Carrier",))
 
 
@@ -265,14 +264,13 @@ def test_direction_in_draws_the_edge_from_the_parent() -> None:
         {"type": "ODD", "mystery_column": "usdot_number", "cardinality": "N:1"},  # unknown form
     ],
 )
-def test_relationships_the_document_cannot_describe_stop_it(meta: dict[str, Any]) -> None:
-    catalog, _ = _small_catalog(meta)
-    with pytest.raises(CrossReferenceError):
-        cross_reference.relationships(catalog)
+def test_relationships_the_document_cannot_describe_never_reach_it(meta: dict[str, Any]) -> None:
+    with pytest.raises(CatalogError, match=f"model vettings: meta.hubs.relationships\\[0\\] \\({meta['type']}\\)"):
+        _small_catalog(meta)
 
 
 def test_history_post_hook_adds_a_key_and_an_exclusion() -> None:
-    catalog, _ = _small_catalog({"type": "VETTED_BY", "columns": ["usdot_number"], "cardinality": "N:1"})
+    catalog = _small_catalog({"type": "VETTED_BY", "columns": ["usdot_number"], "cardinality": "N:1"})
 
     def node(name: str, constraints: list[dict[str, Any]], **config: Any) -> dict[str, Any]:
         return {

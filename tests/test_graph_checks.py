@@ -55,7 +55,7 @@ def fingerprint(bench: StoreBench) -> tuple:
     """What a break is most likely to leave behind, read from counts both servers keep (no scan):
     nodes per label, relationships per type, all nodes and relationships; and the schema."""
     graph = bench.store("graph").dialect
-    labels = [graph.run(f"MATCH (n:{e.meta['label']}) RETURN count(n)")[0][0] for e in bench.catalog.entities]
+    labels = [graph.run(f"MATCH (n:{e.label}) RETURN count(n)")[0][0] for e in bench.catalog.entities]
     types = [graph.run(f"MATCH ()-[r:{t}]->() RETURN count(r)")[0][0] for t in Relationships(bench.catalog).types()]
     return (
         labels,
@@ -175,7 +175,7 @@ def test_g1_names_the_missing_and_the_extra_node(replica: Replica) -> None:
     assert "Lane" in report and "ghost-lane" in report
 
     replica.run("MATCH (n:Lane {key: 'ghost-lane'}) DELETE n")
-    by_label = {e.meta["label"]: e.model for e in replica.bench.catalog.entities}
+    by_label = {e.label: e.model for e in replica.bench.catalog.entities}
     replica.resync("check_calls", *(by_label[o] for o in owners if o != "CheckCall"))
     replica.passing("G1_node_counts", "G2_relationship_integrity")
     replica.repaired()

@@ -117,7 +117,7 @@ def time_filter_mismatches(bench: StoreBench) -> list[str]:
     wrong = []
     for model, column in TIME_PROPERTIES:
         entity = bench.catalog.by_model(model)
-        label = entity.meta["label"]
+        label = entity.label
         for value in instants(bench, model, column):
             for op in OPERATORS:
                 query = sql.SQL("select count(*) as n from {t} where {c} " + op + " %s")

@@ -63,7 +63,7 @@ def held_by(bench: StoreBench, goal: Entity, key: str) -> dict[str, bool]:
     cache: CacheStore = bench.store("cache")
     written = cache.client.smembers(CacheStore.index_key(goal, key))
     return {
-        "graph": graph.run(f"MATCH (n:{goal.meta['label']} {{key: $key}}) RETURN count(n)", {"key": key})[0][0] > 0,
+        "graph": graph.run(f"MATCH (n:{goal.label} {{key: $key}}) RETURN count(n)", {"key": key})[0][0] > 0,
         "cache": bool(written) and cache.client.exists(*written) > 0,
         "vectors": key in vector_hashes(bench, goal),
         "timeline": any(e["key"] == key for e in bench.store("timeline").edges(goal)),

@@ -164,7 +164,7 @@ def test_keys_of_several_columns_stay_apart_in_every_store(bench: StoreBench, of
     )
     assert found == [[2]]
 
-    [entry] = bench.catalog.by_model("ar_invoices").meta["cache"]
+    [entry] = bench.catalog.by_model("ar_invoices").cache
     first = cache_key(entry, {"entity_code": "A:B", "invoice_number": "C"})
     second = cache_key(entry, {"entity_code": "A", "invoice_number": "B:C"})
     assert first != second

@@ -40,7 +40,7 @@ def spoil(bench: StoreBench, kind: str, entities: list[Entity]) -> None:
     store = bench.store(kind)
     if kind == "graph":
         for entity in entities:
-            store.dialect.run(f"MATCH (n:{entity.meta['label']}) SET n.spoiled = true")
+            store.dialect.run(f"MATCH (n:{entity.label}) SET n.spoiled = true")
     elif kind == "cache":
         for pattern in ("truck:*", "party:*"):
             for key in store.client.scan_iter(match=pattern, count=1000):

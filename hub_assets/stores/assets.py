@@ -90,7 +90,7 @@ def _entity_spec(kind: str, entity: Entity) -> AssetSpec:
         automation_condition=FOLLOW_HUBS,
         freshness_policy=STORE_FRESHNESS,
         description=f"{entity.qualified_name} in the {kind} store: {KINDS[kind].describe(entity)}.",
-        metadata={"hubs/entity": entity.qualified_name, "hubs/label": entity.meta["label"]},
+        metadata={"hubs/entity": entity.qualified_name, "hubs/label": entity.label},
     )
 
 
@@ -191,7 +191,7 @@ def build_all_store_assets(catalog: Catalog) -> list[AssetsDefinition]:
 
 def realtime_entities(catalog: Catalog) -> list[Entity]:
     return [
-        e for e in held("cache", catalog) if any(k.get("ttl_seconds") == REALTIME_TTL_SECONDS for k in e.meta["cache"])
+        e for e in held("cache", catalog) if any(k.ttl_seconds == REALTIME_TTL_SECONDS for k in e.cache)
     ]
 
 

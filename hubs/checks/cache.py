@@ -28,7 +28,7 @@ from typing import Any
 
 from hubs.catalog import Entity
 from hubs.checks.base import CheckContext, CheckOutcome, check
-from hubs.sync.cache import INDEX_PREFIX, CacheStore, entries, key_glob, writes
+from hubs.sync.cache import INDEX_PREFIX, CacheStore, key_glob, writes
 from hubs.sync.feed import current_rows
 from hubs.sync.records import chunks, key_of
 
@@ -95,8 +95,8 @@ def postgres_redis_parity(ctx: CheckContext) -> CheckOutcome:
     counts["expected"] = len(expected)
 
     # fnmatch's `*` spans ':' as Redis' glob does
-    patterns = [(key_glob(entry), entity) for entity in cached for entry in entries(entity)]
-    cached_labels = {e.meta["label"]: e for e in cached}
+    patterns = [(key_glob(entry), entity) for entity in cached for entry in entity.cache]
+    cached_labels = {e.label: e for e in cached}
     found_indexes: list[str] = []
     for key in _scan(store):
         if key.startswith(INDEX_PREFIX):

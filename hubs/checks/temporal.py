@@ -79,22 +79,15 @@ class AsOf:
     @classmethod
     def of(cls, catalog: Catalog, model: str, facts: tuple[str, ...]) -> AsOf:
         entity = catalog.by_model(model)
-        projection = next((r for r in entity.meta.get("relationships", []) if "from_columns" in r), None)
+        projection = entity.projection
         if projection is None:
             (subject,) = entity.primary_key
-            label = entity.meta["label"]
+            label = entity.label
             return cls(entity, facts, subject, None, VERSION, label, None, state_name(entity))
-        (other,), (subject,) = projection["from_columns"], projection["to_columns"]
-        parents = {fk.columns: catalog.by_model(fk.parent_model).meta["label"] for fk in entity.foreign_keys}
+        (other,), (subject,) = projection.start_columns, projection.end_columns
+        [subject_label] = projection.end_labels
         return cls(
-            entity,
-            facts,
-            subject,
-            other,
-            projection["type"],
-            parents[(subject,)],
-            parents[(other,)],
-            projection["type"],
+            entity, facts, subject, other, projection.type, subject_label, projection.start_label, projection.type
         )
 
     @property
@@ -396,11 +389,11 @@ def _postgres_projects(ctx: CheckContext, periods: list[Period]) -> list[list[tu
 
 def _graph_projects(ctx: CheckContext, periods: list[Period]) -> list[list[tuple[str, str | None]]]:
     projects, goals = ctx.catalog.by_model("projects"), ctx.catalog.by_model("goals")
-    advances = next(r["type"] for r in projects.meta["relationships"] if r.get("columns") == ["goal_id"])
+    advances = next(r.type for r in projects.relationships if r.foreign_key == ("goal_id",))
     rows = ctx.graph.run(
-        f"UNWIND $periods AS q MATCH (p:{projects.meta['label']}) "
+        f"UNWIND $periods AS q MATCH (p:{projects.label}) "
         "WHERE p.start_date <= q.last AND coalesce(p.completed_on, p.due_date) >= q.first "
-        f"OPTIONAL MATCH (p)-[:{advances}]->(g:{goals.meta['label']}) RETURN q.i, p.key, g.key",
+        f"OPTIONAL MATCH (p)-[:{advances}]->(g:{goals.label}) RETURN q.i, p.key, g.key",
         {
             "periods": [
                 {"i": i + 1, "first": p.first.isoformat(), "last": p.last.isoformat()} for i, p in enumerate(periods)

@@ -2,8 +2,9 @@
 
 The document is a view of the dbt manifest, written by `hubs docs` and never edited by hand; a
 test regenerates it and compares it with the committed copy. Anything in the manifest that the
-document cannot describe faithfully (an unknown relationship form or constraint kind, a
-relationship whose columns are no foreign key) stops the generator instead of being left out.
+document cannot describe faithfully (a constraint of unknown kind, a temporal entity without
+its interval columns) stops the generator instead of being left out; the catalog loader has already
+refused relationships of unknown form or on columns that are no foreign key.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hubs.catalog import Catalog, Column, Entity, ForeignKey, ensure_manifest, load_catalog
+from hubs.catalog_meta import Relationship as CatalogRelationship
 from hubs.settings import PROJECT_ROOT
 
 DOCUMENT = PROJECT_ROOT / "docs" / "6-HUB-SCHEMA-CROSS-REFERENCE.md"
@@ -150,108 +152,76 @@ def _constraint_kind(constraint: dict[str, Any]) -> str:
 
 
 def _label(catalog: Catalog, model: str) -> str:
-    return catalog.by_model(model).meta["label"]
+    return catalog.by_model(model).label
 
 
 def _code(names: Iterable[str]) -> str:
     return ", ".join(f"`{name}`" for name in names)
 
 
-def _foreign_key(entity: Entity, columns: Sequence[str]) -> ForeignKey:
-    for fk in entity.foreign_keys:
-        if fk.columns == tuple(columns):
-            return fk
-    raise CrossReferenceError(f"{entity.qualified_name}: relationship on ({', '.join(columns)}) is no foreign key")
+def _properties(names: Sequence[str]) -> str:
+    return f" {{{', '.join(names)}}}" if names else ""
 
 
-def _properties(meta: dict[str, Any]) -> str:
-    props = meta.get("properties") or []
-    return f" {{{', '.join(props)}}}" if props else ""
+def _mapping(catalog: Catalog, targets: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"{value}: {_label(catalog, model)}" for value, model in targets)
 
 
-def _mapping(catalog: Catalog, targets: dict[str, str]) -> str:
-    return ", ".join(f"{value}: {_label(catalog, model)}" for value, model in sorted(targets.items()))
+# How the directory names each catalog form: typed keys and subjects both find their end by a value.
+_KIND_OF_FORM = {
+    "fk": "fk",
+    "edge": "edge",
+    "link": "link",
+    "typed_key": "polymorphic",
+    "subject": "polymorphic",
+    "array": "array",
+    "json": "json",
+}
 
 
-def _labels(catalog: Catalog, models: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted({_label(catalog, m) for m in models}))
-
-
-def resolve_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any]) -> Relationship:
-    """One meta entry -> (type, from label, to labels, via, cardinality, kind), by its form."""
-    label = entity.meta["label"]
-    common = {
-        "type": meta["type"],
-        "cardinality": meta.get("cardinality", ""),
-        "defined_on": entity.qualified_name,
-        "design": meta.get("design", ""),
-    }
-    if "columns" in meta:
-        parent = _label(catalog, _foreign_key(entity, meta["columns"]).parent_model)
-        # direction: in draws the edge from the parent to this entity (Customer TENDERS Load).
-        source, target = (parent, label) if meta.get("direction") == "in" else (label, parent)
-        return Relationship(source=source, targets=(target,), via=_code(meta["columns"]), kind="fk", **common)
-    # A row as an edge (from/to columns) and a row drawing an edge between two of its foreign
-    # keys' targets (link) read alike: start and end are the parents of two column lists.
-    for start, end, kind in (("from_columns", "to_columns", "edge"), ("link_from", "link_to", "link")):
-        if end in meta:
-            return Relationship(
-                source=_label(catalog, _foreign_key(entity, meta[start]).parent_model),
-                targets=(_label(catalog, _foreign_key(entity, meta[end]).parent_model),),
-                via=f"{_code(meta[start])} -> {_code(meta[end])}{_properties(meta)}",
-                kind=kind,
-                **common,
-            )
-    if "key_columns" in meta:
-        type_column, key_column = meta["key_columns"]
-        source, start = label, ""
-        if "link_from" in meta:  # drawn from a foreign key's target, not the row
-            source = _label(catalog, _foreign_key(entity, meta["link_from"]).parent_model)
-            start = f"{_code(meta['link_from'])} -> "
-        return Relationship(
-            source=source,
-            targets=_labels(catalog, meta["targets"].values()),
-            via=f"{start}`{type_column}` ({_mapping(catalog, meta['targets'])}), key `{key_column}`",
-            kind="polymorphic",
-            **common,
-        )
-    if "subject_column" in meta:
-        via = f"`{meta['subject_column']}` as `<entity>:<key>`"
-        return Relationship(source=label, targets=(ANY_ENTITY,), via=via, kind="polymorphic", **common)
-    if "array_column" in meta:
-        target = (_label(catalog, meta["target"]),)
-        via = f"`{meta['array_column']}[]`{_properties(meta)}"
-        return Relationship(source=label, targets=target, via=via, kind="array", **common)
-    if "json_column" in meta:
-        return _json_relationship(catalog, entity, meta, common)
-    raise CrossReferenceError(f"{entity.qualified_name}: relationship of unknown form {meta}")
-
-
-def _json_relationship(catalog: Catalog, entity: Entity, meta: dict[str, Any], common: dict[str, str]) -> Relationship:
-    column = f"`{meta['json_column']}`"
-    if meta.get("targets"):
-        targets = _labels(catalog, meta["targets"].values())
-        via = f"{column} JSON ({_mapping(catalog, meta['targets'])})"
-    elif meta.get("target"):
-        targets = (_label(catalog, meta["target"]),)
-        path = f" -> `{meta['path']}`" if meta.get("path") else ""
-        match = f" matched on `{meta['target_column']}`" if meta.get("target_column") else ""
-        via = f"{column}{path} JSON{match}"
-    else:
-        # No declared target: the JSON names the row itself (e.g. [{hub, table, key}]).
-        targets = (ANY_ENTITY,)
-        via = f"{column} JSON"
+def directory_entry(catalog: Catalog, rel: CatalogRelationship) -> Relationship:
+    """One relationship of the catalog as the directory shows it (type, from, to, via, kind)."""
     return Relationship(
-        source=entity.meta["label"], targets=targets, via=via + _properties(meta), kind="json", **common
+        type=rel.type,
+        source=rel.start_label,
+        targets=rel.end_labels or (ANY_ENTITY,),
+        via=_via(catalog, rel),
+        cardinality=rel.cardinality,
+        kind=_KIND_OF_FORM[rel.form],
+        defined_on=catalog.by_model(rel.owner).qualified_name,
+        design=rel.design,
     )
 
 
+def _via(catalog: Catalog, rel: CatalogRelationship) -> str:
+    """The columns (or values) the relationship is read from."""
+    if rel.form == "fk":
+        return _code(rel.foreign_key)
+    if rel.form in ("edge", "link"):
+        return f"{_code(rel.start_columns)} -> {_code(rel.end_columns)}{_properties(rel.properties)}"
+    if rel.form == "typed_key":
+        type_column, key_column = rel.key_columns
+        from_target = rel.start_columns != catalog.by_model(rel.owner).primary_key  # drawn from link_from
+        start = f"{_code(rel.start_columns)} -> " if from_target else ""
+        return f"{start}`{type_column}` ({_mapping(catalog, rel.targets)}), key `{key_column}`"
+    if rel.form == "subject":
+        return f"`{rel.column}` as `<entity>:<key>`"
+    if rel.form == "array":
+        return f"`{rel.column}[]`{_properties(rel.properties)}"
+    column = f"`{rel.column}`"
+    if rel.targets:
+        via = f"{column} JSON ({_mapping(catalog, rel.targets)})"
+    elif rel.end_model:
+        path = f" -> `{rel.path}`" if rel.path else ""
+        match = f" matched on `{rel.target_column}`" if rel.target_column else ""
+        via = f"{column}{path} JSON{match}"
+    else:  # no declared target: the JSON names the row itself (e.g. [{hub, table, key}])
+        via = f"{column} JSON"
+    return via + _properties(rel.properties)
+
+
 def relationships(catalog: Catalog) -> list[Relationship]:
-    found = [
-        resolve_relationship(catalog, entity, meta)
-        for entity in catalog.entities
-        for meta in entity.meta.get("relationships", [])
-    ]
+    found = [directory_entry(catalog, rel) for entity in catalog.entities for rel in entity.relationships]
     return sorted(found, key=Relationship.sort_key)
 
 
@@ -272,22 +242,22 @@ def constraint_counts(catalog: Catalog, manifest: dict[str, Any]) -> dict[str, i
 
 
 def summarize(catalog: Catalog, manifest: dict[str, Any]) -> Summary:
-    rels = [meta for e in catalog.entities for meta in e.meta.get("relationships", [])]
+    rels = [rel for e in catalog.entities for rel in e.relationships]
     history_models = _history_nodes(manifest)
     return Summary(
         hubs=len(catalog.schemas),
         entities=len(catalog.entities),
-        labels=len({e.meta["label"] for e in catalog.entities}),
+        labels=len({e.label for e in catalog.entities}),
         properties=sum(len(e.columns) for e in catalog.entities),
         landed_properties=sum(len(e.landed_columns) for e in catalog.entities),
-        relationship_types=len({meta["type"] for meta in rels}),
+        relationship_types=len({rel.type for rel in rels}),
         relationships=len(rels),
         constraints=constraint_counts(catalog, manifest),
         temporal_entities=sum(e.history in TEMPORAL_KINDS for e in catalog.entities),
         history_tables=sum(e.model in history_models for e in catalog.entities),
         event_entities=sum(e.history == "event" for e in catalog.entities),
-        redis_key_patterns=sum(len(e.meta.get("cache", [])) for e in catalog.entities),
-        qdrant_collections=len({e.meta["vectors"]["collection"] for e in catalog.entities if e.meta.get("vectors")}),
+        redis_key_patterns=sum(len(e.cache) for e in catalog.entities),
+        qdrant_collections=len({e.vectors.collection for e in catalog.entities if e.vectors}),
     )
 
 
@@ -331,7 +301,7 @@ def _index_section(catalog: Catalog) -> str:
             e.schema,
             f"`{e.name}`",
             f"`{e.qualified_name}`",
-            e.meta["label"],
+            e.label,
             _code(e.primary_key),
             len(e.columns),
             e.history,
@@ -377,7 +347,7 @@ def _table_constraints(
             parent = catalog.by_model(fk.parent_model)
             lines.append(
                 f"FOREIGN KEY ({', '.join(fk.columns)}) -> `{parent.qualified_name}` "
-                f"({', '.join(fk.parent_columns)}), {parent.meta['label']}"
+                f"({', '.join(fk.parent_columns)}), {parent.label}"
             )
     for c in node.get("constraints", []):
         name = f" `{c['name']}`" if c.get("name") else ""
@@ -401,7 +371,7 @@ def _entity_properties(catalog: Catalog, entity: Entity, node: dict[str, Any], h
         for c in entity.columns
     ]
     parts = [
-        f"#### {entity.meta['label']} (`{entity.qualified_name}`)",
+        f"#### {entity.label} (`{entity.qualified_name}`)",
         _prose(entity.description),
         _table(("Column", "Type", "Constraints", "Description"), rows),
     ]
@@ -461,16 +431,16 @@ def _directory_section(rels: list[Relationship]) -> str:
 
 def _redis_keys(entity: Entity) -> str:
     keys = []
-    for cache in entity.meta.get("cache", []):
-        where = f" where `{cache['where']}`" if cache.get("where") else ""
-        keys.append(f"`{cache['key']}` (TTL {cache['ttl_seconds']} s){where}")
+    for cache in entity.cache:
+        where = f" where `{cache.where}`" if cache.where else ""
+        keys.append(f"`{cache.key}` (TTL {cache.ttl_seconds} s){where}")
     return "<br>".join(keys)
 
 
 def _timeline(entity: Entity) -> str:
     if entity.history not in TEMPORAL_KINDS:
         return "no"
-    facts = entity.meta.get("timeline", {}).get("facts", [])
+    facts = entity.timeline_facts
     return f"yes: {', '.join(facts)}" if facts else "yes"
 
 
@@ -479,9 +449,9 @@ def _distribution_section(catalog: Catalog) -> str:
         (
             f"`{e.name}`",
             f"`{e.qualified_name}`",
-            e.meta["label"],
+            e.label,
             _redis_keys(e),
-            f"`{e.meta['vectors']['collection']}`" if e.meta.get("vectors") else "",
+            f"`{e.vectors.collection}`" if e.vectors else "",
             _timeline(e),
         )
         for e in catalog.entities
@@ -489,8 +459,8 @@ def _distribution_section(catalog: Catalog) -> str:
     header = ("Entity", "PostgreSQL table", "Neo4j label", "Redis keys", "Qdrant collection", "Graphiti timeline")
     collections: dict[str, list[str]] = {}
     for e in catalog.entities:
-        if e.meta.get("vectors"):
-            collections.setdefault(e.meta["vectors"]["collection"], []).append(e.meta["label"])
+        if e.vectors:
+            collections.setdefault(e.vectors.collection, []).append(e.label)
     collection_lines = [f"- `{name}`: {', '.join(sorted(labels))}" for name, labels in sorted(collections.items())]
     intro = (
         "PostgreSQL is the system of record; every other store is derived from it. The graph uses the "
@@ -508,11 +478,8 @@ def _distribution_section(catalog: Catalog) -> str:
     )
 
 
-def _fk_relationship(entity: Entity, fk: ForeignKey) -> dict[str, Any] | None:
-    for meta in entity.meta.get("relationships", []):
-        if tuple(meta.get("columns") or ()) == fk.columns:
-            return meta
-    return None
+def _fk_relationship(entity: Entity, fk: ForeignKey) -> CatalogRelationship | None:
+    return next((rel for rel in entity.relationships if rel.foreign_key == fk.columns), None)
 
 
 def _cypher(source: str, rel_type: str, target: str | None) -> str:
@@ -526,19 +493,19 @@ def _fk_row(catalog: Catalog, entity: Entity, fk: ForeignKey) -> tuple[tuple[str
     start and end of its graph edge, as in the Cypher pattern; the columns read in that order too
     (the arrow points at the foreign key's parent). Without an edge: from the child to the parent."""
     parent = catalog.by_model(fk.parent_model)
-    meta = _fk_relationship(entity, fk)
+    rel = _fk_relationship(entity, fk)
     start, end = entity, parent
     columns = f"{_code(fk.columns)} -> {_code(fk.parent_columns)}"
-    if meta is None:
+    if rel is None:
         pattern = "no graph edge"
     else:
-        if meta.get("direction") == "in":
+        if rel.direction == "in":
             start, end = parent, entity
             columns = f"{_code(fk.parent_columns)} <- {_code(fk.columns)}"
-        pattern = _cypher(start.meta["label"], meta["type"], end.meta["label"])
+        pattern = _cypher(start.label, rel.type, end.label)
     row = (
-        f"{start.meta['label']} (`{start.qualified_name}`)",
-        f"{end.meta['label']} (`{end.qualified_name}`)",
+        f"{start.label} (`{start.qualified_name}`)",
+        f"{end.label} (`{end.qualified_name}`)",
         columns,
         pattern,
     )
@@ -570,7 +537,7 @@ def _navigation_section(catalog: Catalog, rels: list[Relationship]) -> str:
 def _other_cross_hub(catalog: Catalog, rels: list[Relationship]) -> str:
     """Graph edges that reach another hub other than as one foreign key: projections,
     polymorphic, array and JSON references."""
-    hub_of = {e.meta["label"]: e.schema for e in catalog.entities}
+    hub_of = {e.label: e.schema for e in catalog.entities}
     rows = []
     for r in rels:
         if r.kind == "fk":
@@ -615,17 +582,17 @@ def _temporal_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
     temporal = [e for e in catalog.entities if e.history in TEMPORAL_KINDS]
     rows = [
         (
-            f"{e.meta['label']} (`{e.qualified_name}`)",
+            f"{e.label} (`{e.qualified_name}`)",
             e.history,
             _code(e.primary_key),
-            ", ".join(e.meta.get("timeline", {}).get("facts", [])),
+            ", ".join(e.timeline_facts),
             _no_overlap(e, nodes[e.model], histories.get(e.model)),
             _as_of(e, histories),
         )
         for e in temporal
     ]
     events = [
-        (f"{e.meta['label']} (`{e.qualified_name}`)", _code(e.primary_key))
+        (f"{e.label} (`{e.qualified_name}`)", _code(e.primary_key))
         for e in catalog.entities
         if e.history == "event"
     ]

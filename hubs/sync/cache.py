@@ -19,6 +19,7 @@ import redis
 from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
+from hubs.catalog_meta import KEY_PLACEHOLDER, CacheEntry
 from hubs.secrets import scrub
 from hubs.settings import Settings
 from hubs.sync.connections import cache_client
@@ -33,16 +34,11 @@ INDEX_PREFIX = "hubs:index:"
 SYNCED_MARKER = "hubs:synced"
 REALTIME_TTL = 60
 DELETE_BATCH = 1000  # keys per DEL
-_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
-def entries(entity: Entity) -> list[dict[str, Any]]:
-    return entity.meta.get("cache", [])
-
-
-def key_glob(entry: dict[str, Any]) -> str:
+def key_glob(entry: CacheEntry) -> str:
     """The entry's keys as a Redis glob pattern (each `{field}` a `*`)."""
-    return _PLACEHOLDER.sub("*", entry["key"])
+    return KEY_PLACEHOLDER.sub("*", entry.key)
 
 
 def filter_column(index: int) -> str:
@@ -56,26 +52,26 @@ def key_segment(value: Any) -> str:
     return str(normalize(value)).replace("\\", "\\\\").replace(":", "\\:")
 
 
-def cache_key(entry: dict[str, Any], row: dict[str, Any]) -> str | None:
-    values = {name: row.get(name) for name in _PLACEHOLDER.findall(entry["key"])}
+def cache_key(entry: CacheEntry, row: dict[str, Any]) -> str | None:
+    values = {name: row.get(name) for name in entry.placeholders}
     if any(v is None for v in values.values()):
         return None
-    return entry["key"].format(**{k: key_segment(v) for k, v in values.items()})
+    return entry.key.format(**{k: key_segment(v) for k, v in values.items()})
 
 
-def cache_value(entry: dict[str, Any], row: dict[str, Any]) -> str:
-    return json.dumps({f: normalize(row.get(f)) for f in entry["fields"]}, sort_keys=True)
+def cache_value(entry: CacheEntry, row: dict[str, Any]) -> str:
+    return json.dumps({f: normalize(row.get(f)) for f in entry.fields}, sort_keys=True)
 
 
 def writes(entity: Entity, row: dict[str, Any]) -> dict[str, tuple[str, int]]:
     """key -> (value, ttl) for one row."""
     out = {}
-    for index, entry in enumerate(entries(entity)):
-        if "where" in entry and not row.get(filter_column(index)):
+    for index, entry in enumerate(entity.cache):
+        if entry.where and not row.get(filter_column(index)):
             continue
         key = cache_key(entry, row)
         if key is not None:
-            out[key] = (cache_value(entry, row), int(entry["ttl_seconds"]))
+            out[key] = (cache_value(entry, row), entry.ttl_seconds)
     return out
 
 
@@ -105,11 +101,11 @@ class CacheStore(Store):
             raise StoreUnavailable(f"lost the Redis cache: {scrub(str(exc))}") from None
 
     def extra_columns(self, entity: Entity) -> dict[str, str]:
-        return {filter_column(i): e["where"] for i, e in enumerate(entries(entity)) if "where" in e}
+        return {filter_column(i): e.where for i, e in enumerate(entity.cache) if e.where}
 
     @staticmethod
     def index_key(entity: Entity, key: str) -> str:
-        return f"{INDEX_PREFIX}{entity.meta['label']}:{key}"
+        return f"{INDEX_PREFIX}{entity.label}:{key}"
 
     def upsert(self, entity: Entity, changes: list[Change]) -> None:
         indexes = [self.index_key(entity, c.key) for c in changes]
@@ -143,11 +139,11 @@ class CacheStore(Store):
 
     @staticmethod
     def index_glob(entity: Entity) -> str:
-        return f"{INDEX_PREFIX}{entity.meta['label']}:*"
+        return f"{INDEX_PREFIX}{entity.label}:*"
 
     def clear(self, catalog: Catalog) -> None:
         for entity in catalog.entities:
-            for pattern in [*(key_glob(e) for e in entries(entity)), self.index_glob(entity)]:
+            for pattern in [*(key_glob(e) for e in entity.cache), self.index_glob(entity)]:
                 self._delete_keys(list(self.client.scan_iter(match=pattern, count=1000)))
 
     def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
@@ -158,14 +154,14 @@ class CacheStore(Store):
             re.compile(fnmatch.translate(key_glob(entry)))
             for entity in catalog.entities
             if entity.model not in chosen
-            for entry in entries(entity)
+            for entry in entity.cache
         ]
         for entity in entities:
             indexes = list(self.client.scan_iter(match=self.index_glob(entity), count=1000))
             doomed: set[bytes] = set(indexes)
             for written in self._pipeline(lambda p: [p.smembers(i) for i in indexes]):  # noqa: B023 - called at once
                 doomed.update(written)
-            for entry in entries(entity):
+            for entry in entity.cache:
                 for key in self.client.scan_iter(match=key_glob(entry), count=1000):
                     if not any(pattern.match(key.decode()) for pattern in others):
                         doomed.add(key)
@@ -179,7 +175,7 @@ class CacheStore(Store):
         """Rewrite every real-time key from PostgreSQL (TTL reset); returns how many."""
         written = 0
         for entity in catalog.entities:
-            if not any(e["ttl_seconds"] <= REALTIME_TTL for e in entries(entity)):
+            if not any(e.ttl_seconds <= REALTIME_TTL for e in entity.cache):
                 continue
             pipe = self.client.pipeline(transaction=False)
             for row in current_rows(conn, entity, self.extra_columns(entity)):

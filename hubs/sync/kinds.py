@@ -26,31 +26,31 @@ def _holds_graph(entity: Entity) -> bool:
 
 
 def _holds_cache(entity: Entity) -> bool:
-    return bool(entity.meta.get("cache"))
+    return bool(entity.cache)
 
 
 def _holds_vectors(entity: Entity) -> bool:
-    return bool(entity.meta.get("vectors"))
+    return entity.vectors is not None
 
 
 def _holds_timeline(entity: Entity) -> bool:
-    return entity.history in ("scd2", "interval") and bool(entity.meta.get("timeline", {}).get("facts"))
+    return entity.temporal and bool(entity.timeline_facts)
 
 
 def _describe_graph(entity: Entity) -> str:
-    return f"(:{entity.meta['label']} {{key}}) nodes and their relationships"
+    return f"(:{entity.label} {{key}}) nodes and their relationships"
 
 
 def _describe_cache(entity: Entity) -> str:
-    return ", ".join(f"{e['key']} (TTL {e['ttl_seconds']} s)" for e in entity.meta["cache"])
+    return ", ".join(f"{e.key} (TTL {e.ttl_seconds} s)" for e in entity.cache)
 
 
 def _describe_vectors(entity: Entity) -> str:
-    return f"points in the {entity.meta['vectors']['collection']} collection"
+    return f"points in the {entity.vectors.collection} collection"
 
 
 def _describe_timeline(entity: Entity) -> str:
-    return f"one bi-temporal edge per version ({', '.join(entity.meta['timeline']['facts'])})"
+    return f"one bi-temporal edge per version ({', '.join(entity.timeline_facts)})"
 
 
 def _imported(target: str) -> Callable:

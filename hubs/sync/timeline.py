@@ -118,15 +118,15 @@ class TimelineStore(Store):
         return change.versions if entity.history == "scd2" else [change.row]
 
     def _edge(self, entity: Entity, key: str, version: dict[str, Any], nodes: dict[str, EntityNode]) -> EntityEdge:
-        facts = {f: normalize(version.get(f)) for f in entity.meta["timeline"]["facts"]}
-        label = entity.meta["label"]
-        projection = next((r for r in entity.meta.get("relationships", []) if "from_columns" in r), None)
+        facts = {f: normalize(version.get(f)) for f in entity.timeline_facts}
+        label = entity.label
+        projection = entity.projection
         if projection is not None:
             edge = self.relationships.indirect(entity, key, version)
-            ends = next(e for e in edge if e.type == projection["type"])
+            ends = next(e for e in edge if e.type == projection.type)
             source = self._node(nodes, ends.from_label, ends.from_key)
             target = self._node(nodes, ends.to_label, ends.to_key)
-            name = projection["type"]
+            name = projection.type
             fact = f"{source.name} {name} {target.name}"
         else:
             source = target = self._node(nodes, label, key)
@@ -205,7 +205,7 @@ class TimelineStore(Store):
         self._delete_edges(entity, keys)
         # The row's own node goes too once nothing else points at it (a driver's node stays
         # while other assignments still connect it).
-        uuids = [node_uuid(entity.meta["label"], k) for k in keys]
+        uuids = [node_uuid(entity.label, k) for k in keys]
         for start in range(0, len(uuids), BATCH):
             self.query(
                 "MATCH (n:Entity) WHERE n.uuid IN $uuids AND NOT (n)--() DELETE n", uuids=uuids[start : start + BATCH]

@@ -36,13 +36,13 @@ PAYLOAD_INDEXES = {
 
 
 def point_id(entity: Entity, key: str) -> str:
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{entity.meta['label']}:{key}"))
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{entity.label}:{key}"))
 
 
 def text_of(entity: Entity, row: dict[str, Any]) -> str:
     """The text embedded for a row: its declared text columns, labelled, skipping empty ones."""
     parts = []
-    for name in entity.meta["vectors"]["text"]:
+    for name in entity.vectors.text:
         value = normalize(row.get(name))
         if value not in (None, "", [], "[]"):
             parts.append(f"{name}: {value if isinstance(value, str) else json.dumps(value)}")
@@ -90,7 +90,7 @@ class VectorStore(Store):
         self.local = getattr(client, "_client", None).__class__.__name__ == "QdrantLocal"
 
     def collection(self, entity: Entity) -> str:
-        return f"{entity.meta['vectors']['collection']}__{self.embedder.slug}"
+        return f"{entity.vectors.collection}__{self.embedder.slug}"
 
     def holds(self, entity: Entity) -> bool:
         return holds("vectors", entity)
@@ -111,12 +111,12 @@ class VectorStore(Store):
         payload = {
             "hub": entity.schema,
             "entity": entity.model,
-            "label": entity.meta["label"],
+            "label": entity.label,
             "key": key,
             "content_hash": digest,
             "model": self.embedder.model,
         }
-        for name in entity.meta["vectors"]["payload"]:
+        for name in entity.vectors.payload:
             value = normalize(row.get(name))
             if value is not None:
                 payload[name] = value

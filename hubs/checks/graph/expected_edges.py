@@ -3,11 +3,11 @@ graph holds (G2; G8 and X1 read the tally too)."""
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from psycopg2 import sql
 
 from hubs.catalog import Catalog, Entity
+from hubs.catalog_meta import Relationship
 from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.checks.graph.reading import (
     DIAGNOSE,
@@ -44,18 +44,12 @@ class EdgeTally:
 # Relationship forms whose targets are read out of values (a typed pair, a JSON document, a
 # 'tractor:6520' subject): evaluated with the replica's own edge rules, then kept only where the
 # target row exists in PostgreSQL. Every other form is counted in SQL.
-_DERIVED_FORMS = ("subject_column", "key_columns", "json_column")
+_DERIVED_FORMS = ("subject", "typed_key", "json")
 
 
-def parent_entity(catalog: Catalog, entity: Entity, columns: list[str]) -> Entity:
-    for fk in entity.foreign_keys:
-        if list(fk.columns) == list(columns):
-            return catalog.by_model(fk.parent_model)
-    raise KeyError(f"{entity.model}: {columns} is not a foreign key")
-
-
-def _column_pairs(entity: Entity, start: list[str], end: list[str], tally: EdgeTally, group: Group) -> sql.Composable:
+def _column_pairs(entity: Entity, rel: Relationship, tally: EdgeTally, group: Group) -> sql.Composable:
     """Expected edges between the rows named by two column lists of each row (both non-null)."""
+    start, end = list(rel.start_columns), list(rel.end_columns)
     query = sql.SQL("select {s}, {e} from {t} as t where {nn}").format(
         s=ident(start, "t"), e=ident(end, "t"), t=hub_table(entity), nn=not_null([*start, *end])
     )
@@ -63,55 +57,38 @@ def _column_pairs(entity: Entity, start: list[str], end: list[str], tally: EdgeT
     return sql.SQL("count(*) filter (where {})").format(not_null([*start, *end]))
 
 
-def _ends(rel: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The foreign-key columns of a projection's or a link's start and end."""
-    if "link_from" in rel:
-        return rel["link_from"], rel["link_to"]
-    return rel["from_columns"], rel["to_columns"]
+def _group(rel: Relationship) -> Group:
+    [end] = rel.end_labels
+    return (rel.type, rel.start_label, end)
 
 
 def _sql_edges(ctx: CheckContext, entity: Entity, tally: EdgeTally) -> None:
-    """Foreign-key, projection, array and version edges of the entity, counted in SQL."""
+    """Foreign-key, projection, link, array and version edges of the entity, counted in SQL."""
     label = label_of(entity)
-    counters: list[tuple[Group, sql.Composable]] = []
-    for rel in entity.meta.get("relationships", []):
-        if "columns" in rel:
-            parent = label_of(parent_entity(ctx.catalog, entity, rel["columns"]))
-            if rel.get("direction") == "in":
-                group = (rel["type"], parent, label)
-                counters.append((group, _column_pairs(entity, rel["columns"], list(entity.primary_key), tally, group)))
-            else:
-                group = (rel["type"], label, parent)
-                counters.append((group, _column_pairs(entity, list(entity.primary_key), rel["columns"], tally, group)))
-        elif "from_columns" in rel or "link_to" in rel:
-            start, end = _ends(rel)
-            group = (
-                rel["type"],
-                label_of(parent_entity(ctx.catalog, entity, start)),
-                label_of(parent_entity(ctx.catalog, entity, end)),
-            )
-            counters.append((group, _column_pairs(entity, start, end, tally, group)))
+    pairs = [(_group(rel), rel) for rel in entity.relationships if rel.is_pair]
+    counters = [(group, _column_pairs(entity, rel, tally, group)) for group, rel in pairs]
     if counters:
         query = sql.SQL("select {} from {} as t").format(sql.SQL(", ").join(c for _, c in counters), hub_table(entity))
         for (group, _), n in zip(counters, ctx.sql(query)[0], strict=True):
             tally.counts[group] += n
-    for rel in entity.meta.get("relationships", []):
-        if "array_column" in rel:
-            target = ctx.catalog.by_model(rel["target"])
-            [target_key] = target.primary_key  # the sync matches array elements to the target's key
-            group = (rel["type"], label, label_of(target))
-            query = sql.SQL(
-                "select {k}, v.ref from {t} as t cross join lateral unnest(t.{c}) as v (ref)"
-                " where exists (select 1 from {p} as p where p.{pk} = v.ref)"
-            ).format(
-                k=ident(entity.primary_key, "t"),
-                t=hub_table(entity),
-                c=sql.Identifier(rel["array_column"]),
-                p=hub_table(target),
-                pk=sql.Identifier(target_key),
-            )
-            tally.counts[group] += ctx.sql(sql.SQL("select count(*) from ({}) as q").format(query))[0][0]
-            tally.queries[group].append((query, len(entity.primary_key), 1))
+    for rel in entity.relationships:
+        if rel.form != "array":
+            continue
+        target = ctx.catalog.by_model(rel.end_model)
+        [target_key] = target.primary_key  # the sync matches array elements to the target's key
+        group = _group(rel)
+        query = sql.SQL(
+            "select {k}, v.ref from {t} as t cross join lateral unnest(t.{c}) as v (ref)"
+            " where exists (select 1 from {p} as p where p.{pk} = v.ref)"
+        ).format(
+            k=ident(entity.primary_key, "t"),
+            t=hub_table(entity),
+            c=sql.Identifier(rel.column),
+            p=hub_table(target),
+            pk=sql.Identifier(target_key),
+        )
+        tally.counts[group] += ctx.sql(sql.SQL("select count(*) from ({}) as q").format(query))[0][0]
+        tally.queries[group].append((query, len(entity.primary_key), 1))
     history = history_table(entity)
     if history is not None:
         group = (VERSION, label, label)
@@ -128,10 +105,10 @@ def _derived_edges(ctx: CheckContext, tally: EdgeTally) -> None:
     relationships = Relationships(ctx.catalog)
     found: list[tuple[str, str, str, str, str, str]] = []  # type, start label, start key, end label, key, property
     for entity in ctx.catalog.entities:
-        derived = [r for r in entity.meta.get("relationships", []) if any(f in r for f in _DERIVED_FORMS)]
+        derived = tuple(r for r in entity.relationships if r.form in _DERIVED_FORMS)
         if not derived:
             continue
-        only_derived = replace(entity, meta={**entity.meta, "relationships": derived})
+        only_derived = replace(entity, relationships=derived)
         for row in rows_of(ctx, sql.SQL("select * from {}").format(hub_table(entity))):
             key = key_of(entity, row)
             for edge in relationships.indirect(only_derived, key, row):
@@ -179,15 +156,8 @@ def start_labels(catalog: Catalog) -> dict[str, set[str]]:
     """Per relationship type, the labels the catalog has its relationships start from."""
     starts: dict[str, set[str]] = defaultdict(set)
     for entity in catalog.entities:
-        for rel in entity.meta.get("relationships", []):
-            if "columns" in rel and rel.get("direction") == "in":
-                starts[rel["type"]].add(label_of(parent_entity(catalog, entity, rel["columns"])))
-            elif "link_from" in rel:  # a link starts at a foreign key's target, whatever its end
-                starts[rel["type"]].add(label_of(parent_entity(catalog, entity, rel["link_from"])))
-            elif "from_columns" in rel:
-                starts[rel["type"]].add(label_of(parent_entity(catalog, entity, rel["from_columns"])))
-            else:
-                starts[rel["type"]].add(label_of(entity))
+        for rel in entity.relationships:
+            starts[rel.type].add(rel.start_label)
         if entity.history == "scd2":
             starts[VERSION].add(label_of(entity))
     return starts

@@ -8,10 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from hubs.catalog import Entity
+from hubs.catalog_meta import Relationship
 from hubs.checks.base import CheckContext, CheckOutcome, check
-from hubs.checks.graph.expected_edges import (
-    parent_entity,
-)
 from hubs.checks.graph.reading import (
     BATCH,
     as_instant,
@@ -82,33 +80,32 @@ def _interval(what: str, owner: str, start: Any, end: Any, problems: list[str]) 
     return Interval(owner, begins, ends)
 
 
-def _projection_rules(rel: dict[str, Any], rules: list[tuple[str, ...]]) -> list[tuple[str, tuple[str, ...]]]:
+def _projection_rules(rel: Relationship, rules: list[tuple[str, ...]]) -> list[tuple[str, tuple[str, ...]]]:
     """The entity's no-overlap rules spelled on its projected edge: 'from'/'to' for the end nodes'
     keys, else edge properties; rules the edge cannot express are left to the node check."""
     spelled = []
     for columns in rules:
         parts: list[str] = []
         rest = set(columns)
-        for end, end_columns in (("from", rel["from_columns"]), ("to", rel["to_columns"])):
+        for end, end_columns in (("from", rel.start_columns), ("to", rel.end_columns)):
             if set(end_columns) <= rest:
                 parts.append(end)
                 rest -= set(end_columns)
-        if rest <= set(rel.get("properties", [])):
-            spelled.append((f"{rel['type']} per ({', '.join(columns)})", (*parts, *sorted(rest))))
+        if rest <= set(rel.properties):
+            spelled.append((f"{rel.type} per ({', '.join(columns)})", (*parts, *sorted(rest))))
     return spelled
 
 
 def _edge_intervals(ctx: CheckContext, entity: Entity, rules: list[tuple[str, ...]], problems: list[str]) -> int:
     label, checked = label_of(entity), 0
-    for rel in entity.meta.get("relationships", []):
-        if "from_columns" not in rel or "valid_from" not in rel.get("properties", []):
+    for rel in entity.relationships:
+        if rel.form != "edge" or "valid_from" not in rel.properties:
             continue
-        props = sorted(set(rel.get("properties", [])) - {"valid_from", "valid_to"})
+        props = sorted(set(rel.properties) - {"valid_from", "valid_to"})
         returned = ", ".join(f"r.`{p}`" for p in props)
-        start = label_of(parent_entity(ctx.catalog, entity, rel["from_columns"]))
         rows = ctx.graph.run(
-            f"MATCH (a:`{start}`)-[r:`{rel['type']}`]->(b) RETURN a.key, b.key, r._owner, r.valid_from, r.valid_to"
-            + (f", {returned}" if returned else "")
+            f"MATCH (a:`{rel.start_label}`)-[r:`{rel.type}`]->(b)"
+            " RETURN a.key, b.key, r._owner, r.valid_from, r.valid_to" + (f", {returned}" if returned else "")
         )
         spelled = _projection_rules(rel, rules)
         groups: dict[str, dict[tuple, list[Interval]]] = {name: defaultdict(list) for name, _ in spelled}
@@ -117,7 +114,7 @@ def _edge_intervals(ctx: CheckContext, entity: Entity, rules: list[tuple[str, ..
             if not str(owner).startswith(f"{label}:"):
                 continue
             checked += 1
-            interval = _interval(rel["type"], str(owner), valid_from, valid_to, problems)
+            interval = _interval(rel.type, str(owner), valid_from, valid_to, problems)
             if interval is None:
                 continue
             values = {"from": start_key, "to": end_key, **dict(zip(props, row[5:], strict=True))}

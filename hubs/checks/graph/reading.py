@@ -32,7 +32,7 @@ _cursor_ids = itertools.count()
 
 
 def label_of(entity: Entity) -> str:
-    return entity.meta["label"]
+    return entity.label
 
 
 def ident(columns: Iterable[str], alias: str | None = None) -> sql.Composable:

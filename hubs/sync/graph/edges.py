@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubs.catalog import Catalog, Entity
+from hubs.catalog_meta import Relationship
 from hubs.sync.records import join_key, normalize
 
 VERSION = "VERSION"
@@ -72,17 +73,8 @@ class Relationships:
         self.by_name = {e.name: e for e in catalog.entities}
         self.by_table = {e.table: e for e in catalog.entities}
 
-    def label(self, entity: Entity) -> str:
-        return entity.meta["label"]
-
-    def _parent(self, entity: Entity, columns: list[str]) -> Entity:
-        for fk in entity.foreign_keys:
-            if list(fk.columns) == list(columns):
-                return self.by_model[fk.parent_model]
-        raise KeyError(f"{entity.model}: {columns} is not a foreign key")
-
     @staticmethod
-    def _key(row: dict[str, Any], columns: list[str]) -> str | None:
+    def _key(row: dict[str, Any], columns: tuple[str, ...]) -> str | None:
         values = [row.get(c) for c in columns]
         if any(v is None for v in values):
             return None
@@ -90,7 +82,7 @@ class Relationships:
 
     def types(self) -> set[str]:
         """Every relationship type the catalog declares (the graph must hold exactly these)."""
-        declared = {r["type"] for e in self.catalog.entities for r in e.meta.get("relationships", [])}
+        declared = {r.type for e in self.catalog.entities for r in e.relationships}
         if any(e.history == "scd2" for e in self.catalog.entities):
             declared.add(VERSION)
         return declared
@@ -108,104 +100,79 @@ class Relationships:
 
     def _target_properties(self) -> dict[tuple[str, str, str], str]:
         return {
-            (rel["type"], self.label(entity), self.label(self.by_model[rel["target"]])): rel["target_column"]
+            (rel.type, rel.start_label, end): rel.target_column
             for entity in self.catalog.entities
-            for rel in entity.meta.get("relationships", [])
-            if "target_column" in rel
+            for rel in entity.relationships
+            if rel.target_column
+            for end in rel.end_labels
         }
 
     def projection_types(self, entity: Entity) -> list[str]:
         """Types whose edges need not touch the owner's node (found by _owner to replace them)."""
-        return sorted({r["type"] for r in entity.meta.get("relationships", []) if "columns" not in r})
+        return sorted({r.type for r in entity.relationships if r.form != "fk"})
 
     def direct(self, entity: Entity, key: str, row: dict[str, Any]) -> list[Edge]:
         """Foreign-key edges: both ends exist once parents are synced before children."""
-        label, edges = self.label(entity), []
-        for rel in entity.meta.get("relationships", []):
-            if "columns" not in rel:
-                continue
-            parent_key = self._key(row, rel["columns"])
-            if parent_key is None:
-                continue
-            parent = self.label(self._parent(entity, rel["columns"]))
-            if rel.get("direction") == "in":
-                edges.append(Edge(rel["type"], parent, parent_key, label, key))
-            else:
-                edges.append(Edge(rel["type"], label, key, parent, parent_key))
-        return edges
+        return [edge for rel in entity.relationships if rel.form == "fk" for edge in self._pair(rel, row)]
 
     def indirect(self, entity: Entity, key: str, row: dict[str, Any]) -> list[Edge]:
         """Every other form; their targets may belong to entities synced later."""
         edges: list[Edge] = []
-        for rel in entity.meta.get("relationships", []):
-            if "from_columns" in rel:
-                edges += self._projection(entity, rel, row, rel["from_columns"], rel["to_columns"])
-            elif "link_to" in rel:
-                edges += self._projection(entity, rel, row, rel["link_from"], rel["link_to"])
-            elif "subject_column" in rel:
-                edges += self._subject(entity, key, rel, row)
-            elif "key_columns" in rel:
-                kind, ref = (row.get(c) for c in rel["key_columns"])
-                target = self.by_model.get(rel["targets"].get(kind, ""))
-                start_label, start_key = self.label(entity), key
-                if "link_from" in rel:
-                    start_label = self.label(self._parent(entity, rel["link_from"]))
-                    start_key = self._key(row, rel["link_from"])
+        for rel in entity.relationships:
+            if rel.form in ("edge", "link"):
+                edges += self._pair(rel, row)
+            elif rel.form == "subject":
+                edges += self._subject(rel, key, row)
+            elif rel.form == "typed_key":
+                kind, ref = (row.get(c) for c in rel.key_columns)
+                target = self.by_model.get(rel.target_model(kind))
+                start_key = self._key(row, rel.start_columns)
                 if target is not None and ref is not None and start_key is not None:
-                    edges.append(Edge(rel["type"], start_label, start_key, self.label(target), str(ref)))
-            elif "array_column" in rel:
-                target = self.label(self.by_model[rel["target"]])
-                for value in array_elements(row.get(rel["array_column"])):
+                    edges.append(Edge(rel.type, rel.start_label, start_key, target.label, str(ref)))
+            elif rel.form == "array":
+                [target] = rel.end_labels
+                for value in array_elements(row.get(rel.column)):
                     if value is not None:
-                        edges.append(Edge(rel["type"], self.label(entity), key, target, str(normalize(value))))
-            elif "json_column" in rel:
-                edges += self._json(entity, key, rel, row)
+                        edges.append(Edge(rel.type, rel.start_label, key, target, str(normalize(value))))
+            elif rel.form == "json":
+                edges += self._json(rel, key, row)
         return edges
 
-    def _projection(
-        self, entity: Entity, rel: dict[str, Any], row: dict[str, Any], start: list[str], end: list[str]
-    ) -> list[Edge]:
-        """The edge between the targets of two foreign keys of the row (a projection or a link)."""
-        from_key, to_key = self._key(row, start), self._key(row, end)
+    def _pair(self, rel: Relationship, row: dict[str, Any]) -> list[Edge]:
+        """The edge between the rows two column lists of this row name (a foreign key, a
+        projection or a link), with the relationship's properties."""
+        from_key, to_key = self._key(row, rel.start_columns), self._key(row, rel.end_columns)
         if from_key is None or to_key is None:
             return []
-        props = {p: normalize(row[p]) for p in rel.get("properties", []) if row.get(p) is not None}
-        return [
-            Edge(
-                rel["type"],
-                self.label(self._parent(entity, start)),
-                from_key,
-                self.label(self._parent(entity, end)),
-                to_key,
-                props,
-            )
-        ]
+        props = {p: normalize(row[p]) for p in rel.properties if row.get(p) is not None}
+        [end] = rel.end_labels
+        return [Edge(rel.type, rel.start_label, from_key, end, to_key, props)]
 
-    def _subject(self, entity: Entity, key: str, rel: dict[str, Any], row: dict[str, Any]) -> list[Edge]:
-        subject = row.get(rel["subject_column"])
+    def _subject(self, rel: Relationship, key: str, row: dict[str, Any]) -> list[Edge]:
+        subject = row.get(rel.column)
         if not subject or ":" not in subject:
             return []
         name, ref = subject.split(":", 1)
         target = self.by_name.get(name)
-        return [Edge(rel["type"], self.label(entity), key, self.label(target), ref)] if target else []
+        return [Edge(rel.type, rel.start_label, key, target.label, ref)] if target else []
 
-    def _json(self, entity: Entity, key: str, rel: dict[str, Any], row: dict[str, Any]) -> list[Edge]:
-        document = row.get(rel["json_column"])
+    def _json(self, rel: Relationship, key: str, row: dict[str, Any]) -> list[Edge]:
+        document = row.get(rel.column)
         if isinstance(document, str):
             document = json.loads(document)
         if not document:
             return []
-        label = self.label(entity)
-        if "path" in rel:  # e.g. Form 2290 details.vins -> tractors by VIN
-            target = self.label(self.by_model[rel["target"]])
+        label = rel.start_label
+        if rel.path:  # e.g. Form 2290 details.vins -> tractors by VIN
+            [target] = rel.end_labels
             return [
-                Edge(rel["type"], label, key, target, str(v), to_property=rel.get("target_column", "key"))
-                for v in (document.get(rel["path"]) or [])
+                Edge(rel.type, label, key, target, str(v), to_property=rel.target_column or "key")
+                for v in (document.get(rel.path) or [])
             ]
         edges = []
         for element in document if isinstance(document, list) else []:
-            if "targets" in rel:  # e.g. payment applications: {doc_type, <target key columns>, amount}
-                target = self.by_model.get(rel["targets"].get(element.get("doc_type"), ""))
+            if rel.targets:  # e.g. payment applications: {doc_type, <target key columns>, amount}
+                target = self.by_model.get(rel.target_model(element.get("doc_type")))
             else:  # evidence: {hub, table, key}
                 target = self.by_table.get(element.get("table", ""))
             if target is None:
@@ -216,14 +183,14 @@ class Relationships:
                 ref = join_key(element[c] for c in target.primary_key)
             else:
                 continue
-            props = {p: element[p] for p in rel.get("properties", []) if p in element}
-            edges.append(Edge(rel["type"], label, key, self.label(target), ref, props))
+            props = {p: element[p] for p in rel.properties if p in element}
+            edges.append(Edge(rel.type, label, key, target.label, ref, props))
         return edges
 
     def versions(self, entity: Entity, key: str, versions: list[dict[str, Any]]) -> list[Edge]:
         """An SCD-2 entity's history as self-edges with their time bounds and tracked facts."""
-        facts = entity.meta.get("timeline", {}).get("facts", [])
-        label = self.label(entity)
+        facts = entity.timeline_facts
+        label = entity.label
         edges = []
         for version in versions:
             props = {"valid_from": normalize(version["valid_from"])}

@@ -72,7 +72,7 @@ class GraphStore(Store):
 
     def prepare(self, catalog: Catalog) -> None:
         for entity in catalog.entities:
-            label = entity.meta["label"]
+            label = entity.label
             self.dialect.ensure_unique_key(label)
             indexed = indexed_properties(entity, self.dialect)
             for prop in filtered_properties(entity):
@@ -88,7 +88,7 @@ class GraphStore(Store):
 
     def upsert(self, entity: Entity, changes: list[Change]) -> None:
         conn = self._pending_conn()
-        label = entity.meta["label"]
+        label = entity.label
         rows = [{"key": c.key, "props": {**properties(entity, c.row), "key": c.key}} for c in changes]
         for part in chunks(rows, BATCH):
             self.dialect.run(f"UNWIND $rows AS r MERGE (n:{label} {{key: r.key}}) SET n = r.props", {"rows": part})
@@ -107,7 +107,7 @@ class GraphStore(Store):
     def _write_waiting(self, entity: Entity, changes: list[Change]) -> None:
         """Relationships that waited for these nodes (see pending.py), written now."""
         conn = self._pending_conn()
-        label = entity.meta["label"]
+        label = entity.label
         waiting = pending.waiting_for(conn, label, "key", [c.key for c in changes])
         for prop in sorted(self.lookups.get(label, ())):
             values = sorted({str(normalize(c.row[prop])) for c in changes if c.row.get(prop) is not None})
@@ -122,7 +122,7 @@ class GraphStore(Store):
         pending.resolved(conn, (id_ for n, id_ in enumerate(ids) if n not in missing))
 
     def drop_owned_edges(self, entity: Entity, keys: list[str]) -> None:
-        label = entity.meta["label"]
+        label = entity.label
         owners = [{"key": k, "owner": f"{label}:{k}"} for k in keys]
         for part in chunks(owners, BATCH):
             self.dialect.run(
@@ -174,7 +174,7 @@ class GraphStore(Store):
                 )
 
     def delete(self, entity: Entity, keys: list[str]) -> None:
-        label = entity.meta["label"]
+        label = entity.label
         self.drop_owned_edges(entity, keys)
         pending.add(self._pending_conn(), self._others_edges(entity, keys))
         for part in chunks(keys, BATCH):
@@ -190,7 +190,7 @@ class GraphStore(Store):
     def _others_edges(self, entity: Entity, keys: list[str]) -> list[Edge]:
         """Relationships of other rows that touch these nodes: they wait for the keys to come back
         (a row that still cites a deleted row is linked again if that row is landed again)."""
-        label = entity.meta["label"]
+        label = entity.label
         parked: list[Edge] = []
         for part in chunks(keys, BATCH):
             params = {"keys": part, "own": f"{label}:"}
@@ -212,7 +212,7 @@ class GraphStore(Store):
         return parked
 
     def clear(self, catalog: Catalog) -> None:
-        self.dialect.clear([e.meta["label"] for e in catalog.entities])
+        self.dialect.clear([e.label for e in catalog.entities])
         if self.conn is not None:
             pending.clear(self.conn)
 

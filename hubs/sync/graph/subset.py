@@ -95,7 +95,7 @@ def _waiting_already(conn: Connection, labels: set[str]) -> Counter:
 def clear_entities(store: GraphStore, conn: Connection, entities: list[Entity]) -> None:
     """Remove these entities' nodes and the relationships their rows own; park the others'
     relationships to them in PostgreSQL (committed before the graph is touched)."""
-    labels = {e.meta["label"] for e in entities}
+    labels = {e.label for e in entities}
     waiting = _waiting_already(conn, labels)
     parked: list[Edge] = []
     for edge in others_edges(store, labels):
@@ -112,7 +112,7 @@ def clear_entities(store: GraphStore, conn: Connection, entities: list[Entity]) 
     pending.add(conn, parked)
     conn.commit()
     for entity in entities:
-        label = entity.meta["label"]
+        label = entity.label
         keys = [str(row[0]) for row in store.dialect.run(f"MATCH (n:{label}) RETURN n.key")]
         for start in range(0, len(keys), BATCH):
             # Also the owned relationships that do not touch the row's node (DROVE, OWNS ...).
