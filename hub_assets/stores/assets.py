@@ -190,9 +190,7 @@ def build_all_store_assets(catalog: Catalog) -> list[AssetsDefinition]:
 
 
 def realtime_entities(catalog: Catalog) -> list[Entity]:
-    return [
-        e for e in held("cache", catalog) if any(k.ttl_seconds == REALTIME_TTL_SECONDS for k in e.cache)
-    ]
+    return [e for e in held("cache", catalog) if any(k.ttl_seconds == REALTIME_TTL_SECONDS for k in e.cache)]
 
 
 def realtime_keys_spec(catalog: Catalog) -> AssetSpec:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from hubs.catalog import CatalogError
 from hubs.secrets import ConnectionFailed, install_log_scrubber, scrub
 from hubs.servers import ServerError, embedded_servers
 from hubs.settings import Settings
@@ -91,8 +92,8 @@ class ReaderMayLeave:
 
 
 class HubsGroup(click.Group):
-    """Errors that explain themselves (a server that cannot be reached) end a command with
-    their message instead of a traceback."""
+    """Errors that explain themselves (a server that cannot be reached, a mistake in the
+    catalog's yml) end a command with their message instead of a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -101,6 +102,8 @@ class HubsGroup(click.Group):
             raise click.ClickException(scrub(str(exc))) from None
         except ServerError as exc:
             raise click.ClickException(scrub(str(exc))) from None
+        except CatalogError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @click.group(cls=HubsGroup)

@@ -592,9 +592,7 @@ def _temporal_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
         for e in temporal
     ]
     events = [
-        (f"{e.label} (`{e.qualified_name}`)", _code(e.primary_key))
-        for e in catalog.entities
-        if e.history == "event"
+        (f"{e.label} (`{e.qualified_name}`)", _code(e.primary_key)) for e in catalog.entities if e.history == "event"
     ]
     intro = (
         "**scd2**: the table holds the current version of each key; every version, with `valid_from` and "
