@@ -9,7 +9,9 @@ import pytest
 
 from hubs.catalog import Catalog, CatalogError, Column, Entity, ForeignKey, ensure_manifest, typed_catalog
 from hubs.docs import cross_reference
-from hubs.docs.cross_reference import DOCUMENT, RELATIONSHIP_KINDS
+from hubs.docs import relationships as directory
+from hubs.docs.cross_reference import DOCUMENT
+from hubs.docs.relationships import RELATIONSHIP_KINDS
 
 _SEPARATOR = re.compile(r"^\|( --- \|)+$")
 
@@ -206,7 +208,7 @@ def test_every_relationship_row_names_its_ends_as_its_pattern_does(catalog: Cata
             listed = (row[1], rel_type, row[2] if end else "")
         assert listed == (start, rel_type, end), f"the row says {listed[0]} -> {listed[2]}, its pattern {row[-1]}"
     # Every directory row is an edge the graph sync draws that way round.
-    edges = {(rel.type, rel.source, target) for rel in cross_reference.relationships(catalog) for target in rel.targets}
+    edges = {(rel.type, rel.source, target) for rel in directory.relationships(catalog) for target in rel.targets}
     for row in table_rows(section(document, "Relationship Directory")):
         for target in row[2].split(", "):
             assert (unquote(row[0]), row[1], target) in edges, row
@@ -251,9 +253,9 @@ def _small_catalog(relationship: dict[str, Any]) -> Catalog:
 
 def test_direction_in_draws_the_edge_from_the_parent() -> None:
     meta = {"type": "VETTED_BY", "columns": ["usdot_number"], "direction": "in", "cardinality": "1:N"}
-    [rel] = cross_reference.relationships(_small_catalog(meta))
+    [rel] = directory.relationships(_small_catalog(meta))
     assert (rel.source, rel.targets, rel.kind, rel.via) == ("Carrier", ("Vetting",), "fk", "`usdot_number`")
-    [out] = cross_reference.relationships(_small_catalog({**meta, "direction": "out"}))
+    [out] = directory.relationships(_small_catalog({**meta, "direction": "out"}))
     assert (out.source, out.targets) == ("Vetting", ("Carrier",))
 
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hubs.catalog import Catalog, Column, Entity, ForeignKey, ensure_manifest, load_catalog
-from hubs.catalog_meta import Relationship as CatalogRelationship
+from hubs.catalog import Catalog, Column, Entity, ensure_manifest, load_catalog
+from hubs.docs.markdown import code, prose, table
+from hubs.docs.relationships import (
+    directory_section,
+    navigation_section,
+    relationships,
+)
 from hubs.settings import PROJECT_ROOT
 
 DOCUMENT = PROJECT_ROOT / "docs" / "6-HUB-SCHEMA-CROSS-REFERENCE.md"
@@ -25,8 +29,6 @@ TITLE = "6-Hub Schema Cross-Reference"
 # History kinds whose rows carry a validity interval, and therefore a Graphiti timeline.
 TEMPORAL_KINDS = ("scd2", "interval")
 CONSTRAINT_KINDS = ("primary key", "foreign key", "unique", "not null", "check", "exclusion")
-RELATIONSHIP_KINDS = ("fk", "edge", "link", "polymorphic", "array", "json")
-ANY_ENTITY = "any entity"
 _KIND_OF_TYPE = {
     "primary_key": "primary key",
     "foreign_key": "foreign key",
@@ -42,24 +44,6 @@ _AS_OF = "valid_from <= :t and (valid_to is null or valid_to > :t)"
 
 class CrossReferenceError(ValueError):
     """The manifest holds something the document cannot describe faithfully."""
-
-
-@dataclass(frozen=True)
-class Relationship:
-    """One entry of an entity's meta.hubs.relationships, resolved to graph labels."""
-
-    type: str
-    source: str
-    targets: tuple[str, ...]
-    via: str
-    cardinality: str
-    kind: str
-    defined_on: str
-    #: the design's own pattern for this relationship (meta `design`), when the design names it
-    design: str = ""
-
-    def sort_key(self) -> tuple[str, ...]:
-        return (self.type, self.source, *self.targets, self.defined_on, self.via)
 
 
 @dataclass(frozen=True)
@@ -148,83 +132,6 @@ def _constraint_kind(constraint: dict[str, Any]) -> str:
     raise CrossReferenceError(f"constraint of unknown kind: {constraint}")
 
 
-# --- resolving relationships -------------------------------------------------------------------
-
-
-def _label(catalog: Catalog, model: str) -> str:
-    return catalog.by_model(model).label
-
-
-def _code(names: Iterable[str]) -> str:
-    return ", ".join(f"`{name}`" for name in names)
-
-
-def _properties(names: Sequence[str]) -> str:
-    return f" {{{', '.join(names)}}}" if names else ""
-
-
-def _mapping(catalog: Catalog, targets: Sequence[tuple[str, str]]) -> str:
-    return ", ".join(f"{value}: {_label(catalog, model)}" for value, model in targets)
-
-
-# How the directory names each catalog form: typed keys and subjects both find their end by a value.
-_KIND_OF_FORM = {
-    "fk": "fk",
-    "edge": "edge",
-    "link": "link",
-    "typed_key": "polymorphic",
-    "subject": "polymorphic",
-    "array": "array",
-    "json": "json",
-}
-
-
-def directory_entry(catalog: Catalog, rel: CatalogRelationship) -> Relationship:
-    """One relationship of the catalog as the directory shows it (type, from, to, via, kind)."""
-    return Relationship(
-        type=rel.type,
-        source=rel.start_label,
-        targets=rel.end_labels or (ANY_ENTITY,),
-        via=_via(catalog, rel),
-        cardinality=rel.cardinality,
-        kind=_KIND_OF_FORM[rel.form],
-        defined_on=catalog.by_model(rel.owner).qualified_name,
-        design=rel.design,
-    )
-
-
-def _via(catalog: Catalog, rel: CatalogRelationship) -> str:
-    """The columns (or values) the relationship is read from."""
-    if rel.form == "fk":
-        return _code(rel.foreign_key)
-    if rel.form in ("edge", "link"):
-        return f"{_code(rel.start_columns)} -> {_code(rel.end_columns)}{_properties(rel.properties)}"
-    if rel.form == "typed_key":
-        type_column, key_column = rel.key_columns
-        from_target = rel.start_columns != catalog.by_model(rel.owner).primary_key  # drawn from link_from
-        start = f"{_code(rel.start_columns)} -> " if from_target else ""
-        return f"{start}`{type_column}` ({_mapping(catalog, rel.targets)}), key `{key_column}`"
-    if rel.form == "subject":
-        return f"`{rel.column}` as `<entity>:<key>`"
-    if rel.form == "array":
-        return f"`{rel.column}[]`{_properties(rel.properties)}"
-    column = f"`{rel.column}`"
-    if rel.targets:
-        via = f"{column} JSON ({_mapping(catalog, rel.targets)})"
-    elif rel.end_model:
-        path = f" -> `{rel.path}`" if rel.path else ""
-        match = f" matched on `{rel.target_column}`" if rel.target_column else ""
-        via = f"{column}{path} JSON{match}"
-    else:  # no declared target: the JSON names the row itself (e.g. [{hub, table, key}])
-        via = f"{column} JSON"
-    return via + _properties(rel.properties)
-
-
-def relationships(catalog: Catalog) -> list[Relationship]:
-    found = [directory_entry(catalog, rel) for entity in catalog.entities for rel in entity.relationships]
-    return sorted(found, key=Relationship.sort_key)
-
-
 # --- counting ----------------------------------------------------------------------------------
 
 
@@ -264,22 +171,6 @@ def summarize(catalog: Catalog, manifest: dict[str, Any]) -> Summary:
 # --- Markdown ----------------------------------------------------------------------------------
 
 
-def _cell(text: object) -> str:
-    # A pipe would end the cell and a newline the row; an empty cell reads as missing.
-    return " ".join(str(text).split()).replace("|", "\\|") or "-"
-
-
-def _prose(text: str) -> str:
-    # Descriptions are free text: '<digits>' or '<entity>:<key>' would be taken for HTML tags and vanish.
-    return " ".join(text.split()).replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def _title() -> str:
     return (
         f"# {TITLE}\n\n"
@@ -292,7 +183,7 @@ def _title() -> str:
 
 
 def _summary_section(summary: Summary) -> str:
-    return "## Summary\n\n" + _table(("Measure", "Count"), summary.rows())
+    return "## Summary\n\n" + table(("Measure", "Count"), summary.rows())
 
 
 def _index_section(catalog: Catalog) -> str:
@@ -302,14 +193,14 @@ def _index_section(catalog: Catalog) -> str:
             f"`{e.name}`",
             f"`{e.qualified_name}`",
             e.label,
-            _code(e.primary_key),
+            code(e.primary_key),
             len(e.columns),
             e.history,
         )
         for e in catalog.entities
     ]
     header = ("Hub", "Entity", "PostgreSQL table", "Graph label", "Key", "Properties", "History")
-    return "## Entity Master Index\n\n" + _table(header, rows)
+    return "## Entity Master Index\n\n" + table(header, rows)
 
 
 def _column_constraints(catalog: Catalog, entity: Entity, node: dict[str, Any], column: Column) -> str:
@@ -319,7 +210,7 @@ def _column_constraints(catalog: Catalog, entity: Entity, node: dict[str, Any], 
     for fk in entity.foreign_keys:
         if column.name in fk.columns:
             parent_column = fk.parent_columns[fk.columns.index(column.name)]
-            parts.append(f"FK -> {_label(catalog, fk.parent_model)}.{parent_column}")
+            parts.append(f"FK -> {catalog.by_model(fk.parent_model).label}.{parent_column}")
     single_unique = any(
         c["type"] == "unique" and c.get("columns") == [column.name] for c in node.get("constraints", [])
     )
@@ -367,13 +258,13 @@ def _table_constraints(
 
 def _entity_properties(catalog: Catalog, entity: Entity, node: dict[str, Any], history: dict[str, Any] | None) -> str:
     rows = [
-        (f"`{c.name}`", f"`{c.data_type}`", _column_constraints(catalog, entity, node, c), _prose(c.description))
+        (f"`{c.name}`", f"`{c.data_type}`", _column_constraints(catalog, entity, node, c), prose(c.description))
         for c in entity.columns
     ]
     parts = [
         f"#### {entity.label} (`{entity.qualified_name}`)",
-        _prose(entity.description),
-        _table(("Column", "Type", "Constraints", "Description"), rows),
+        prose(entity.description),
+        table(("Column", "Type", "Constraints", "Description"), rows),
     ]
     table_level = _table_constraints(catalog, entity, node, history)
     if table_level:
@@ -395,38 +286,6 @@ def _property_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
         parts.append(f"### {schema} ({len(entities)} entities)")
         parts += [_entity_properties(catalog, e, nodes[e.model], histories.get(e.model)) for e in entities]
     return "\n\n".join(parts)
-
-
-def _directory_section(rels: list[Relationship]) -> str:
-    rows = [
-        (
-            f"`{r.type}`",
-            r.source,
-            ", ".join(r.targets),
-            r.via,
-            r.cardinality,
-            r.kind,
-            f"`{r.defined_on}`",
-            f"`{r.design}`" if r.design else "",
-        )
-        for r in rels
-    ]
-    intro = (
-        "Kinds: **fk** an edge per foreign key (direction `in` draws it from the parent); **edge** a row "
-        "projected as an edge between its two foreign-key targets, with properties in braces; **link** an "
-        "edge a row draws between two of its foreign-key targets while staying a node itself; "
-        "**polymorphic** the target is named by a type column or an `<entity>:<key>` subject (from a foreign "
-        "key's target when the Via starts with its columns); **array** "
-        "one edge per element of an array column; **json** targets referenced inside a JSON column."
-    )
-    named = sorted({r.type for r in rels if r.design})
-    design = (
-        f"**In the design**: the pattern the design documents give for the relationship (meta `design`); "
-        f"the graph answers to these {len(named)} names as From and To say, whatever the design's "
-        "shorthand for the ends (`fuel_txn`, `2290`, `G`). A row without it is the platform's own."
-    )
-    header = ("Type", "From", "To", "Via", "Cardinality", "Kind", "Defined on", "In the design")
-    return "## Relationship Directory\n\n" + intro + "\n\n" + design + "\n\n" + _table(header, rows)
 
 
 def _redis_keys(entity: Entity) -> str:
@@ -471,85 +330,11 @@ def _distribution_section(catalog: Catalog) -> str:
         [
             "## Database Distribution Matrix",
             intro,
-            _table(header, rows),
+            table(header, rows),
             "Qdrant collections:",
             "\n".join(collection_lines),
         ]
     )
-
-
-def _fk_relationship(entity: Entity, fk: ForeignKey) -> CatalogRelationship | None:
-    return next((rel for rel in entity.relationships if rel.foreign_key == fk.columns), None)
-
-
-def _cypher(source: str, rel_type: str, target: str | None) -> str:
-    # Several or unknown targets match any node: label alternatives are not portable to FalkorDB.
-    b = f"b:{target}" if target else "b"
-    return f"`MATCH (a:{source})-[:{rel_type}]->({b}) RETURN a, b LIMIT 25`"
-
-
-def _fk_row(catalog: Catalog, entity: Entity, fk: ForeignKey) -> tuple[tuple[str, str], tuple[str, ...]]:
-    """(start hub, end hub) and the row of one foreign key into another hub. From and To are the
-    start and end of its graph edge, as in the Cypher pattern; the columns read in that order too
-    (the arrow points at the foreign key's parent). Without an edge: from the child to the parent."""
-    parent = catalog.by_model(fk.parent_model)
-    rel = _fk_relationship(entity, fk)
-    start, end = entity, parent
-    columns = f"{_code(fk.columns)} -> {_code(fk.parent_columns)}"
-    if rel is None:
-        pattern = "no graph edge"
-    else:
-        if rel.direction == "in":
-            start, end = parent, entity
-            columns = f"{_code(fk.parent_columns)} <- {_code(fk.columns)}"
-        pattern = _cypher(start.label, rel.type, end.label)
-    row = (
-        f"{start.label} (`{start.qualified_name}`)",
-        f"{end.label} (`{end.qualified_name}`)",
-        columns,
-        pattern,
-    )
-    return (start.schema, end.schema), row
-
-
-def _navigation_section(catalog: Catalog, rels: list[Relationship]) -> str:
-    parts = [
-        "## Cross-Hub Navigation",
-        "Every foreign key whose parent lives in another hub, grouped by (from hub -> to hub), with the "
-        "graph pattern that follows it. From and To are where the graph edge starts and ends, as in its "
-        "pattern (a relationship declared `direction: in` starts at the foreign key's parent; its columns "
-        "then read `parent <- child`).",
-    ]
-    pairs: dict[tuple[str, str], list[tuple[str, ...]]] = {}
-    for entity in catalog.entities:
-        for fk in sorted(entity.foreign_keys, key=lambda f: f.columns):
-            parent = catalog.by_model(fk.parent_model)
-            if parent.schema != entity.schema:
-                hubs, row = _fk_row(catalog, entity, fk)
-                pairs.setdefault(hubs, []).append(row)
-    for (source, target), rows in sorted(pairs.items()):
-        parts.append(f"### {source} -> {target}")
-        parts.append(_table(("From", "To", "Columns", "Cypher"), sorted(rows)))
-    parts.append(_other_cross_hub(catalog, rels))
-    return "\n\n".join(parts)
-
-
-def _other_cross_hub(catalog: Catalog, rels: list[Relationship]) -> str:
-    """Graph edges that reach another hub other than as one foreign key: projections,
-    polymorphic, array and JSON references."""
-    hub_of = {e.label: e.schema for e in catalog.entities}
-    rows = []
-    for r in rels:
-        if r.kind == "fk":
-            continue
-        home = catalog.by_file_stem(r.defined_on)
-        hubs = {hub_of.get(label) for label in (r.source, *r.targets)}
-        if hubs != {home.schema if home else None}:
-            target = r.targets[0] if len(r.targets) == 1 and r.targets[0] != ANY_ENTITY else None
-            pattern = _cypher(r.source, r.type, target)
-            rows.append((f"`{r.type}`", r.source, ", ".join(r.targets), r.kind, r.via, pattern))
-    header = ("Type", "From", "To", "Kind", "Via", "Cypher")
-    return "### Other cross-hub edges\n\n" + _table(header, rows)
 
 
 def _as_of(entity: Entity, histories: dict[str, dict[str, Any]]) -> str:
@@ -584,7 +369,7 @@ def _temporal_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
         (
             f"{e.label} (`{e.qualified_name}`)",
             e.history,
-            _code(e.primary_key),
+            code(e.primary_key),
             ", ".join(e.timeline_facts),
             _no_overlap(e, nodes[e.model], histories.get(e.model)),
             _as_of(e, histories),
@@ -592,7 +377,7 @@ def _temporal_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
         for e in temporal
     ]
     events = [
-        (f"{e.label} (`{e.qualified_name}`)", _code(e.primary_key)) for e in catalog.entities if e.history == "event"
+        (f"{e.label} (`{e.qualified_name}`)", code(e.primary_key)) for e in catalog.entities if e.history == "event"
     ]
     intro = (
         "**scd2**: the table holds the current version of each key; every version, with `valid_from` and "
@@ -605,9 +390,9 @@ def _temporal_section(catalog: Catalog, manifest: dict[str, Any]) -> str:
         [
             "## Temporal Tracking",
             intro,
-            _table(("Entity", "History", "Key", "Timeline facts", "No overlap", "As of :t (PostgreSQL)"), rows),
+            table(("Entity", "History", "Key", "Timeline facts", "No overlap", "As of :t (PostgreSQL)"), rows),
             "**event**: append-only logs; each row is a fact at its own time and is never revised.",
-            _table(("Entity", "Key"), events),
+            table(("Entity", "Key"), events),
         ]
     )
 
@@ -625,7 +410,7 @@ def _validations_section(manifest: dict[str, Any]) -> str:
                 f"`{node['name']}`",
                 meta["dagster"]["ref"]["name"],
                 node["config"]["severity"].lower(),
-                _prose(meta.get("description", "")),
+                prose(meta.get("description", "")),
             )
         )
     intro = (
@@ -633,7 +418,7 @@ def _validations_section(manifest: dict[str, Any]) -> str:
         "downstream, **warn** alerts. Failing rows are kept in `hubs_audit.<test>`."
     )
     header = ("Validation", "Test", "Guards", "Severity", "What it checks")
-    return "\n\n".join(["## Validations", intro, _table(header, sorted(rows))])
+    return "\n\n".join(["## Validations", intro, table(header, sorted(rows))])
 
 
 def render(catalog: Catalog, manifest: dict[str, Any]) -> str:
@@ -644,9 +429,9 @@ def render(catalog: Catalog, manifest: dict[str, Any]) -> str:
         _summary_section(summarize(catalog, manifest)),
         _index_section(catalog),
         _property_section(catalog, manifest),
-        _directory_section(rels),
+        directory_section(rels),
         _distribution_section(catalog),
-        _navigation_section(catalog, rels),
+        navigation_section(catalog, rels),
         _temporal_section(catalog, manifest),
         _validations_section(manifest),
     ]
