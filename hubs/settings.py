@@ -40,6 +40,7 @@ ENVIRONMENT = [
     ("OPENAI_API_KEY", "embed with OpenAI text-embedding-3-small (1536-d); unset = the offline model"),
     ("OPENAI_BASE_URL", "OpenAI-compatible endpoint (a proxy); unset = api.openai.com"),
     ("HUBS_EMBEDDER", "force the embedder: offline | openai (default: openai when OPENAI_API_KEY is set)"),
+    ("HUBS_API_TOKEN", "bearer token `hubs serve` requires (required off loopback; unset = open on loopback)"),
     ("HUBS_FAILPOINT", "tests only: `<name>@<n>` kills the process at the n-th pass of a failpoint (hubs/faults.py)"),
 ]
 
@@ -135,6 +136,7 @@ def in_effect(settings: Settings) -> dict[str, str]:
         "OPENAI_API_KEY": "(unset: embeddings from the offline wordllama model)",
         "OPENAI_BASE_URL": "https://api.openai.com/v1",
         "HUBS_EMBEDDER": "openai" if _env("OPENAI_API_KEY") else "offline",
+        "HUBS_API_TOKEN": "(unset: `hubs serve` answers without a token on loopback, refuses other addresses)",
         "HUBS_FAILPOINT": "(none: nothing is killed on purpose)",
     }
 

@@ -16,7 +16,7 @@ from typing import Any
 from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import load_catalog
-from hubs.sync.cache import INDEX_PREFIX, REALTIME_TTL, SYNCED_MARKER, key_glob
+from hubs.sync.cache import GENERATIONS, INDEX_PREFIX, REALTIME_TTL, RECORD_PREFIX, SYNCED_MARKER, key_glob
 
 
 def _canonical(value: Any) -> str:
@@ -49,7 +49,8 @@ def graph(store: Any, conn: Connection) -> dict[str, Any]:
 def cache(store: Any, conn: Connection) -> dict[str, Any]:
     """Every key with its value (index sets as sets), TTLs left out. Real-time keys (60 s) are
     left out too: they expire between two reads unless the sensor keeps them (not in tests); the
-    index sets still name them."""
+    index sets still name them. So are Recall's read-through records and the count of their
+    invalidations: readers fill the one, every sync moves the other (X3 checks the records)."""
     realtime = [
         re.compile(fnmatch.translate(key_glob(entry)))
         for entity in load_catalog().entities
@@ -60,7 +61,9 @@ def cache(store: Any, conn: Connection) -> dict[str, Any]:
     held: dict[str, Any] = {}
     for key in client.scan_iter(count=1000):
         name = key.decode()
-        if name == SYNCED_MARKER or any(pattern.match(name) for pattern in realtime):
+        if name in (SYNCED_MARKER, GENERATIONS) or name.startswith(RECORD_PREFIX):
+            continue
+        if any(pattern.match(name) for pattern in realtime):
             continue
         if name.startswith(INDEX_PREFIX):
             held[name] = sorted(m.decode() for m in client.smembers(key))

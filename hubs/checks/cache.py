@@ -9,6 +9,9 @@ filter columns): key -> (value, TTL), and per row an index set of those keys. Ag
 * an index set must exist for each row that writes keys and list exactly them; one for a row
   or entity that no longer writes any is stale.
 
+Recall's read-through records (`hubs:get:<Label>:<key>`, filled by readers) must hold their
+row's current facts; one of a row that is gone, or of an entity the cache does not hold, is stale.
+
 A key that is absent while its row's index lists it has expired: keys carry TTLs and only the
 real-time ones are rewritten between changes, so a miss is a cache doing its job, not a
 disagreement (it is counted, not failed). A key that is absent and unknown to its row's index
@@ -28,7 +31,16 @@ from typing import Any
 
 from hubs.catalog import Entity
 from hubs.checks.base import CheckContext, CheckOutcome, check
-from hubs.sync.cache import INDEX_PREFIX, CacheStore, key_glob, writes
+from hubs.sync.cache import (
+    GENERATIONS,
+    INDEX_PREFIX,
+    RECORD_PREFIX,
+    CacheStore,
+    key_glob,
+    record_key,
+    record_value,
+    writes,
+)
 from hubs.sync.feed import current_rows
 from hubs.sync.records import chunks, key_of
 
@@ -61,8 +73,26 @@ def _pipelined(store: CacheStore, keys: list[str], *commands: str) -> Iterator[t
             yield key, answers[i * len(commands) : (i + 1) * len(commands)]
 
 
-def _scan(store: CacheStore) -> Iterable[str]:
-    return (k.decode() for k in store.client.scan_iter(count=BATCH))
+def _scan(store: CacheStore, match: str | None = None) -> Iterable[str]:
+    return (k.decode() for k in store.client.scan_iter(match=match, count=BATCH))
+
+
+def _stale_records(store: CacheStore, records: dict[str, str | None], counts: Counter[str]) -> list[str]:
+    """Read-through records that differ from their row's current facts, or whose row is gone
+    (an expired one is no problem: it was asked about before it went)."""
+    problems = []
+    for key, (value,) in _pipelined(store, sorted(records), "get"):
+        if value is None:
+            continue
+        counts["records"] += 1
+        want = records[key]
+        if want is None:
+            counts["stale_records"] += 1
+            problems.append(f"{key} is a record of no current row")
+        elif value.decode() != want:
+            counts["stale_records"] += 1
+            problems.append(f"{key} holds {_short(value)}, PostgreSQL says {_short(want)}")
+    return problems
 
 
 @check("cache", "X3_postgres_redis_parity")
@@ -75,13 +105,17 @@ def postgres_redis_parity(ctx: CheckContext) -> CheckOutcome:
 
     expected: dict[str, Expected] = {}
     indexes: dict[str, tuple[Entity, str, set[str]]] = {}  # index key -> (entity, row key, its keys)
+    # Records read through: found first, so that only the rows they hold are kept to compare.
+    records: dict[str, str | None] = {k: None for k in _scan(store, f"{RECORD_PREFIX}*")}
     for entity in cached:
         for row in current_rows(ctx.conn, entity, store.extra_columns(entity)):
             counts["rows"] += 1
+            row_key = key_of(entity, row)
+            if record_key(entity, row_key) in records:
+                records[record_key(entity, row_key)] = record_value(entity, row)
             written = writes(entity, row)
             if not written:
                 continue
-            row_key = key_of(entity, row)
             indexes[store.index_key(entity, row_key)] = (entity, row_key, set(written))
             for key, (value, ttl) in written.items():
                 other = expected.get(key)
@@ -99,6 +133,8 @@ def postgres_redis_parity(ctx: CheckContext) -> CheckOutcome:
     cached_labels = {e.label: e for e in cached}
     found_indexes: list[str] = []
     for key in _scan(store):
+        if key.startswith(RECORD_PREFIX) or key == GENERATIONS:
+            continue  # compared below
         if key.startswith(INDEX_PREFIX):
             found_indexes.append(key)
         elif key not in expected:
@@ -155,6 +191,7 @@ def postgres_redis_parity(ctx: CheckContext) -> CheckOutcome:
             problems.append(
                 f"{want.entity.model} {want.row_key}: {key} expires in {pttl / 1000:.0f} s, more than its {want.ttl} s"
             )
+    problems += _stale_records(store, records, counts)
     # Expired keys are compared with nothing: only present ones were asked about.
     unasked = (
         []
@@ -183,6 +220,8 @@ def postgres_redis_parity(ctx: CheckContext) -> CheckOutcome:
                 "bad_ttl",
                 "stale",
                 "stale_indexes",
+                "records",
+                "stale_records",
             )
         },
     )

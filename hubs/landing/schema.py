@@ -22,6 +22,7 @@ from psycopg2.extensions import connection as Connection
 from psycopg2.extensions import cursor as Cursor
 
 from hubs.catalog import Catalog, Entity
+from hubs.db import ensure_reader_role
 
 # _load_errors: what the loader found wrong with a row's values (a JSON object where a string
 # belongs), one reason per line; staging adds them to the row's reasons.
@@ -50,7 +51,7 @@ comment on table landing._files is
 
 
 # Bump when ensure_landing_table's statements change (the fingerprint covers the catalog only).
-LANDING_DDL_VERSION = 1
+LANDING_DDL_VERSION = 2  # 2: the read-only role of Recall (hubs.db.ensure_reader_role)
 STATE_DDL = """
 create schema if not exists hubs_meta;
 create table if not exists hubs_meta.schema_state (
@@ -136,6 +137,9 @@ def ensure_landing(cur: Cursor, catalog: Catalog) -> None:
     for entity in catalog.entities:
         ensure_landing_table(cur, entity)
     cur.execute(STATE_DDL)
+    # Recall reads as a read-only role; where this user may not make it, Recall says so and
+    # reads in read-only transactions instead (hubs/recall/postgres.py).
+    ensure_reader_role(cur, [*catalog.schemas, "hubs_meta"])
     cur.execute(
         "insert into hubs_meta.schema_state (part, fingerprint) values (%s, %s)"
         " on conflict (part) do update set fingerprint = excluded.fingerprint, applied_at = now()",

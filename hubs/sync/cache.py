@@ -6,6 +6,12 @@ produces are deleted, and when it disappears all of them go, whatever fields the
 uses. Entries with a `where` (e.g. only current assignments) are filtered by PostgreSQL.
 Real-time keys (TTL 60 s) are rewritten by `refresh_realtime` on a schedule that keeps them
 alive between changes.
+
+Recall reads whole records through the cache (hubs/recall/readthrough.py): `hubs:get:<Label>:<key>`
+holds a row's facts, filled by a reader on a miss. This adapter deletes that key whenever the row
+changes or goes, and counts each such change in `hubs:generations` (a hash, a field per label); a
+reader fills a key only if its label's count did not move since it read PostgreSQL, so a fill
+from a read that a change overtook can never outlive the change.
 """
 
 from __future__ import annotations
@@ -26,13 +32,16 @@ from hubs.sync.connections import cache_client
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change, current_rows
 from hubs.sync.kinds import holds
-from hubs.sync.records import key_of, normalize
+from hubs.sync.records import key_of, normalize, properties
 
 INDEX_PREFIX = "hubs:index:"
 # Written (without TTL, so volatile-lru never evicts it) at the end of every sync: a cache
 # without it has lost its content since (a restart: the cache keeps nothing on disk).
 SYNCED_MARKER = "hubs:synced"
 REALTIME_TTL = 60
+RECORD_PREFIX = "hubs:get:"
+# Without TTL (so volatile-lru never evicts it): per label, how many times its records were invalidated.
+GENERATIONS = "hubs:generations"
 DELETE_BATCH = 1000  # keys per DEL
 
 
@@ -50,6 +59,27 @@ def key_segment(value: Any) -> str:
     backslash, so the segments of `invoice:{entity_code}:{invoice_number}:balance` stay apart
     whatever the values hold."""
     return str(normalize(value)).replace("\\", "\\\\").replace(":", "\\:")
+
+
+def record_key(entity: Entity, key: str) -> str:
+    """Where Recall keeps a row's whole record (read-through)."""
+    return f"{RECORD_PREFIX}{entity.label}:{key}"
+
+
+def record_ttl(entity: Entity) -> int:
+    """A record lives as long as the entity's longest-lived cache entry."""
+    return max(e.ttl_seconds for e in entity.cache)
+
+
+def record_value(entity: Entity, row: dict[str, Any]) -> str:
+    return json.dumps(properties(entity, row), sort_keys=True)
+
+
+def invalidate(pipe: redis.client.Pipeline, entity: Entity, keys: list[str]) -> None:
+    """Queue the deletion of these rows' records and count it (see the module's docstring)."""
+    if keys:
+        pipe.delete(*(record_key(entity, k) for k in keys))
+    pipe.hincrby(GENERATIONS, entity.label, 1)
 
 
 def cache_key(entry: CacheEntry, row: dict[str, Any]) -> str | None:
@@ -112,6 +142,7 @@ class CacheStore(Store):
         old = self._pipeline(lambda p: [p.smembers(i) for i in indexes])
         new = [writes(entity, c.row) for c in changes]
         pipe = self.client.pipeline(transaction=False)
+        invalidate(pipe, entity, [c.key for c in changes])
         # Every stale key goes before any key is written: rows of a batch can hand a key over (a
         # unit's new primary assignment and the closing of the old one), and deleting the old
         # row's key after the new row wrote it would drop the new holder's value.
@@ -131,6 +162,7 @@ class CacheStore(Store):
         indexes = [self.index_key(entity, k) for k in keys]
         old = self._pipeline(lambda p: [p.smembers(i) for i in indexes])
         pipe = self.client.pipeline(transaction=False)
+        invalidate(pipe, entity, keys)
         for index, previous in zip(indexes, old, strict=True):
             if previous:
                 pipe.delete(*previous)
@@ -141,10 +173,16 @@ class CacheStore(Store):
     def index_glob(entity: Entity) -> str:
         return f"{INDEX_PREFIX}{entity.label}:*"
 
+    def _forget_records(self, entity: Entity) -> None:
+        self.client.hincrby(GENERATIONS, entity.label, 1)  # before: a fill racing the scan is refused
+        self._delete_keys(list(self.client.scan_iter(match=record_key(entity, "*"), count=1000)))
+
     def clear(self, catalog: Catalog) -> None:
         for entity in catalog.entities:
             for pattern in [*(key_glob(e) for e in entity.cache), self.index_glob(entity)]:
                 self._delete_keys(list(self.client.scan_iter(match=pattern, count=1000)))
+            if entity.cache:
+                self._forget_records(entity)
 
     def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
         chosen = {e.model for e in entities}
@@ -166,6 +204,7 @@ class CacheStore(Store):
                     if not any(pattern.match(key.decode()) for pattern in others):
                         doomed.add(key)
             self._delete_keys(sorted(doomed))
+            self._forget_records(entity)
 
     def _delete_keys(self, keys: list[Any]) -> None:
         for start in range(0, len(keys), DELETE_BATCH):
@@ -201,10 +240,16 @@ class CacheStore(Store):
             raise StoreUnavailable(f"lost the Redis cache: {scrub(str(exc))}") from None
 
     def size(self, catalog: Catalog) -> dict[str, int]:
-        # The cache database holds the hubs' keys and each row's index set of the keys it wrote.
+        # The cache database holds the hubs' keys, each row's index set of the keys it wrote, and
+        # the records Recall read through it.
         indexes = sum(1 for _ in self.client.scan_iter(match=f"{INDEX_PREFIX}*", count=1000))
-        marker = int(self.client.exists(SYNCED_MARKER))
-        return {"keys": int(self.client.dbsize()) - indexes - marker, "rows indexed": indexes}
+        records = sum(1 for _ in self.client.scan_iter(match=f"{RECORD_PREFIX}*", count=1000))
+        bookkeeping = int(self.client.exists(SYNCED_MARKER)) + int(self.client.exists(GENERATIONS))
+        return {
+            "keys": int(self.client.dbsize()) - indexes - records - bookkeeping,
+            "rows indexed": indexes,
+            "records read through": records,
+        }
 
     def close(self) -> None:
         self.client.close()

@@ -22,20 +22,24 @@ def _embedded(settings: Settings, server: str) -> None:
         ensure_running(settings, [server])
 
 
-def graph_dialect(settings: Settings) -> GraphDialect:
+def graph_dialect(settings: Settings, start: bool = True) -> GraphDialect:
+    """The graph server's dialect; `start=False` for a reader, which must never start a server
+    (a stopped graph means answers from PostgreSQL, not a graph restarted behind an operator)."""
     if settings.neo4j_uri:
         from hubs.sync.graph.neo4j import Neo4jDialect
 
         return Neo4jDialect(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password)
     from hubs.sync.graph.falkordb import FalkorDialect
 
-    _embedded(settings, "graph")
+    if start:
+        _embedded(settings, "graph")
     return FalkorDialect(settings.effective_falkordb_url)
 
 
-def cache_client(settings: Settings) -> redis.Redis:
-    _embedded(settings, "cache")
-    return redis.Redis.from_url(settings.effective_redis_url, socket_timeout=30)
+def cache_client(settings: Settings, start: bool = True, timeout: float = 30) -> redis.Redis:
+    if start:
+        _embedded(settings, "cache")
+    return redis.Redis.from_url(settings.effective_redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 def timeline_driver(settings: Settings):

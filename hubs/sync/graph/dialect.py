@@ -28,6 +28,11 @@ class GraphDialect(ABC):
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         """Run Cypher; rows as lists of values."""
 
+    def read(self, query: str, params: dict[str, Any] | None = None, timeout_ms: int | None = None) -> list[list[Any]]:
+        """Run read-only Cypher (a reader's question: the server refuses a write), within a time
+        limit where the server takes one."""
+        return self.run(query, params)
+
     @abstractmethod
     def ensure_unique_key(self, label: str) -> None: ...
 

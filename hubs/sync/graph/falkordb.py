@@ -50,6 +50,12 @@ class FalkorDialect(GraphDialect):
         except redis.ResponseError as exc:
             raise redis.ResponseError(f"{exc} (FalkorDB, in: {query[:300]})") from exc
 
+    def read(self, query: str, params: dict[str, Any] | None = None, timeout_ms: int | None = None) -> list[list[Any]]:
+        try:
+            return self.graph.ro_query(query, params or {}, timeout=timeout_ms).result_set
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable.reaching(f"FalkorDB (graph '{self.graph_name}', lost)", self.url, exc) from None
+
     def _index(self, statement: str) -> None:
         try:
             self.graph.query(statement)

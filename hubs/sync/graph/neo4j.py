@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from neo4j import GraphDatabase
+from neo4j import GraphDatabase, Query, RoutingControl
 from neo4j.exceptions import AuthError, ServiceUnavailable
 
 from hubs.secrets import redact
@@ -36,6 +36,16 @@ class Neo4jDialect(GraphDialect):
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         try:
             records, _, _ = self.driver.execute_query(query, params or {})
+        except ServiceUnavailable as exc:
+            raise StoreUnavailable.reaching("Neo4j (graph, lost)", self.uri, exc) from None
+        return [list(r.values()) for r in records]
+
+    def read(self, query: str, params: dict[str, Any] | None = None, timeout_ms: int | None = None) -> list[list[Any]]:
+        timeout = timeout_ms / 1000 if timeout_ms else None
+        try:
+            records, _, _ = self.driver.execute_query(
+                Query(query, timeout=timeout), params or {}, routing_=RoutingControl.READ
+            )
         except ServiceUnavailable as exc:
             raise StoreUnavailable.reaching("Neo4j (graph, lost)", self.uri, exc) from None
         return [list(r.values()) for r in records]

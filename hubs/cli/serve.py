@@ -1,0 +1,36 @@
+"""`hubs serve`: Recall's HTTP API (hubs/recall/http.py) on the embedded default or the stores
+the settings name. It starts no server of its own: a store that is down is answered around."""
+
+from __future__ import annotations
+
+import click
+
+from hubs.cli.app import main
+
+DEFAULT_PORT = 8765
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the read API over HTTP (OpenAPI docs at /docs).
+
+    \b
+    hubs serve
+    curl -s localhost:8765/entities/tractor/6501
+    curl -s 'localhost:8765/entities/tractor/6501/neighbours?type=DROVE&at=2025-03-01T10:00:00Z'
+
+    Beyond loopback (--host 0.0.0.0) it needs HUBS_API_TOKEN, which clients then send as
+    `Authorization: Bearer <token>`; on loopback the token is asked for only when it is set.
+    """
+    import uvicorn
+
+    from hubs.recall.http import create_app, token_for
+
+    try:
+        token = token_for(host)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"recall on http://{host}:{port} (docs at /docs){'; bearer token required' if token else ''}")
+    uvicorn.run(create_app(token=token), host=host, port=port, log_level="info")

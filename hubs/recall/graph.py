@@ -1,0 +1,127 @@
+"""Neighbours from the graph replica, through the graph dialect (the same Cypher on FalkorDB and
+Neo4j), read-only and within a time limit.
+
+Labels and relationship types in the text are the catalog's (checked by inputs.py before they
+get here); keys, types to cross, labels to reach and times are parameters. Times on the replica
+are ISO 8601 UTC text (hubs/sync/records.normalize), so `r.valid_from <= $at` with `at` in the
+same spelling compares instants; no index of FalkorDB's is read for it (the replica keeps none
+on times, see hubs/sync/graph/falkordb_indexes.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from hubs.recall.expand import Found, Frontier, Step
+from hubs.recall.model import Freshness, Node, NodeRef, Relation
+from hubs.secrets import scrub
+from hubs.settings import Settings
+from hubs.sync.connections import graph_dialect
+from hubs.sync.graph.dialect import GraphDialect
+
+log = logging.getLogger(__name__)
+GRAPH_RETRY_SECONDS = 2.0
+
+# (pattern, whether the frontier node `a` is the relationship's start)
+_DIRECTIONS = {True: "(a)-[r]->(b)", False: "(a)<-[r]-(b)"}
+_INTERVAL = " AND (r.valid_from IS NULL OR (r.valid_from <= $at AND (r.valid_to IS NULL OR r.valid_to > $at)))"
+
+
+def _branch(label: str, outgoing: bool, step: Step) -> str:
+    where = "type(r) IN $types"
+    if step.labels is not None:
+        where += " AND labels(b)[0] IN $labels"
+    if step.at is not None:
+        where += _INTERVAL
+    return (
+        f"UNWIND $keys AS k MATCH (a:{label} {{key: k}}) MATCH {_DIRECTIONS[outgoing]} WHERE {where} "
+        f"RETURN {'true' if outgoing else 'false'} AS outgoing, a.key AS near, type(r) AS type, "
+        "labels(b)[0] AS label, b.key AS far, properties(r) AS rel, properties(b) AS node LIMIT $cap"
+    )
+
+
+def expansion(label: str, step: Step) -> str:
+    """One query for a hop from the nodes of one label, both directions in one round trip."""
+    wanted = [outgoing for outgoing, asked in ((True, step.outgoing), (False, step.incoming)) if asked]
+    return " UNION ALL ".join(_branch(label, outgoing, step) for outgoing in wanted)
+
+
+def _node(label: str, key: str, props: dict[str, Any]) -> Node:
+    return Node(label, key, 0, {k: v for k, v in props.items() if k != "key"})
+
+
+class GraphSide:
+    def __init__(self, dialect: GraphDialect, timeout_ms: int) -> None:
+        self.dialect = dialect
+        self.timeout_ms = timeout_ms
+
+    def node(self, label: str, key: str) -> Node | None:
+        rows = self.dialect.read(
+            f"MATCH (a:{label} {{key: $key}}) RETURN properties(a)", {"key": key}, timeout_ms=self.timeout_ms
+        )
+        return _node(label, key, dict(rows[0][0])) if rows else None
+
+    def expand(self, frontier: Frontier, step: Step) -> tuple[list[Found], bool]:
+        found: list[Found] = []
+        capped = False
+        params: dict[str, Any] = {"types": list(step.types), "labels": list(step.labels or ()), "cap": step.cap}
+        if step.at is not None:
+            params["at"] = step.at
+        for label, keys in sorted(frontier.items()):
+            rows = self.dialect.read(expansion(label, step), {**params, "keys": keys}, timeout_ms=self.timeout_ms)
+            counts = [0, 0]
+            for outgoing, near, rel_type, far_label, far, rel, node in rows:
+                counts[bool(outgoing)] += 1
+                props = dict(rel)
+                owner = str(props.pop("_owner", ""))
+                here, there = NodeRef(label, str(near)), NodeRef(str(far_label), str(far))
+                start, end = (here, there) if outgoing else (there, here)
+                found.append((Relation(str(rel_type), start, end, props, owner), _node(there.label, there.key, node)))
+            capped |= max(counts) >= step.cap
+        return found, capped
+
+    def close(self) -> None:
+        self.dialect.close()
+
+
+class GraphConnection:
+    """The graph server, connected on first use and never started from here. After a failure it
+    is left alone for GRAPH_RETRY_SECONDS (questions go to PostgreSQL meanwhile), then tried again."""
+
+    def __init__(self, settings: Settings, timeout_ms: int) -> None:
+        self.settings = settings
+        self.timeout_ms = timeout_ms
+        self._side: GraphSide | None = None
+        self._retry_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def refused(self, lag: Freshness) -> str:
+        """Why the graph must not answer now ("" when it may)."""
+        if not lag.in_sync:
+            return f"the graph is behind PostgreSQL ({lag.description})"
+        if time.monotonic() < self._retry_at:
+            return "the graph was unreachable moments ago"
+        return ""
+
+    def side(self) -> GraphSide:
+        with self._lock:
+            if self._side is None:
+                try:
+                    self._side = GraphSide(graph_dialect(self.settings, start=False), self.timeout_ms)
+                except Exception:
+                    self._retry_at = time.monotonic() + GRAPH_RETRY_SECONDS
+                    raise
+            return self._side
+
+    def drop(self) -> None:
+        with self._lock:
+            side, self._side = self._side, None
+            self._retry_at = time.monotonic() + GRAPH_RETRY_SECONDS
+        if side is not None:
+            try:
+                side.close()
+            except Exception as exc:  # closing a lost connection may fail too; nothing to keep
+                log.debug("closing the graph connection: %s: %s", type(exc).__name__, scrub(str(exc)))

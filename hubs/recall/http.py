@@ -1,0 +1,139 @@
+"""Recall over HTTP: a FastAPI app over Memory (OpenAPI docs at /docs), started by `hubs serve`.
+
+    GET /entities/{entity}/{key}                  the current record
+    GET /entities/{entity}/{key}/neighbours       ?hops=&type=&label=&direction=&at=&limit=
+    GET /health                                   each store: answering, and how far behind
+
+A RecallError is answered with its status and `{"status": ..., "error": "..."}`; anything else
+with a 500 that says nothing of the failure but that it was logged (secrets are scrubbed from
+the log, hubs/secrets.py). A bearer token (HUBS_API_TOKEN) is required whenever one is given,
+and `hubs serve` will not listen beyond loopback without one (token_for).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from hubs.recall.inputs import DEFAULT_LIMIT, DIRECTIONS, MAX_HOPS, MAX_ROWS
+from hubs.recall.memory import Memory
+from hubs.recall.model import RecallError
+from hubs.secrets import scrub
+
+log = logging.getLogger(__name__)
+TOKEN_VARIABLE = "HUBS_API_TOKEN"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to anything
+
+
+def token_for(host: str, environ: dict[str, str] | None = None) -> str | None:
+    """The token requests must carry when serving on `host`: HUBS_API_TOKEN when set; none on
+    loopback without it; a ValueError for any other address without it."""
+    token = ((environ if environ is not None else os.environ).get(TOKEN_VARIABLE) or "").strip() or None
+    if token is None and not is_loopback(host):
+        raise ValueError(
+            f"serving on {host}, beyond this machine, needs a bearer token: set {TOKEN_VARIABLE}"
+            " (clients send `Authorization: Bearer <token>`), or serve on 127.0.0.1"
+        )
+    return token
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse({"status": status, "error": message}, status_code=status, headers=headers)
+
+
+def create_app(memory: Memory | None = None, token: str | None = None) -> FastAPI:
+    """The app over `memory` (opened from the settings at startup and closed at shutdown when
+    not given), requiring `token` as a bearer token when given."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = memory is None
+        app.state.memory = memory or Memory()
+        try:
+            yield
+        finally:
+            if own:
+                app.state.memory.close()
+
+    async def bearer(request: Request) -> None:
+        if token is None:
+            return
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+            raise RecallError(401, "a bearer token is required: send `Authorization: Bearer <HUBS_API_TOKEN>`")
+
+    app = FastAPI(
+        title="hubs recall",
+        # every route of the API (the OpenAPI document and /docs stay readable without it)
+        dependencies=[Depends(bearer)],
+        description="One read API over the hubs: PostgreSQL, the cache and the graph. Every answer says which "
+        "store gave it and how fresh that store is.",
+        lifespan=lifespan,
+    )
+    if memory is not None:
+        app.state.memory = memory
+
+    @app.exception_handler(RecallError)
+    async def recall_error(request: Request, exc: RecallError) -> JSONResponse:
+        return _error(exc.status, scrub(exc.message))
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors())
+        return _error(400, scrub(problems))
+
+    @app.exception_handler(Exception)
+    async def failure(request: Request, exc: Exception) -> JSONResponse:
+        log.error("recall: %s %s failed: %s: %s", request.method, request.url.path, type(exc).__name__, scrub(str(exc)))
+        return _error(500, "the question failed on the server (logged there)")
+
+    def mind(request: Request) -> Memory:
+        return request.app.state.memory
+
+    @app.get("/health", summary="Whether each store answers, and how far the derived ones are behind")
+    def health(request: Request) -> dict[str, Any]:
+        return mind(request).health()
+
+    @app.get("/entities/{entity}/{key:path}/neighbours", summary="Typed expansion from a node")
+    def neighbours(
+        request: Request,
+        entity: str,
+        key: str,
+        hops: Annotated[int, Query(description=f"1 to {MAX_HOPS}")] = 1,
+        type: Annotated[list[str] | None, Query(description="relationship types (repeat for several)")] = None,
+        label: Annotated[list[str] | None, Query(description="labels the nodes reached may have")] = None,
+        direction: Annotated[str, Query(description=" | ".join(DIRECTIONS))] = "both",
+        at: Annotated[str | None, Query(description="ISO 8601: interval relationships valid then")] = None,
+        limit: Annotated[int, Query(description=f"nodes and relationships, at most {MAX_ROWS}")] = DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
+        found = mind(request).neighbours(entity, key, hops, type, label, direction, at, limit)
+        return found.to_dict()
+
+    @app.get("/entities/{entity}/{key:path}", summary="The current record of an entity by key")
+    def get(
+        request: Request,
+        entity: str,
+        key: str,
+        column: Annotated[list[str] | None, Query(description="only these columns")] = None,
+    ) -> dict[str, Any]:
+        return mind(request).get(entity, key, column).to_dict()
+
+    return app

@@ -1,0 +1,41 @@
+"""How far each derived store is behind PostgreSQL, as Recall sees it: hubs/freshness.py's
+figures (the ones `hubs status` prints), read at most every `seconds` and shared by every
+question meanwhile (reading them counts the rows past each watermark, too dear for each question)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+from hubs.catalog import Catalog
+from hubs.freshness import store_lags
+from hubs.recall.model import Freshness
+from hubs.recall.postgres import Reader
+
+FRESHNESS_SECONDS = 5.0
+
+
+class Lags:
+    def __init__(self, postgres: Reader, catalog: Catalog, seconds: float = FRESHNESS_SECONDS) -> None:
+        self.postgres = postgres
+        self.catalog = catalog
+        self.seconds = seconds
+        self._lags: dict[str, Freshness] = {}
+        self._read_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def of(self, store: str) -> Freshness:
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.seconds:
+                with self.postgres.connection() as conn:
+                    lags = store_lags(conn, self.catalog)
+                measured = datetime.now(UTC)
+                self._lags = {lag.kind: Freshness.of(lag, measured) for lag in lags}
+                self._read_at = time.monotonic()
+            return self._lags[store]
+
+    def expire(self) -> None:
+        """Read them again at the next question."""
+        with self._lock:
+            self._read_at = float("-inf")

@@ -1,0 +1,282 @@
+"""Memory: the one read API over the hubs (the HTTP and MCP interfaces wrap it).
+
+    with Memory() as memory:
+        memory.get("tractor", "6520")                        # a Record
+        memory.neighbours("tractor", "6520", types=["DROVE"], at="2025-03-01T10:00:00Z")
+
+Each question is answered by the store that serves it when that store can: the cache for
+records of entities it holds (read-through), the graph for neighbours. When that store is down
+or its watermarks are behind PostgreSQL (hubs/freshness.py's figures, read at most every
+`freshness_seconds`), PostgreSQL answers and the provenance says so. Memory never starts a
+server: a stopped store is a degraded answer, a stopped PostgreSQL a RecallError(503).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import redis
+
+from hubs import settings as hubs_settings
+from hubs.catalog import Catalog, Entity, load_catalog
+from hubs.recall import inputs
+from hubs.recall.expand import Found, Frontier, Step, breadth_first
+from hubs.recall.graph import GraphConnection
+from hubs.recall.inputs import DEFAULT_LIMIT, QUERY_TIMEOUT_MS, Key, Names
+from hubs.recall.lags import FRESHNESS_SECONDS, Lags
+from hubs.recall.model import (
+    POSTGRES,
+    Freshness,
+    Neighbours,
+    Node,
+    Provenance,
+    RecallError,
+    Record,
+    TimeBounds,
+    bad_input,
+)
+from hubs.recall.postgres import Reader, current_row
+from hubs.recall.readthrough import ReadThrough
+from hubs.recall.relations import PostgresSide
+from hubs.secrets import scrub
+from hubs.settings import Settings
+from hubs.sync.connections import cache_client
+from hubs.sync.records import key_of, properties
+
+log = logging.getLogger(__name__)
+SOURCES = ("auto", "graph", POSTGRES)
+CACHE_TIMEOUT_SECONDS = 1.0
+
+
+def _why(exc: BaseException) -> str:
+    text = scrub(str(exc).strip())
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class _Question:
+    """A neighbours question, checked."""
+
+    entity: Entity
+    key: Key
+    hops: int
+    step: Step
+    limit: int
+
+    @property
+    def bounds(self) -> TimeBounds | None:
+        return TimeBounds(self.step.at) if self.step.at else None
+
+
+class Memory:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        catalog: Catalog | None = None,
+        freshness_seconds: float = FRESHNESS_SECONDS,
+        timeout_ms: int = QUERY_TIMEOUT_MS,
+    ) -> None:
+        self.settings = settings or hubs_settings.load()
+        self.catalog = catalog or load_catalog()
+        self.names = Names(self.catalog)
+        self.timeout_ms = timeout_ms
+        self.postgres = Reader(self.settings, timeout_ms)
+        self.relations = PostgresSide(self.catalog)
+        self.cache = ReadThrough(cache_client(self.settings, start=False, timeout=CACHE_TIMEOUT_SECONDS))
+        self.lags = Lags(self.postgres, self.catalog, freshness_seconds)
+        self.graph = GraphConnection(self.settings, timeout_ms)
+
+    # -- freshness ---------------------------------------------------------------------------------
+
+    def freshness(self, store: str) -> Freshness:
+        """The store's lag behind PostgreSQL (read again when older than `freshness_seconds`)."""
+        return self.lags.of(store)
+
+    # -- get ---------------------------------------------------------------------------------------
+
+    def get(self, entity: str, key: str, columns: list[str] | None = None) -> Record:
+        """The current record of an entity by key (composite keys joined with '|')."""
+        found = self.names.entity(entity)
+        parsed = self.names.key(found, key)
+        wanted = self.names.columns(found, columns)
+        record = (
+            self._cached(found, parsed)
+            if found.cache
+            else self._record_from_postgres(found, parsed, Provenance(POSTGRES))
+        )
+        if wanted is not None:
+            record = Record(
+                record.entity, record.label, record.key, {c: record.values.get(c) for c in wanted}, record.provenance
+            )
+        return record
+
+    def _record_from_postgres(self, entity: Entity, key: Key, provenance: Provenance) -> Record:
+        with self.postgres.connection() as conn:
+            row = current_row(conn, entity, key)
+        if row is None:
+            raise RecallError(404, f"no {entity.name} with key {key.text!r}")
+        provenance = replace(provenance, read_as=self.postgres.read_as)
+        return Record(entity.name, entity.label, key_of(entity, row), properties(entity, row), provenance)
+
+    def _cached(self, entity: Entity, key: Key) -> Record:
+        lag = self.freshness("cache")
+        if not lag.in_sync:
+            why = f"the cache is behind PostgreSQL ({lag.description}): read from PostgreSQL"
+            return self._record_from_postgres(entity, key, Provenance(POSTGRES, True, why, lag))
+        try:
+            seen = self.cache.look(entity, key.text)
+        except redis.RedisError as exc:
+            why = f"the cache is unreachable ({_why(exc)}): read from PostgreSQL"
+            return self._record_from_postgres(entity, key, Provenance(POSTGRES, True, why, lag))
+        if seen.values is not None:
+            return Record(
+                entity.name, entity.label, key.text, seen.values, Provenance("cache", False, "", lag, seen.ttl_left_ms)
+            )
+        with self.postgres.connection() as conn:
+            row = current_row(conn, entity, key)
+        if row is None:
+            raise RecallError(404, f"no {entity.name} with key {key.text!r}")
+        try:
+            ttl = self.cache.fill(entity, key.text, row, seen.generation)
+            why = (
+                "not in the cache: read from PostgreSQL and cached"
+                if ttl
+                else ("not in the cache: read from PostgreSQL (not cached: the entity changed meanwhile)")
+            )
+        except redis.RedisError as exc:
+            ttl, why = None, f"not in the cache: read from PostgreSQL (not cached: {_why(exc)})"
+        provenance = Provenance(POSTGRES, False, why, lag, ttl, read_as=self.postgres.read_as)
+        return Record(entity.name, entity.label, key.text, properties(entity, row), provenance)
+
+    # -- neighbours --------------------------------------------------------------------------------
+
+    def neighbours(
+        self,
+        entity: str,
+        key: str,
+        hops: int = 1,
+        types: list[str] | None = None,
+        labels: list[str] | None = None,
+        direction: str = "both",
+        at: str | datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        source: str = "auto",
+    ) -> Neighbours:
+        """Nodes within `hops` of a node and the relationships that reach them: of the given types
+        (default all), to nodes of the given labels (default any), interval relationships only
+        when valid at `at` (ISO 8601). `source` "graph" or "postgres" asks that store alone (the
+        same answer, but for the relationship forms PostgreSQL does not compute: see provenance)."""
+        question = self._question(entity, key, hops, types, labels, direction, at, limit)
+        if source not in SOURCES:
+            raise bad_input(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+        lag = self.freshness("graph")
+        if source == POSTGRES:
+            return self._neighbours_from_postgres(question, lag, "")
+        why = "" if source == "graph" else self.graph.refused(lag)
+        if not why:
+            try:
+                answer = self._from_graph(question, lag)
+                if answer is not None:
+                    return answer
+                why = f"the graph has no node {question.entity.label} {question.key.text!r}"
+            except Exception as exc:  # any failure of a derived store: PostgreSQL answers instead
+                why = f"the graph failed ({_why(exc)})"
+                self.graph.drop()
+            if source == "graph":
+                raise RecallError(404 if "no node" in why else 503, why)
+        return self._neighbours_from_postgres(question, lag, why)
+
+    def _question(
+        self,
+        entity: str,
+        key: str,
+        hops: int,
+        types: list[str] | None,
+        labels: list[str] | None,
+        direction: str,
+        at: str | datetime | None,
+        limit: int,
+    ) -> _Question:
+        found = self.names.entity(entity)
+        moment = inputs.valid_at(at)
+        limit = inputs.limit(limit)
+        step = Step(
+            types=self.names.relationship_types(types),
+            labels=self.names.labels(labels),
+            direction=inputs.direction(direction),
+            at=moment.astimezone(UTC).isoformat() if moment else None,
+            cap=limit + 1,
+        )
+        return _Question(found, self.names.key(found, key), inputs.hops(hops), step, limit)
+
+    def _from_graph(self, question: _Question, lag: Freshness) -> Neighbours | None:
+        graph = self.graph.side()
+        start = graph.node(question.entity.label, question.key.text)
+        if start is None:
+            return None
+        nodes, relations, cut = breadth_first(start, question.hops, question.step, graph.expand, question.limit)
+        return Neighbours(start, nodes, relations, cut, Provenance("graph", False, "", lag, None, question.bounds))
+
+    def _neighbours_from_postgres(self, question: _Question, lag: Freshness, why: str) -> Neighbours:
+        """The answer computed from the rows (`why`: why the graph did not give it; "": not asked)."""
+        entity, key = question.entity, question.key
+        with self.postgres.connection() as conn:
+            row = current_row(conn, entity, key)
+            if row is None:
+                raise RecallError(404, f"no {entity.name} with key {key.text!r}")
+            start = Node(entity.label, key.text, 0, properties(entity, row))
+
+            def expand(frontier: Frontier, step: Step) -> tuple[list[Found], bool]:
+                return self.relations.expand(conn, frontier, step)
+
+            nodes, relations, cut = breadth_first(start, question.hops, question.step, expand, question.limit)
+        provenance = Provenance(
+            POSTGRES,
+            degraded=bool(why),
+            reason=f"{why}: answered from PostgreSQL" if why else "asked of PostgreSQL",
+            freshness=lag,
+            time_bounds=question.bounds,
+            not_included=self.relations.not_included(question.step.types),
+            read_as=self.postgres.read_as,
+        )
+        return Neighbours(start, nodes, relations, cut, provenance)
+
+    # -- health and lifetime -----------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """Whether each store answers, and how far the derived ones are behind (RecallError 503
+        when PostgreSQL does not answer)."""
+        report: dict[str, Any] = {"postgres": {"ok": True, "read_as": ""}}
+        self.lags.expire()
+        for store in ("graph", "cache"):
+            report[store] = {"freshness": asdict(self.freshness(store))}
+        report["postgres"]["read_as"] = self.postgres.read_as
+        try:
+            self.cache.client.ping()
+            report["cache"]["ok"] = True
+        except redis.RedisError as exc:
+            report["cache"].update(ok=False, error=_why(exc))
+        try:
+            self.graph.side().dialect.read("RETURN 1", timeout_ms=self.timeout_ms)
+            report["graph"]["ok"] = True
+        except Exception as exc:  # reported, not raised: a derived store being down is a state
+            self.graph.drop()
+            report["graph"].update(ok=False, error=_why(exc))
+        return report
+
+    def close(self) -> None:
+        self.graph.drop()
+        self.cache.client.close()
+        self.postgres.close()
+
+    def __enter__(self) -> Memory:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.close()

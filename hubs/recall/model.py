@@ -1,0 +1,144 @@
+"""What Recall answers: typed results that say which store answered and how fresh it was.
+
+Every answer carries a Provenance. A derived store that is down or behind PostgreSQL does not
+fail a question: PostgreSQL answers it and the provenance says so (`degraded`, `reason`). Only
+bad input, an unknown key or PostgreSQL itself being unreachable is an error (RecallError, with
+the HTTP status the web interface answers with).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from hubs.freshness import StoreLag
+
+POSTGRES = "postgres"
+STORES = (POSTGRES, "cache", "graph", "vectors", "timeline")
+
+
+class RecallError(Exception):
+    """A question Recall cannot answer, with the HTTP status that says why: 400 bad input, 404 no
+    such key, 503 PostgreSQL unreachable, 504 the query took longer than its time limit."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "error": self.message}
+
+
+def bad_input(message: str) -> RecallError:
+    return RecallError(400, message)
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How far a derived store's watermarks are behind PostgreSQL (hubs/freshness.py's figures,
+    the ones `hubs status` prints), and when they were read."""
+
+    store: str
+    in_sync: bool
+    changed: int  # rows and versions changed in PostgreSQL since the store's last sync
+    deleted: int  # deletes applied in PostgreSQL since
+    entities_behind: int
+    last_sync: str | None  # ISO 8601 UTC; None: never synced
+    measured_at: str  # ISO 8601 UTC: when these figures were read
+    description: str
+
+    @classmethod
+    def of(cls, lag: StoreLag, measured_at: datetime) -> Freshness:
+        return cls(
+            store=lag.kind,
+            in_sync=lag.last_sync is not None and not lag.changed and not lag.deleted,
+            changed=lag.changed,
+            deleted=lag.deleted,
+            entities_behind=lag.entities_behind,
+            last_sync=lag.last_sync.astimezone(UTC).isoformat() if lag.last_sync else None,
+            measured_at=measured_at.astimezone(UTC).isoformat(),
+            description=lag.describe(),
+        )
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """The time a question was asked at, and the rule an interval had to meet to count."""
+
+    valid_at: str  # ISO 8601 UTC
+    rule: str = "valid_from <= valid_at and (valid_to is null or valid_to > valid_at)"
+
+
+@dataclass(frozen=True)
+class Provenance:
+    store: str  # which store answered: postgres | cache | graph | vectors | timeline
+    degraded: bool = False  # the store that serves this question could not, PostgreSQL answered
+    reason: str = ""  # why it is degraded, or why PostgreSQL answered instead of a store
+    freshness: Freshness | None = None  # the answering (or bypassed) store's lag behind PostgreSQL
+    ttl_left_ms: int | None = None  # cache: how long the key lives on
+    time_bounds: TimeBounds | None = None  # when a time was given
+    #: a PostgreSQL answer to a graph question: relationship types (with their form) it cannot include
+    not_included: tuple[str, ...] = ()
+    read_as: str = ""  # how PostgreSQL was read (the role, read-only transactions)
+
+
+@dataclass(frozen=True)
+class Record:
+    """The current row of an entity: its facts (NULLs left out, as every store keeps them)."""
+
+    entity: str  # the entity's name (tractor)
+    label: str  # its graph label (Tractor)
+    key: str  # its key, composite keys joined as everywhere (hubs/sync/records.py)
+    values: dict[str, Any]
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, order=True)
+class NodeRef:
+    label: str
+    key: str
+
+
+@dataclass(frozen=True)
+class Node:
+    label: str
+    key: str
+    hops: int  # distance from the node asked about (0: that node)
+    properties: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def ref(self) -> NodeRef:
+        return NodeRef(self.label, self.key)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """One relationship: its type, its ends, its properties and the row that makes it (the
+    `_owner` stamp of the replica, "<Label>:<key>")."""
+
+    type: str
+    start: NodeRef
+    end: NodeRef
+    properties: dict[str, Any]
+    owner: str
+
+    def identity(self) -> tuple[Any, ...]:
+        return (self.type, self.start, self.end, self.owner, json.dumps(self.properties, sort_keys=True, default=str))
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    start: Node
+    nodes: list[Node]  # every node reached, nearest first (the start not included)
+    relationships: list[Relation]
+    truncated: bool  # more were found than the limit: ask with filters or fewer hops
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
