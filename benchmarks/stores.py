@@ -372,10 +372,11 @@ def with_database(url: str, db: int) -> str:
 
 
 def cache_keys(store: CacheStore) -> int:
-    """Keys the cache store wrote: every key but its per-row index sets and its sync marker."""
+    """Keys the cache store wrote: every key but its per-row index sets, its sync marker and the
+    count of Recall's record invalidations (CacheStore.size without its scan of the records)."""
     client = store.client
     indexes = sum(1 for _ in client.scan_iter(match="hubs:index:*", count=1000))
-    return int(client.dbsize()) - indexes - int(client.exists("hubs:synced"))
+    return int(client.dbsize()) - indexes - int(client.exists("hubs:synced")) - int(client.exists("hubs:generations"))
 
 
 def cache_baseline(url: str, conn: Connection, catalog: Catalog, extra: dict[str, dict[str, str]]) -> dict[str, float]:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg2.errors
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
@@ -91,9 +92,13 @@ def a_unit_and_a_moment(bench: StoreBench) -> tuple[str, datetime, set[str], set
     """A unit several drivers drove, a moment inside one of its assignments, who drove it then and
     who ever did."""
     [(unit, moment)] = bench.sql(
-        "select a.unit_number, a.valid_from + interval '1 minute' from hub3_origin.driver_assignments as a"
-        " where (select count(distinct b.driver_code) from hub3_origin.driver_assignments as b"
-        " where b.unit_number = a.unit_number) > 1 order by a.unit_number, a.valid_from limit 1"
+        "with moments as (select unit_number, valid_from + interval '1 minute' as t"
+        " from hub3_origin.driver_assignments),"
+        " driving as (select m.unit_number, m.t, array_agg(a.driver_code) as drivers from moments as m"
+        " join hub3_origin.driver_assignments as a on a.unit_number = m.unit_number and a.valid_from <= m.t"
+        " and (a.valid_to is null or a.valid_to > m.t) group by 1, 2)"
+        " select d.unit_number, d.t from driving as d where exists (select from hub3_origin.driver_assignments as b"
+        " where b.unit_number = d.unit_number and b.driver_code <> all(d.drivers)) order by 1, 2 limit 1"
     )
     then = bench.sql(
         "select driver_code from hub3_origin.driver_assignments where unit_number = %s"
@@ -156,6 +161,23 @@ def test_get_reads_records_through_the_cache_and_they_are_what_postgres_holds(wo
     [(provider, txn)] = bench.sql("select card_provider, transaction_id from hub3_origin.fuel_transactions limit 1")
     key = join_key([provider, txn])
     assert memory.get("fuel_transaction", key).values == truth(bench, "fuel_transactions", key)
+
+
+def test_postgres_is_read_as_the_reader_role_in_read_only_transactions(world: World) -> None:
+    memory = world.memory
+    memory.lags.expire()
+    memory.freshness("graph")  # reads the lags on a pooled connection, saving and restoring its flags
+    with memory.postgres.connection() as conn, conn.cursor() as cur:
+        cur.execute("select current_user, current_setting('transaction_read_only')")
+        assert cur.fetchone() == ("hubs_reader", "on")
+        with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+            cur.execute("update hub3_origin.tractors set status = status")
+        cur.execute("begin read write")
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute("update hub3_origin.tractors set status = status")
+        cur.execute("rollback")
+        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+            cur.execute("select count(*) from quarantine.rows")  # raw values stay out of its reach
 
 
 def test_x3_compares_the_records_read_through_and_names_a_stale_one(world: World) -> None:

@@ -70,9 +70,11 @@ class Reader:
                     role = f"role {READER_ROLE}"
                 except psycopg2.Error as exc:
                     role = f"the platform's user (role {READER_ROLE} unavailable: {scrub(str(exc).strip())})"
-                cur.execute("set default_transaction_read_only = on")
                 cur.execute("set timezone = 'UTC'")  # a date compared with a time is midnight UTC, as in the graph
                 cur.execute("select set_config('statement_timeout', %s, false)", (str(self.timeout_ms),))
+            # Through psycopg2 (it sets default_transaction_read_only): code that saves and restores
+            # the connection's read-only flag around its reads (hubs/freshness.py) keeps it on.
+            conn.readonly = True
         except psycopg2.Error as exc:
             conn.close()
             raise RecallError(503, f"PostgreSQL: {scrub(str(exc).strip())}") from None
