@@ -24,20 +24,28 @@ from hubs.sync.graph.dialect import GraphDialect
 
 log = logging.getLogger(__name__)
 GRAPH_RETRY_SECONDS = 2.0
+PATTERN_TYPES = 16
 
-# (pattern, whether the frontier node `a` is the relationship's start)
-_DIRECTIONS = {True: "(a)-[r]->(b)", False: "(a)<-[r]-(b)"}
+# whether the frontier node `a` is the relationship's start -> the pattern, given the types
+_DIRECTIONS = {True: "(a)-[r:{}]->(b)", False: "(a)<-[r:{}]-(b)"}
 _INTERVAL = " AND (r.valid_from IS NULL OR (r.valid_from <= $at AND (r.valid_to IS NULL OR r.valid_to > $at)))"
 
 
 def _branch(label: str, outgoing: bool, step: Step) -> str:
-    where = "type(r) IN $types"
+    # A few types go in the pattern (the catalog's names, checked by inputs.py): FalkorDB 4.16 then
+    # reads only those edges of the node (DROVE of a unit with ~5,000 edges: 0.24 ms, against 23 ms
+    # for `type(r) IN $types`). Many types in the pattern are slower than the filter: 93 of them
+    # from a legal entity took over 5 s where the filter took a fraction of one.
+    if len(step.types) <= PATTERN_TYPES:
+        pattern, where = _DIRECTIONS[outgoing].format("|".join(step.types)), "true"
+    else:
+        pattern, where = _DIRECTIONS[outgoing].replace(":{}", ""), "type(r) IN $types"
     if step.labels is not None:
         where += " AND labels(b)[0] IN $labels"
     if step.at is not None:
         where += _INTERVAL
     return (
-        f"UNWIND $keys AS k MATCH (a:{label} {{key: k}}) MATCH {_DIRECTIONS[outgoing]} WHERE {where} "
+        f"UNWIND $keys AS k MATCH (a:{label} {{key: k}}) MATCH {pattern} WHERE {where} "
         f"RETURN {'true' if outgoing else 'false'} AS outgoing, a.key AS near, type(r) AS type, "
         "labels(b)[0] AS label, b.key AS far, properties(r) AS rel, properties(b) AS node LIMIT $cap"
     )
