@@ -47,7 +47,7 @@ def _branch(label: str, outgoing: bool, step: Step) -> str:
     return (
         f"UNWIND $keys AS k MATCH (a:{label} {{key: k}}) MATCH {pattern} WHERE {where} "
         f"RETURN {'true' if outgoing else 'false'} AS outgoing, a.key AS near, type(r) AS type, "
-        "labels(b)[0] AS label, b.key AS far, properties(r) AS rel, properties(b) AS node LIMIT $cap"
+        "labels(b)[0] AS label, b.key AS far, properties(r) AS rel LIMIT $cap"
     )
 
 
@@ -57,8 +57,8 @@ def expansion(label: str, step: Step) -> str:
     return " UNION ALL ".join(_branch(label, outgoing, step) for outgoing in wanted)
 
 
-def _node(label: str, key: str, props: dict[str, Any]) -> Node:
-    return Node(label, key, 0, {k: v for k, v in props.items() if k != "key"})
+def _node(label: str, key: str, props: dict[str, Any], hops: int = 0) -> Node:
+    return Node(label, key, hops, {k: v for k, v in props.items() if k != "key"})
 
 
 class GraphSide:
@@ -81,15 +81,31 @@ class GraphSide:
         for label, keys in sorted(frontier.items()):
             rows = self.dialect.read(expansion(label, step), {**params, "keys": keys}, timeout_ms=self.timeout_ms)
             counts = [0, 0]
-            for outgoing, near, rel_type, far_label, far, rel, node in rows:
+            for outgoing, near, rel_type, far_label, far, rel in rows:
                 counts[bool(outgoing)] += 1
                 props = dict(rel)
                 owner = str(props.pop("_owner", ""))
                 here, there = NodeRef(label, str(near)), NodeRef(str(far_label), str(far))
                 start, end = (here, there) if outgoing else (there, here)
-                found.append((Relation(str(rel_type), start, end, props, owner), _node(there.label, there.key, node)))
+                found.append((Relation(str(rel_type), start, end, props, owner), Node(there.label, there.key, 0)))
             capped |= max(counts) >= step.cap
         return found, capped
+
+    def with_properties(self, nodes: list[Node]) -> list[Node]:
+        """The nodes with their properties, read once per node (a node reached by many
+        relationships is not read again with each: parsing them is most of a question's time)."""
+        by_label: dict[str, list[str]] = {}
+        for node in nodes:
+            by_label.setdefault(node.label, []).append(node.key)
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for label, keys in by_label.items():
+            rows = self.dialect.read(
+                f"UNWIND $keys AS k MATCH (n:{label} {{key: k}}) RETURN n.key, properties(n)",
+                {"keys": keys},
+                timeout_ms=self.timeout_ms,
+            )
+            found.update({(label, str(key)): dict(props) for key, props in rows})
+        return [_node(n.label, n.key, found.get((n.label, n.key), {}), n.hops) for n in nodes]
 
     def close(self) -> None:
         self.dialect.close()

@@ -219,6 +219,7 @@ class Memory:
         if start is None:
             return None
         nodes, relations, cut = breadth_first(start, question.hops, question.step, graph.expand, question.limit)
+        nodes = graph.with_properties(nodes)
         return Neighbours(start, nodes, relations, cut, Provenance("graph", False, "", lag, None, question.bounds))
 
     def _neighbours_from_postgres(self, question: _Question, lag: Freshness, why: str) -> Neighbours:
