@@ -163,6 +163,16 @@ def test_a_late_version_keeps_the_bounds_believed_before_it(db: str, conn: Conne
         "select status, valid_to::date::text from hub3_origin.tractors_history where unit_number = '7302'"
         " order by valid_from",
     ) == [("active", "2027-02-01"), ("maintenance", "2027-02-15"), ("out_of_service", None)]
+    # the change feed over versions: the late one added, the one before it cut short
+    found = changes(conn, tractors, since=late_seq - 1, key=key, versions=True)
+    assert sorted(
+        (c.kind, c.key["valid_from"], c.before and c.before.get("valid_to"), c.after.get("valid_to")) for c in found
+    ) == [
+        ("added", day("2027-02-01"), None, day("2027-02-15")),
+        ("changed", day("2027-01-01"), day("2027-02-15"), day("2027-02-01")),
+    ]
+    # the current record did not change
+    assert changes(conn, tractors, since=late_seq - 1, key=key) == []
     # the untouched newest version is still believed since the first file
     assert query(
         db,

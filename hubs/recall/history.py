@@ -255,21 +255,28 @@ def _record(
 
 
 def _changes_of(
-    conn: Connection, entity: Entity, since: Bound, until: Bound | None, key: Mapping[str, Any] | None
+    conn: Connection,
+    entity: Entity,
+    since: Bound,
+    until: Bound | None,
+    key: Mapping[str, Any] | None,
+    versions: bool,
 ) -> list[ChangeRecord]:
     params: dict[str, Any] = {}
     where = _match_filter(entity, key or {}, params)
-    keys = sql.SQL(", ").join(map(sql.Identifier, entity.primary_key))
+    # a version is one row of <table>_history: the entity's key and its valid_from
+    identity = list(entity.primary_key) + (["valid_from"] if versions else [])
+    columns = sql.SQL(", ").join(map(sql.Identifier, identity))
     query = sql.SQL(
-        "with b as ({beliefs}), touched as (select distinct {keys} from b where {in_range})"
-        " select b.* from b join touched using ({keys})"
-    ).format(beliefs=beliefs_sql(entity, False, where), keys=keys, in_range=_in_range(since, until, params))
+        "with b as ({beliefs}), touched as (select distinct {columns} from b where {in_range})"
+        " select b.* from b join touched using ({columns})"
+    ).format(beliefs=beliefs_sql(entity, versions, where), columns=columns, in_range=_in_range(since, until, params))
     grouped: dict[tuple, list[Belief]] = {}
     for belief in _fetch(conn, query, params):
-        grouped.setdefault(tuple(belief.row[c] for c in entity.primary_key), []).append(belief)
+        grouped.setdefault(tuple(belief.row[c] for c in identity), []).append(belief)
     found = []
     for values, beliefs in grouped.items():
-        record = _record(entity, dict(zip(entity.primary_key, values, strict=True)), beliefs, since, until)
+        record = _record(entity, dict(zip(identity, values, strict=True)), beliefs, since, until)
         if record is not None:
             found.append(record)
     return found
@@ -282,12 +289,15 @@ def changes(
     until: Bound | None = None,
     key: Mapping[str, Any] | None = None,
     limit: int = 1000,
+    versions: bool = False,
 ) -> list[ChangeRecord]:
     """What was added, changed (before/after of the changed columns) and deleted between the
     transaction times `since` (exclusive) and `until` (inclusive; None: now), for one entity or
-    several (a hub's), optionally for one key (or rows matching some columns); the current
-    record of an SCD-2 entity counts (a late version that leaves it alone is no change).
-    Ordered by the landed row that made the change; at most `limit` records (raises beyond)."""
+    several (a hub's), optionally for one key (or rows matching some columns). For an SCD-2
+    entity the current record counts (a late version that leaves it alone is no change), or with
+    `versions` every version of <table>_history (keyed by key and valid_from: a late version is
+    an added version and a changed valid_to). Ordered by the landed row that made the change; at
+    most `limit` records (more raise ValueError)."""
     start, end = _bound(since, "since"), _bound(until, "until")
     if start is None:
         raise ValueError("since is required")
@@ -295,7 +305,7 @@ def changes(
         raise ValueError("since and until must both be landing sequences or both landing times")
     found: list[ChangeRecord] = []
     for entity in [entities] if isinstance(entities, Entity) else entities:
-        found += _changes_of(conn, entity, start, end, key)
+        found += _changes_of(conn, entity, start, end, key, versions and entity.history == "scd2")
         if len(found) > limit:
             raise ValueError(f"more than {limit} changes between {since} and {until}: narrow the range or the key")
     return sorted(found, key=lambda r: (r.seq or 0, r.entity, str(sorted(r.key.items()))))
