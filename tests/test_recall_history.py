@@ -125,6 +125,17 @@ def test_a_corrected_assignment_keeps_what_was_believed_before(db: str, conn: Co
         "select driver_code, valid_to::date::text from hub3_origin.driver_assignments"
         " where unit_number = '7301' order by valid_from",
     ) == [(first, "2027-02-28"), (second, None)]
+    # the README's SQL asks the same question without Python
+    assert query(db, readme_sql().replace("'6520'", "'7301'").replace("2025-03", "2027-03")) == [
+        (first, day("2027-02-20"), None, day("2027-03-02T09:00"), day("2027-03-05T09:00"))
+    ]
+
+
+def readme_sql() -> str:
+    """The as-of example in the README's history section."""
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    start = text.index("```sql\n  with believed as (")
+    return text[start + len("```sql") : text.index("```", start + 6)]
 
 
 def test_a_late_version_keeps_the_bounds_believed_before_it(db: str, conn: Connection, landing_dir: Path) -> None:
