@@ -235,5 +235,10 @@ def test_changes_between_two_times_for_an_entity_and_a_key(db: str, conn: Connec
     assert [c.kind for c in changes(conn, fuel, since=start, until=middle)] == ["added", "changed"]
     assert [c.kind for c in changes(conn, fuel, since=day("2027-03-03"))] == ["deleted"]
     # one key
-    assert changes(conn, fuel, since=start, key={"transaction_id": kept}) == [changed]
+    assert changes(
+        conn, fuel, since=start, key={"card_provider": kept_row["card_provider"], "transaction_id": kept}
+    ) == [changed]
     assert changes(conn, fuel, since=start, until=middle, key={"transaction_id": gone}) == []
+    assert changes(
+        conn, fuel, since=middle, key={"card_provider": gone_row["card_provider"], "transaction_id": gone}
+    ) == [removed]

@@ -93,21 +93,36 @@ def _bound(value: Bound | None, name: str) -> Bound | None:
     raise ValueError(f"{name} must be a landing sequence (int >= 0) or a landing time (datetime), not {value!r}")
 
 
-def _match_filter(entity: Entity, match: Mapping[str, Any], params: dict[str, Any]) -> sql.Composable:
-    """`t.col = %(m0)s::type and ...` for the columns asked, which must be the entity's."""
+@dataclass(frozen=True)
+class _Match:
+    """The columns asked as conditions over a row (alias t) and, when they hold the whole
+    primary key, over hubs_meta.superseded's indexed key (alias s; `true` otherwise)."""
+
+    rows: sql.Composable
+    superseded_key: sql.Composable
+
+
+def _match(entity: Entity, match: Mapping[str, Any], params: dict[str, Any]) -> _Match:
     names = {c.name for c in entity.columns}
     unknown = sorted(set(match) - names)
     if unknown:
         raise ValueError(f"{entity.qualified_name} has no column {', '.join(unknown)}")
-    parts: list[sql.Composable] = [sql.SQL("true")]
+    typed: dict[str, sql.Composable] = {}
     for i, (column, value) in enumerate(match.items()):
         params[f"m{i}"] = value
-        parts.append(
-            sql.SQL("t.{} = %({})s::{}").format(
-                sql.Identifier(column), sql.SQL(f"m{i}"), sql.SQL(entity.column(column).data_type)
-            )
-        )
-    return sql.SQL(" and ").join(parts)
+        typed[column] = sql.SQL("%({})s::{}").format(sql.SQL(f"m{i}"), sql.SQL(entity.column(column).data_type))
+    rows = sql.SQL(" and ").join(
+        [sql.SQL("true")] + [sql.SQL("t.{} = {}").format(sql.Identifier(c), v) for c, v in typed.items()]
+    )
+    # the macros wrote the key as jsonb_build_object of the typed columns; a timestamp's text
+    # depends on the session's time zone, so such keys are matched by the rows alone
+    probe = set(entity.primary_key) <= set(typed) and not any(
+        entity.column(c).data_type.lower().startswith("timestamp") for c in entity.primary_key
+    )
+    if not probe:
+        return _Match(rows, sql.SQL("true"))
+    pairs = sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(c), typed[c]) for c in entity.primary_key)
+    return _Match(rows, sql.SQL("s.key = jsonb_build_object({})").format(pairs))
 
 
 def _relation(entity: Entity, history: bool) -> sql.Identifier:
@@ -126,10 +141,13 @@ def _known_since(entity: Entity, history: bool) -> tuple[sql.Composable, sql.Com
     return sql.SQL("t._landing_seq"), landed
 
 
-def beliefs_sql(entity: Entity, history: bool, where: sql.Composable, current_only: bool = False) -> sql.Composed:
+def beliefs_sql(
+    entity: Entity, history: bool, where: sql.Composable, current_only: bool = False, key: sql.Composable | None = None
+) -> sql.Composed:
     """`select * from (...) as b`: every row believed at some time that passes `where` (over
-    alias t): the relation's own rows and, unless current_only, the superseded ones; each with
-    the relation's columns and the transaction-time bounds named in KNOWN."""
+    alias t): the relation's own rows and, unless current_only, the superseded ones (narrowed
+    first by `key` over alias s, when given); each with the relation's columns and the
+    transaction-time bounds named in KNOWN."""
     table = _relation(entity, history)
     seq, at = _known_since(entity, history)
     selected = sql.SQL(
@@ -140,8 +158,14 @@ def beliefs_sql(entity: Entity, history: bool, where: sql.Composable, current_on
         selected = selected + sql.SQL(
             " union all select t.*, s.known_from_seq, s.known_from, s.known_to_seq, s.known_to"
             " from hubs_meta.superseded as s cross join lateral jsonb_populate_record(null::{table}, s.row) as t"
-            " where s.entity = {entity} and s.history = {history} and {where}"
-        ).format(table=table, entity=sql.Literal(entity.qualified_name), history=sql.Literal(history), where=where)
+            " where s.entity = {entity} and s.history = {history} and {key} and {where}"
+        ).format(
+            table=table,
+            entity=sql.Literal(entity.qualified_name),
+            history=sql.Literal(history),
+            key=key or sql.SQL("true"),
+            where=where,
+        )
     return sql.SQL("select * from ({}) as b").format(selected)
 
 
@@ -176,7 +200,8 @@ def as_of(
     time) as believed at `known_at` (default: as believed now), ordered by valid_from."""
     known = _bound(known_at, "known_at")
     params: dict[str, Any] = {}
-    where = _match_filter(entity, key, params)
+    match = _match(entity, key, params)
+    where = match.rows
     valid = None
     if entity.temporal:
         valid = _utc(valid_at) if valid_at is not None else datetime.now(UTC)
@@ -185,7 +210,7 @@ def as_of(
             " and t.valid_from <= %(valid_at)s and (t.valid_to is null or t.valid_to > %(valid_at)s)"
         )
     history = entity.history == "scd2"
-    query = beliefs_sql(entity, history, where, current_only=known is None)
+    query = beliefs_sql(entity, history, where, current_only=known is None, key=match.superseded_key)
     if known is not None:
         query = query + sql.SQL(" where ") + _believed_at(known, params)
     rows = _fetch(conn, query, params)
@@ -263,14 +288,18 @@ def _changes_of(
     versions: bool,
 ) -> list[ChangeRecord]:
     params: dict[str, Any] = {}
-    where = _match_filter(entity, key or {}, params)
+    match = _match(entity, key or {}, params)
     # a version is one row of <table>_history: the entity's key and its valid_from
     identity = list(entity.primary_key) + (["valid_from"] if versions else [])
     columns = sql.SQL(", ").join(map(sql.Identifier, identity))
     query = sql.SQL(
         "with b as ({beliefs}), touched as (select distinct {columns} from b where {in_range})"
         " select b.* from b join touched using ({columns})"
-    ).format(beliefs=beliefs_sql(entity, versions, where), columns=columns, in_range=_in_range(since, until, params))
+    ).format(
+        beliefs=beliefs_sql(entity, versions, match.rows, key=match.superseded_key),
+        columns=columns,
+        in_range=_in_range(since, until, params),
+    )
     grouped: dict[tuple, list[Belief]] = {}
     for belief in _fetch(conn, query, params):
         grouped.setdefault(tuple(belief.row[c] for c in identity), []).append(belief)
