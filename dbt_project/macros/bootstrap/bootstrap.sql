@@ -113,4 +113,44 @@ create table if not exists quarantine.rows (
 );
 create index if not exists rows_entity on quarantine.rows (entity, _landing_seq);
 comment on table quarantine.rows is 'Landed rows that were not accepted, with the rules they broke and their raw values.';
+
+-- Transaction time: beliefs the platform held and no longer holds, each with the landed rows
+-- that brought it (known_from) and ended it (known_to: an update, a correction of a version's
+-- bounds, a delete). What is believed now stays in the hub tables and <table>_history.
+create table if not exists hubs_meta.superseded (
+  entity text not null,
+  history boolean not null,
+  key jsonb not null,
+  row jsonb not null,
+  known_from_seq bigint,
+  known_from timestamptz,
+  known_to_seq bigint not null,
+  known_to timestamptz,
+  reason text not null check (reason in ('update', 'correction', 'delete')),
+  superseded_at timestamptz not null default now()
+);
+create index if not exists superseded_key on hubs_meta.superseded (entity, history, key);
+create index if not exists superseded_seq on hubs_meta.superseded (entity, history, known_to_seq);
+comment on table hubs_meta.superseded is
+  'Rows of hub tables (history = false) and of <table>_history (true) that a later landed row replaced, corrected or deleted, with when each was believed.';
+{{ hubs_history_known_columns() }}
+{% endmacro %}
+
+
+{% macro hubs_history_known_columns() %}
+  {#- <table>_history tables made before transaction time was recorded gain its columns (their
+      rows keep NULL: believed since before it was recorded). Checked first, so no lock is
+      taken once they are there. -#}
+  {%- if execute %}
+do $$
+begin
+  {%- for node in hubs_entity_nodes() if hubs_history_kind(node) == 'scd2' %}
+  {%- set history = hubs_relation(node, '_history') %}
+  if to_regclass('{{ history }}') is not null and not exists (
+      select 1 from pg_attribute where attrelid = to_regclass('{{ history }}') and attname = 'known_from_seq') then
+    alter table {{ history }} add column known_from_seq bigint, add column known_from timestamptz;
+  end if;
+  {%- endfor %}
+end $$;
+  {%- endif %}
 {% endmacro %}

@@ -93,7 +93,11 @@ where cur._row_hash is distinct from n._row_hash
 {% macro hubs_history(hub_model_name, stg) %}
 {#- <table>_history of an SCD-2 entity: every surviving version with valid_from / valid_to
     (the next version's valid_from; NULL for the current one). Keys touched by a batch are
-    rewritten whole, so a late-arriving older version slots into place. -#}
+    rewritten whole, so a late-arriving older version slots into place; the rows it changes
+    are kept in hubs_meta.superseded (get_incremental_hubs_replace_keys_sql).
+    Transaction time: known_from_seq / known_from are the landed row (sequence, landing time)
+    from which the row, bounds included, has been believed: the version's own row or the next
+    version's, whichever landed last. An unchanged row keeps its own. -#}
 {%- if not execute -%}
 select 1 as _parsing
 {%- else -%}
@@ -102,19 +106,44 @@ select 1 as _parsing
 {%- set upper_bound = '(select coalesce(max(_landing_seq), 0) from ' ~ stg ~ ')' -%}
 {%- set lower_bound = hubs_watermark_sql(this) if is_incremental() else '0' -%}
 with
-{{ hubs_surviving_versions(stg, node, lower_bound, upper_bound) }}
+{{ hubs_surviving_versions(stg, node, lower_bound, upper_bound) }},
+bounded as (
+    select v.*,
+        lead(v.valid_from) over w as _next_from,
+        lead(v._landing_seq) over w as _next_seq,
+        lead(v._loaded_at) over w as _next_loaded_at
+        {%- for col in node.columns.values() if hubs_computed(col) %},
+        ({{ hubs_computed(col) }}) as {{ adapter.quote('_computed__' ~ col.name) }}
+        {%- endfor %}
+    from versions as v
+    window w as (partition by {{ hubs_key_tuple(key, 'v') }} order by v.valid_from)
+)
 select
     {%- for col in node.columns.values() if col.name not in ('created_at', 'updated_at') %}
     {%- if col.name == 'valid_to' %}
-    lead(v.valid_from) over (partition by {{ hubs_key_tuple(key, 'v') }} order by v.valid_from)::{{ col.data_type }} as valid_to,
+    v._next_from::{{ col.data_type }} as valid_to,
     {%- elif hubs_computed(col) %}
-    ({{ hubs_computed(col) }})::{{ col.data_type }} as {{ adapter.quote(col.name) }},
+    v.{{ adapter.quote('_computed__' ~ col.name) }}::{{ col.data_type }} as {{ adapter.quote(col.name) }},
     {%- else %}
     v.{{ adapter.quote(col.name) }}::{{ col.data_type }} as {{ adapter.quote(col.name) }},
     {%- endif %}
     {%- endfor %}
-    now() as recorded_at
-from versions as v
+    now() as recorded_at,
+    {%- set landed_last = 'v._next_seq > v._landing_seq' %}
+    {%- set known_seq = 'case when ' ~ landed_last ~ ' then v._next_seq else v._landing_seq end' %}
+    {%- set known_at = 'case when ' ~ landed_last ~ ' then v._next_loaded_at else v._loaded_at end' %}
+    {%- if is_incremental() %}
+    case when old.valid_from is null then {{ known_seq }} else old.known_from_seq end::bigint as known_from_seq,
+    case when old.valid_from is null then {{ known_at }} else old.known_from end::timestamptz as known_from
+from bounded as v
+left join {{ this }} as old
+       on {{ hubs_key_match(key, 'old', 'v') }} and old.valid_from = v.valid_from
+      and old._landing_seq = v._landing_seq and old.valid_to is not distinct from v._next_from
+    {%- else %}
+    ({{ known_seq }})::bigint as known_from_seq,
+    ({{ known_at }})::timestamptz as known_from
+from bounded as v
+    {%- endif %}
 {%- endif %}
 {% endmacro %}
 
@@ -139,12 +168,27 @@ from versions as v
 
 
 {% macro get_incremental_hubs_replace_keys_sql(arg_dict) %}
-  {#- Replaces every row of the keys present in the batch (history models). -#}
+  {#- Replaces every row of the keys present in the batch (history models). A row that does not
+      come back as it was (same version, same landed row, same bounds) is kept in
+      hubs_meta.superseded, believed until the new row of its version was (or, should its
+      version be gone, the newest row of its key). -#}
   {%- set node = hubs_entity_node(config.get('meta', {}).get('hubs', {}).get('history_of')) -%}
   {%- set key = hubs_primary_key(node) -%}
   {%- set target = arg_dict['target_relation'] -%}
   {%- set source = arg_dict['temp_relation'] -%}
   {%- set cols = arg_dict['dest_columns'] | map(attribute='quoted') | join(', ') -%}
+  insert into hubs_meta.superseded (entity, history, key, row, known_from_seq, known_from, known_to_seq, known_to, reason)
+  with newest as (
+      select distinct on ({{ hubs_key_tuple(key, 's') }}) {{ hubs_key_tuple(key, 's') }}, s.known_from_seq, s.known_from
+      from {{ source }} as s
+      order by {{ hubs_key_tuple(key, 's') }}, s.known_from_seq desc nulls last
+  )
+  select '{{ hubs_entity_label(node) }}', true, {{ hubs_key_json(key, 't') }}, to_jsonb(t), t.known_from_seq, t.known_from,
+         coalesce(n.known_from_seq, newest.known_from_seq), coalesce(n.known_from, newest.known_from), 'correction'
+  from {{ target }} as t
+  join newest on {{ hubs_key_match(key, 'newest', 't') }}
+  left join {{ source }} as n on {{ hubs_key_match(key, 'n', 't') }} and n.valid_from = t.valid_from
+  where n._landing_seq is distinct from t._landing_seq or n.valid_to is distinct from t.valid_to;
   delete from {{ target }} as t
   using (select distinct {{ key | join(', ') }} from {{ source }}) as s
   where {{ hubs_key_match(key, 't', 's') }};
@@ -187,6 +231,13 @@ from versions as v
   {%- set cols = arg_dict['dest_columns'] | map(attribute='name') | list -%}
   {%- set stg = hubs_staging_of(model) -%}
   {%- set phased = '_clash_free' in (adapter.get_columns_in_relation(stg) | map(attribute='name') | list) -%}
+  {#- the rows about to be overwritten: beliefs ended by the landed rows that replace them -#}
+  insert into hubs_meta.superseded (entity, history, key, row, known_from_seq, known_from, known_to_seq, known_to, reason)
+  select '{{ hubs_entity_label(model) }}', false, {{ hubs_key_json(key, 'cur') }}, to_jsonb(cur),
+         cur._landing_seq, (select s._loaded_at from {{ stg }} as s where s._landing_seq = cur._landing_seq),
+         n._landing_seq, (select s._loaded_at from {{ stg }} as s where s._landing_seq = n._landing_seq), 'update'
+  from {{ arg_dict['target_relation'] }} as cur
+  join {{ arg_dict['temp_relation'] }} as n on {{ hubs_key_match(key, 'cur', 'n') }};
   {%- for phase in (['', 'not '] if phased else [none]) %}
   insert into {{ arg_dict['target_relation'] }} ({{ cols | map('tojson') | join(', ') }})
   select {{ cols | map('tojson') | join(', ') }} from {{ arg_dict['temp_relation'] }} as t

@@ -29,7 +29,7 @@ on conflict (relation) do update set landing_seq = excluded.landing_seq, updated
 with
 {{ hubs_typed_batch(landing, node, hubs_watermark_sql(watermark)) }},
 requested as (
-    select distinct on ({{ hubs_key_tuple(key, 'c') }}) c._landing_seq, {{ hubs_key_tuple(key, 'c') }}
+    select distinct on ({{ hubs_key_tuple(key, 'c') }}) c._landing_seq, c._loaded_at, {{ hubs_key_tuple(key, 'c') }}
     from counted as c
     where c._is_delete and c._dup_count = 1 and cardinality(c._type_errors) = 0
     order by {{ hubs_key_tuple(key, 'c') }}, c._landing_seq desc
@@ -59,11 +59,27 @@ deleted as (
     using present as r
     where {{ hubs_key_match(key, 'h', 'r') }}
       and r._landing_seq not in (select x._landing_seq from referenced as x)
-    returning r._landing_seq, {{ hubs_key_tuple(key, 'h') }}
+    returning r._landing_seq, r._loaded_at, h._landing_seq as _from_seq, to_jsonb(h) as _row, {{ hubs_key_tuple(key, 'h') }}
+),
+{#- what was believed until the delete, kept with when it was believed (hubs_meta.superseded) #}
+deleted_logged as (
+    insert into hubs_meta.superseded (entity, history, key, row, known_from_seq, known_from, known_to_seq, known_to, reason)
+    select '{{ entity }}', false, {{ hubs_key_json(key, 'd') }}, d._row, d._from_seq,
+           (select f.loaded_at from {{ landing }} as l join landing._files as f on f.file_id = l._file_id
+            where l._landing_seq = d._from_seq),
+           d._landing_seq, d._loaded_at, 'delete'
+    from deleted as d
+    returning 1
 ),
 {%- if history is not none %}
 history_deleted as (
     delete from {{ history }} as x using deleted as d where {{ hubs_key_match(key, 'x', 'd') }}
+    returning d._landing_seq, d._loaded_at, x.known_from_seq, x.known_from, to_jsonb(x) as _row, {{ hubs_key_json(key, 'x') }} as _key
+),
+history_logged as (
+    insert into hubs_meta.superseded (entity, history, key, row, known_from_seq, known_from, known_to_seq, known_to, reason)
+    select '{{ entity }}', true, x._key, x._row, x.known_from_seq, x.known_from, x._landing_seq, x._loaded_at, 'delete'
+    from history_deleted as x
     returning 1
 ),
 {%- endif %}
