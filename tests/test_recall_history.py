@@ -15,10 +15,13 @@ from typing import Any
 
 import psycopg2
 import pytest
+from fastapi.testclient import TestClient
 from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Entity, load_catalog
 from hubs.recall.history import as_of, changes
+from hubs.recall.http import create_app
+from hubs.recall.memory import Memory
 from tests.helpers import assert_built, build, execute, land, query, scalar, write_csv
 from tests.test_landing import tractor
 
@@ -189,6 +192,24 @@ def test_a_late_version_keeps_the_bounds_believed_before_it(db: str, conn: Conne
         db,
         "select known_from from hub3_origin.tractors_history where unit_number = '7302' and status = 'out_of_service'",
     ) == [(day("2027-03-02T09:00"),)]
+    # the same questions through Memory (as the read-only reader) and over HTTP
+    with Memory(freshness_seconds=60) as memory:
+        asked = memory.as_of("tractor", "7302", "2027-02-10", "2027-03-03T00:00:00")
+        assert [(b["row"]["status"], b["known_to_seq"]) for b in asked.beliefs] == [("active", late_seq)]
+        bounds = asked.provenance.time_bounds
+        assert (asked.provenance.store, bounds.known_at) == ("postgres", "2027-03-03T00:00:00+00:00")
+        assert "hubs_reader" in asked.provenance.read_as
+        assert [b["row"]["status"] for b in memory.as_of("tractor", "7302", "2027-02-10").beliefs] == ["maintenance"]
+        web = TestClient(create_app(memory))
+        answer = web.get("/entities/tractor/7302/as-of", params={"valid_at": "2027-02-10", "known_at": late_seq - 1})
+        assert [b["row"]["status"] for b in answer.json()["beliefs"]] == ["active"]
+        fed = web.get("/changes/hub3_origin", params={"since": "2027-03-01T00:00:00Z"}).json()["changes"]
+        assert {(c["entity"], c["kind"]) for c in fed if c["key"].get("unit_number") == "7302"} == {
+            ("hub3_origin.tractors", "added")
+        }
+        refused = web.get("/changes/hub3_origin", params={"since": "2027-03-01", "key": "7302"})
+        assert refused.status_code == 400 and "one entity" in refused.json()["error"]
+        assert web.get("/changes/tractor", params={"since": "yesterday"}).status_code == 400
 
 
 def fuel_row(url: str, transaction_id: str) -> dict[str, str]:

@@ -51,7 +51,7 @@ comment on table landing._files is
 
 
 # Bump when ensure_landing_table's statements change (the fingerprint covers the catalog only).
-LANDING_DDL_VERSION = 2  # 2: the read-only role of Recall (hubs.db.ensure_reader_role)
+LANDING_DDL_VERSION = 3  # 2: the read-only role of Recall (hubs.db.ensure_reader_role); 3: it reads landing
 STATE_DDL = """
 create schema if not exists hubs_meta;
 create table if not exists hubs_meta.schema_state (
@@ -139,7 +139,8 @@ def ensure_landing(cur: Cursor, catalog: Catalog) -> None:
     cur.execute(STATE_DDL)
     # Recall reads as a read-only role; where this user may not make it, Recall says so and
     # reads in read-only transactions instead (hubs/recall/postgres.py).
-    ensure_reader_role(cur, [*catalog.schemas, "hubs_meta"])
+    # landing too: when a belief was first held is the landing time of the row that brought it
+    ensure_reader_role(cur, [*catalog.schemas, "hubs_meta", "landing"])
     cur.execute(
         "insert into hubs_meta.schema_state (part, fingerprint) values (%s, %s)"
         " on conflict (part) do update set fingerprint = excluded.fingerprint, applied_at = now()",

@@ -127,6 +127,27 @@ def create_app(memory: Memory | None = None, token: str | None = None) -> FastAP
         found = mind(request).neighbours(entity, key, hops, type, label, direction, at, limit)
         return found.to_dict()
 
+    @app.get("/entities/{entity}/{key:path}/as-of", summary="A record valid at one time, as believed at another")
+    def as_of(
+        request: Request,
+        entity: str,
+        key: str,
+        valid_at: Annotated[str | None, Query(description="ISO 8601 (default now)")] = None,
+        known_at: Annotated[str | None, Query(description="a landing time (ISO 8601) or sequence (now)")] = None,
+    ) -> dict[str, Any]:
+        return mind(request).as_of(entity, key, valid_at, known_at).to_dict()
+
+    @app.get("/changes/{of}", summary="What was added, changed and deleted between two landing times")
+    def changes(
+        request: Request,
+        of: str,
+        since: Annotated[str, Query(description="a landing time (ISO 8601) or sequence, exclusive")],
+        until: Annotated[str | None, Query(description="a landing time or sequence, inclusive (default now)")] = None,
+        key: Annotated[str | None, Query(description="one key of the entity")] = None,
+        limit: Annotated[int, Query(description=f"changes, at most {MAX_ROWS}")] = DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
+        return mind(request).changes(of, since, until, key, limit).to_dict()
+
     @app.get("/entities/{entity}/{key:path}", summary="The current record of an entity by key")
     def get(
         request: Request,

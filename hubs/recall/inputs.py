@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hubs.catalog import Catalog, Entity
-from hubs.recall.model import bad_input
+from hubs.recall.model import RecallError, bad_input
 from hubs.sync.graph.edges import VERSION
 from hubs.sync.records import join_key, normalize, split_key
 
@@ -204,3 +204,17 @@ def direction(value: Any) -> str:
     if value not in DIRECTIONS:
         raise bad_input(f"direction must be one of {', '.join(DIRECTIONS)}, not {value!r}")
     return value
+
+
+def transaction_time(value: Any, what: str = "known_at") -> int | datetime | None:
+    """A transaction time: a landing sequence (a whole number) or a landing time (ISO 8601)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return bounded(value, what, 0, 2**63 - 1)
+    if isinstance(value, str) and value.strip().isdigit():
+        return bounded(value.strip(), what, 0, 2**63 - 1)
+    try:
+        return valid_at(value)
+    except RecallError as exc:
+        raise bad_input(f"{what}: a landing sequence (a whole number) or a landing time: {exc.message}") from None

@@ -23,13 +23,15 @@ import redis
 
 from hubs import settings as hubs_settings
 from hubs.catalog import Catalog, Entity, load_catalog
-from hubs.recall import inputs
+from hubs.recall import history, inputs
 from hubs.recall.expand import Found, Frontier, Step, breadth_first
 from hubs.recall.graph import GraphConnection
 from hubs.recall.inputs import DEFAULT_LIMIT, QUERY_TIMEOUT_MS, Key, Names
 from hubs.recall.lags import FRESHNESS_SECONDS, Lags
 from hubs.recall.model import (
     POSTGRES,
+    AsOf,
+    Changes,
     Freshness,
     Neighbours,
     Node,
@@ -245,6 +247,69 @@ class Memory:
             read_as=self.postgres.read_as,
         )
         return Neighbours(start, nodes, relations, cut, provenance)
+
+    # -- as of and changes (PostgreSQL: the bi-temporal history is kept there) ---------------------
+
+    def as_of(
+        self,
+        entity: str,
+        key: str,
+        valid_at: str | datetime | None = None,
+        known_at: str | int | datetime | None = None,
+    ) -> AsOf:
+        """The entity's row(s) for a key valid at `valid_at` (default now; entities without valid
+        time: the record) as believed at `known_at` (a landing time or sequence; default now)."""
+        found = self.names.entity(entity)
+        parsed = self.names.key(found, key)
+        valid = inputs.valid_at(valid_at)
+        known = inputs.transaction_time(known_at)
+        with self.postgres.connection() as conn:
+            answer = history.as_of(conn, found, dict(zip(found.primary_key, parsed.parts, strict=True)), valid, known)
+        bounds = TimeBounds(
+            valid.astimezone(UTC).isoformat() if valid else None,
+            known_at=known.astimezone(UTC).isoformat() if isinstance(known, datetime) else known,
+        )
+        beliefs = [asdict(b) for b in answer.rows]
+        provenance = Provenance(POSTGRES, False, "the history is kept in PostgreSQL", None, None, bounds)
+        return AsOf(found.name, parsed.text, beliefs, replace(provenance, read_as=self.postgres.read_as))
+
+    def changes(
+        self,
+        of: str,
+        since: str | int | datetime,
+        until: str | int | datetime | None = None,
+        key: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> Changes:
+        """What was added, changed and deleted between two transaction times (landing times or
+        sequences) for an entity (optionally one key of it) or every entity of a hub."""
+        entities = self._entities_of(of)
+        start = inputs.transaction_time(since, "since")
+        if start is None:
+            raise bad_input("since is required: a landing time (ISO 8601) or a landing sequence")
+        end = inputs.transaction_time(until, "until")
+        if end is not None and isinstance(start, datetime) != isinstance(end, datetime):
+            raise bad_input("since and until must both be landing times or both landing sequences")
+        match = None
+        if key is not None:
+            if len(entities) != 1:
+                raise bad_input("a key narrows the changes of one entity, not of a hub")
+            parsed = self.names.key(entities[0], key)
+            match = dict(zip(entities[0].primary_key, parsed.parts, strict=True))
+        with self.postgres.connection() as conn:
+            try:
+                found = history.changes(conn, entities, start, end, key=match, limit=inputs.limit(limit))
+            except ValueError as exc:  # more changes than the limit: narrow the question
+                raise bad_input(str(exc)) from None
+        spelled = [t.astimezone(UTC).isoformat() if isinstance(t, datetime) else t for t in (start, end)]
+        provenance = Provenance(POSTGRES, reason="the change feed is kept in PostgreSQL", read_as=self.postgres.read_as)
+        return Changes([e.name for e in entities], spelled[0], spelled[1], [asdict(c) for c in found], provenance)
+
+    def _entities_of(self, name: str) -> list[Entity]:
+        """An entity, or every entity of a hub (its schema, e.g. hub3_origin)."""
+        if name in self.catalog.schemas:
+            return [e for e in self.catalog.entities if e.schema == name]
+        return [self.names.entity(name)]
 
     # -- health and lifetime -----------------------------------------------------------------------
 

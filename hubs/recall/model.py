@@ -68,8 +68,10 @@ class Freshness:
 class TimeBounds:
     """The time a question was asked at, and the rule an interval had to meet to count."""
 
-    valid_at: str  # ISO 8601 UTC
+    valid_at: str | None  # ISO 8601 UTC; None: the question had no valid time (current)
     rule: str = "valid_from <= valid_at and (valid_to is null or valid_to > valid_at)"
+    #: transaction time: as believed at this landing time (ISO 8601) or landing sequence; None: now
+    known_at: str | int | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,35 @@ class Neighbours:
     nodes: list[Node]  # every node reached, nearest first (the start not included)
     relationships: list[Relation]
     truncated: bool  # more were found than the limit: ask with filters or fewer hops
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class AsOf:
+    """An entity's rows valid at one time as believed at another (hubs/recall/history.py), each
+    with the transaction-time bounds it was believed within."""
+
+    entity: str
+    key: str
+    beliefs: list[dict[str, Any]]  # {row, known_from_seq, known_from, known_to_seq, known_to}
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What was added, changed (before/after of the changed columns) and deleted between two
+    transaction times, ordered by the landed row that made each change."""
+
+    entities: list[str]
+    since: str | int
+    until: str | int | None
+    changes: list[dict[str, Any]]  # {entity, key, kind, before, after, seq, at}
     provenance: Provenance
 
     def to_dict(self) -> dict[str, Any]:
