@@ -1,5 +1,6 @@
-"""`hubs serve`: Recall's HTTP API (hubs/recall/http.py) on the embedded default or the stores
-the settings name. It starts no server of its own: a store that is down is answered around."""
+"""`hubs serve` and `hubs mcp`: Recall's HTTP API (hubs/recall/http.py) and its MCP tools
+(hubs/recall/mcp.py) on the embedded default or the stores the settings name. They start no
+server of their own: a store that is down is answered around."""
 
 from __future__ import annotations
 
@@ -34,3 +35,23 @@ def serve(host: str, port: int) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"recall on http://{host}:{port} (docs at /docs){'; bearer token required' if token else ''}")
     uvicorn.run(create_app(token=token), host=host, port=port, log_level="info")
+
+
+@main.command()
+@click.option("--http", "over_http", is_flag=True, help="Streamable HTTP (at /mcp) instead of stdio.")
+@click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT + 1, show_default=True)
+def mcp(over_http: bool, port: int) -> None:
+    """Serve the read API as Model Context Protocol tools (get, as_of, changes, neighbours).
+
+    \b
+    hubs mcp                  # stdio: what an assistant launches as its command
+    hubs mcp --http           # streamable HTTP on 127.0.0.1:8766/mcp (loopback only)
+    """
+    from hubs.recall.mcp import create_server
+
+    server = create_server()
+    if over_http:
+        click.echo(f"MCP (streamable HTTP) on http://127.0.0.1:{port}/mcp", err=True)
+        server.run("streamable-http", host="127.0.0.1", port=port)
+    else:
+        server.run("stdio")

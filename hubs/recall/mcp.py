@@ -1,0 +1,119 @@
+"""MCP: the memory's read operations as Model Context Protocol tools, so an assistant can be
+pointed at it (`hubs mcp`: stdio by default, or streamable HTTP).
+
+Each tool is one Memory operation under its own name (get, as_of, changes, neighbours), read-only
+and idempotent; its answer is the same JSON the HTTP API gives, provenance included. A question
+Recall refuses (an unknown entity, a malformed key or time) is a tool error with Recall's message,
+secrets masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+
+from hubs.recall.inputs import DEFAULT_LIMIT
+from hubs.recall.memory import Memory
+from hubs.recall.model import RecallError
+from hubs.secrets import scrub
+
+READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)
+INSTRUCTIONS = (
+    "The memory of a group of US trucking companies: six hubs (command, OpenHaul loads and carriers, "
+    "Origin tractors/drivers/fuel, contacts, finance, corporate compliance) in PostgreSQL, with a graph, "
+    "a cache and a timeline derived from them. Entities are named by name, model, label or "
+    "schema.table (tractor, tractors, Tractor, hub3_origin.tractors); composite keys join their parts "
+    "with '|'. Every answer carries its provenance: which store answered and how fresh it is."
+)
+
+
+class _Opened:
+    """The Memory the tools share, opened at the first question and closed with the server."""
+
+    def __init__(self, factory: Callable[[], Memory]) -> None:
+        self.factory = factory
+        self.memory: Memory | None = None
+
+    def __call__(self) -> Memory:
+        if self.memory is None:
+            self.memory = self.factory()
+        return self.memory
+
+    def close(self) -> None:
+        if self.memory is not None:
+            self.memory.close()
+            self.memory = None
+
+
+def _answer(ask: Callable[[], Any]) -> dict[str, Any]:
+    try:
+        return ask().to_dict()
+    except RecallError as exc:
+        raise ToolError(f"{exc.status}: {scrub(exc.message)}") from None
+
+
+def create_server(factory: Callable[[], Memory] = Memory) -> MCPServer:
+    """The MCP server over a Memory made by `factory` (at the first tool call)."""
+    opened = _Opened(factory)
+
+    @asynccontextmanager
+    async def lifespan(server: MCPServer) -> AsyncIterator[None]:
+        try:
+            yield None
+        finally:
+            opened.close()
+
+    server = MCPServer("hubs", instructions=INSTRUCTIONS, lifespan=lifespan)
+
+    @server.tool(annotations=READ_ONLY)
+    def get(entity: str, key: str, columns: list[str] | None = None) -> dict[str, Any]:
+        """The current record of an entity by key (served by the cache when it holds the entity)."""
+        return _answer(lambda: opened().get(entity, key, columns))
+
+    @server.tool(annotations=READ_ONLY)
+    def as_of(entity: str, key: str, valid_at: str | None = None, known_at: str | None = None) -> dict[str, Any]:
+        """The record valid at `valid_at` (ISO 8601; default now) as it was believed at `known_at`
+        (a landing time in ISO 8601 or a landing sequence; default now), with when each belief
+        was held."""
+        return _answer(lambda: opened().as_of(entity, key, valid_at, known_at))
+
+    @server.tool(annotations=READ_ONLY)
+    def changes(
+        of: str, since: str, until: str | None = None, key: str | None = None, limit: int = DEFAULT_LIMIT
+    ) -> dict[str, Any]:
+        """What was added, changed (before/after of the changed columns) and deleted between two
+        landing times or sequences (`since` exclusive, `until` inclusive), for an entity (one key
+        of it) or a whole hub (hub1_command ... hub6_corporate)."""
+        return _answer(lambda: opened().changes(of, since, until, key, limit))
+
+    @server.tool(annotations=READ_ONLY)
+    def neighbours(
+        entity: str,
+        key: str,
+        hops: int = 1,
+        types: list[str] | None = None,
+        labels: list[str] | None = None,
+        direction: str = "both",
+        at: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
+        """Nodes within `hops` (1-3) of an entity's node over the given relationship types (default
+        all) to nodes of the given labels (default any); relationships with an interval count only
+        when valid at `at` (ISO 8601)."""
+        return _answer(lambda: opened().neighbours(entity, key, hops, types, labels, direction, at, limit))
+
+    return server
+
+
+def main() -> None:
+    """`python -m hubs.recall.mcp`: the server on stdio (what an assistant launches)."""
+    create_server().run("stdio")
+
+
+if __name__ == "__main__":
+    main()
