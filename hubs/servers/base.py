@@ -229,6 +229,8 @@ class EmbeddedServer(ABC):
         )
 
     stop_signal: signal.Signals = signal.SIGTERM
+    # How long a clean stop may take before the server is killed.
+    stop_timeout_s: float = 20.0
 
     def stop(self) -> bool:
         """Stop the server and every process it forked. Returns True if one was running."""
@@ -247,7 +249,7 @@ class EmbeddedServer(ABC):
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, self.stop_signal)
-        _, alive = psutil.wait_procs(family, timeout=20)
+        _, alive = psutil.wait_procs(family, timeout=self.stop_timeout_s)
         for proc in alive:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
