@@ -7,6 +7,7 @@ The first test to start it builds scripts/neo4j with Maven when CI has not done 
 from __future__ import annotations
 
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,7 +109,13 @@ def test_cypher_over_bolt_and_a_clean_stop(server: Neo4jServer, own_home: hubs_s
 
 
 def test_data_survives_a_restart(server: Neo4jServer) -> None:
-    server.start()
+    # Started from a process that ignores SIGTERM (a shell's background job ignores SIGINT, and
+    # Dagster maps SIGTERM to SIGINT's handler): the server must still stop cleanly on it.
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        server.start()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     with neo4j.GraphDatabase.driver(server.url, auth=None) as driver:
         driver.execute_query("CREATE CONSTRAINT kept_key IF NOT EXISTS FOR (n:Kept) REQUIRE n.key IS UNIQUE")
         driver.execute_query("CREATE (:Kept {key: 42})")

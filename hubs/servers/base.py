@@ -71,6 +71,16 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+def _default_stop_signals() -> None:
+    """In the server's process before it execs: SIGTERM, SIGINT and SIGHUP stop it by default,
+    whatever the parent ignores. An ignored signal stays ignored across exec: a shell runs a
+    background command with SIGINT ignored, Dagster then maps SIGTERM to SIGINT's handler, and a
+    JVM started with SIGTERM ignored never runs its shutdown hook, so `stop` had to kill Neo4j
+    and left its store needing recovery."""
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 class EmbeddedServer(ABC):
     """One server process managed through a PID/state file."""
 
@@ -182,6 +192,7 @@ class EmbeddedServer(ABC):
                 start_new_session=True,
                 user=self.run_as_user(),
                 cwd=self.data_dir,
+                preexec_fn=_default_stop_signals,
             )
         self.state_file.write_text(json.dumps({"pid": proc.pid, "port": self.port, "started_at": time.time()}))
         deadline = time.monotonic() + self.start_timeout_s
@@ -229,6 +240,8 @@ class EmbeddedServer(ABC):
         )
 
     stop_signal: signal.Signals = signal.SIGTERM
+    # How long a clean stop may take before the server is killed.
+    stop_timeout_s: float = 20.0
 
     def stop(self) -> bool:
         """Stop the server and every process it forked. Returns True if one was running."""
@@ -247,7 +260,7 @@ class EmbeddedServer(ABC):
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, self.stop_signal)
-        _, alive = psutil.wait_procs(family, timeout=20)
+        _, alive = psutil.wait_procs(family, timeout=self.stop_timeout_s)
         for proc in alive:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
