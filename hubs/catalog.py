@@ -24,7 +24,8 @@ from hubs.settings import DBT_PROJECT_DIR
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 # Set by the platform, never landed.
 SYSTEM_COLUMNS = frozenset({"created_at", "updated_at"})
-_REF = re.compile(r"ref\(\s*['\"](\w+)['\"]\s*\)")
+# A foreign key's target as the yml writes it: ref('tractors'). (hubs/scaffold.py reads the yml too.)
+REF = re.compile(r"ref\(\s*['\"](\w+)['\"]\s*\)")
 _FK_EXPRESSION = re.compile(r"\s*([\w\".]+)\s*\(([^)]*)\)\s*$")
 
 
@@ -218,7 +219,7 @@ class _ParentNames(dict):
         return self[match.group(1)], tuple(c.strip() for c in match.group(2).split(","))
 
     def __missing__(self, to: str) -> str:
-        match = _REF.search(to)
+        match = REF.search(to)
         if match:
             return match.group(1)
         parts = to.replace('"', "").split(".")

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
+from hubs.catalog import REF
 from hubs.settings import DBT_PROJECT_DIR
 
 MODELS_DIR = DBT_PROJECT_DIR / "models"
-_REF = re.compile(r"ref\(\s*['\"](\w+)['\"]\s*\)")
 # A self reference is written "schema.table (columns)".
 _FK_EXPRESSION = re.compile(r"\s*[\w\"]+\.\"?(\w+)\"?\s*\(")
 STAGING_DESCRIPTION = (
@@ -90,7 +90,7 @@ def hub_ymls(models_dir: Path = MODELS_DIR) -> list[Path]:
 
 def _parent(constraint: dict[str, Any]) -> str | None:
     target = constraint.get("to") or ""
-    match = _REF.search(target) or _FK_EXPRESSION.match(constraint.get("expression") or "")
+    match = REF.search(target) or _FK_EXPRESSION.match(constraint.get("expression") or "")
     return match.group(1) if match else (target.replace('"', "").split(".")[-1] or None)
 
 

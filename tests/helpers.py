@@ -16,12 +16,15 @@ from hubs.landing.loader import FileResult, load_paths
 from hubs.settings import DBT_PROJECT_DIR
 
 
-def run_dbt(args: list[str], url: str) -> subprocess.CompletedProcess:
-    """dbt from dbt_project/ against the database at `url`, as a user would run it."""
+def run_dbt(args: list[str], url: str, project: Path = DBT_PROJECT_DIR) -> subprocess.CompletedProcess:
+    """dbt from dbt_project/ (or another copy's `project`, with its own target/) against the
+    database at `url`, as a user would run it."""
     env = {**os.environ, "HUBS_POSTGRES_URL": url}
+    if project != DBT_PROJECT_DIR:
+        env["DBT_TARGET_PATH"] = str(project / "target")
     return subprocess.run(
-        [dbt_executable(), *args, "--profiles-dir", str(DBT_PROJECT_DIR)],
-        cwd=DBT_PROJECT_DIR,
+        [dbt_executable(), *args, "--profiles-dir", str(project)],
+        cwd=project,
         env=env,
         capture_output=True,
         text=True,

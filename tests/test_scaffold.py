@@ -13,11 +13,11 @@ import pytest
 
 from hubs import scaffold
 from hubs import settings as hubs_settings
-from hubs.catalog import Catalog, dbt_executable, load_catalog
+from hubs.catalog import Catalog, load_catalog
 from hubs.landing.loader import load_paths
 from hubs.servers import ensure_running
 from hubs.settings import DBT_PROJECT_DIR, PROJECT_ROOT
-from tests.helpers import query, write_csv
+from tests.helpers import query, run_dbt, write_csv
 
 MODELS = DBT_PROJECT_DIR / "models"
 
@@ -153,19 +153,6 @@ def hubs_cli(repo: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def dbt(repo: Path, url: str, *args: str) -> subprocess.CompletedProcess:
-    project = repo / "dbt_project"
-    env = {**os.environ, "HUBS_POSTGRES_URL": url, "DBT_TARGET_PATH": str(project / "target")}
-    return subprocess.run(
-        [dbt_executable(), *args, "--profiles-dir", str(project)],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def sync_subset(catalog: Catalog) -> dict[str, list]:
     """Graph, cache and vectors filled with the new entity and its parents (a full sync of just
     them: the session's stores hold other tests' data, which stays)."""
@@ -217,7 +204,7 @@ def test_a_46th_entity_given_only_its_yml_entry_reaches_every_store_it_declares(
     for path, text in before.items():  # yml files only grew
         assert path.read_text().startswith(text), path
 
-    parsed = dbt(repo, empty_db, "parse")
+    parsed = run_dbt(["parse"], empty_db, repo / "dbt_project")
     assert parsed.returncode == 0, parsed.stdout[-3000:]
     catalog = load_catalog(repo / "dbt_project/target/manifest.json")
     folder = tmp_path / "inbox"
@@ -227,7 +214,11 @@ def test_a_46th_entity_given_only_its_yml_entry_reaches_every_store_it_declares(
     results = load_paths(hubs_settings.load(), catalog, files)
     assert [r.status for r in results] == ["loaded"] * 4, [(r.path.name, r.message) for r in results]
 
-    built = dbt(repo, empty_db, "build", "--select", "+tires", "tractors_history", "--exclude", "tag:validation")
+    built = run_dbt(
+        ["build", "--select", "+tires", "tractors_history", "--exclude", "tag:validation"],
+        empty_db,
+        repo / "dbt_project",
+    )
     assert built.returncode == 0, built.stdout[-4000:]
     assert query(empty_db, "select count(*) from hub3_origin.tires") == [(3,)]
 
