@@ -298,7 +298,8 @@ def typed_catalog(entities: list[Entity], problems: list[str] | None = None) -> 
     """The entities with their meta.hubs typed and checked; a CatalogError names every problem
     (with those already found in `problems`)."""
     problems = list(problems or [])
-    typed = [_typed(entity, entities, problems) for entity in entities]
+    labels = {e.model: e.meta.get("label") or "" for e in entities}
+    typed = [_typed(entity, labels, problems) for entity in entities]
     problems += _catalog_problems(typed)
     if problems:
         raise CatalogError(
@@ -328,7 +329,7 @@ def _contract_problems(node: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _typed(entity: Entity, entities: list[Entity], problems: list[str]) -> Entity:
+def _typed(entity: Entity, labels: dict[str, str], problems: list[str]) -> Entity:
     facts = ModelFacts(
         model=entity.model,
         entity=entity.name,
@@ -336,7 +337,7 @@ def _typed(entity: Entity, entities: list[Entity], problems: list[str]) -> Entit
         columns=frozenset(c.name for c in entity.columns),
         primary_key=entity.primary_key,
         foreign_keys={fk.columns: fk.parent_model for fk in entity.foreign_keys},
-        labels={e.model: e.meta.get("label") or "" for e in entities},
+        labels=labels,
     )
     found = MetaProblems()
     meta = read_meta(entity.meta, facts, found)
