@@ -324,6 +324,36 @@ def test_bad_input_is_a_400_that_says_what_was_expected(world: World) -> None:
     assert unknown.value.status == 404
 
 
+def test_context_holds_the_facts_relationships_and_changes_within_its_cap(world: World) -> None:
+    memory = world.memory
+    unit, _, _, _ = a_unit_and_a_moment(world.bench)
+    record = memory.get("tractor", unit)
+    near = memory.neighbours("tractor", unit, hops=1, at=datetime.now(UTC), limit=50)
+    assert record.values and near.relationships, "the unit needs facts and relationships: the test could not fail"
+    whole = memory.context("tractor", unit, chars=100_000)
+    assert not whole.truncated and whole.chars == len(whole.text) <= 100_000
+    for name in record.values:
+        assert f"\n{name}: " in whole.text, name
+    assert whole.sections["Facts"] == {"lines": len(record.values), "of": len(record.values)}
+    assert whole.sections["Related"]["lines"] == len(near.relationships) + near.truncated
+    for relation in near.relationships:
+        other = relation.end if relation.start == near.start.ref else relation.start
+        assert f"[{relation.type}]" in whole.text and f"{other.label} {other.key}" in whole.text
+    assert whole.sections["Recent changes"]["lines"] >= 1, "a landed unit was added at least once"
+    assert whole.provenance["Related"].store in ("graph", "postgres")
+    for cap in (200, 600, 1500):
+        small = memory.context("tractor", unit, chars=cap)
+        assert small.chars == len(small.text) <= cap and small.truncated, cap
+        assert small.text.startswith(f"# Tractor {unit} ")
+        assert all(s["lines"] <= s["of"] for s in small.sections.values())
+    more = memory.context("tractor", unit, chars=1500)
+    assert sum(s["lines"] for s in more.sections.values()) > sum(
+        s["lines"] for s in memory.context("tractor", unit, chars=600).sections.values()
+    )
+    with pytest.raises(RecallError, match="chars must be between 200 and 100000"):
+        memory.context("tractor", unit, chars=50)
+
+
 # -- HTTP --------------------------------------------------------------------------------------------
 
 
@@ -347,6 +377,9 @@ def test_http_answers_as_memory_does_and_says_what_is_wrong(world: World) -> Non
     ]:
         answer = client.get(path, params=params)
         assert answer.status_code == status and message in answer.json()["error"], (path, params, answer.text)
+    context = client.get(f"/entities/tractor/{unit}/context", params={"chars": 800})
+    assert context.status_code == 200 and context.json()["text"] == world.memory.context("tractor", unit, 800).text
+    assert client.get(f"/entities/tractor/{unit}/context", params={"chars": 10**6}).status_code == 400
     assert client.get("/docs").status_code == 200
     assert "/entities/{entity}/{key}/neighbours" in client.get("/openapi.json").json()["paths"]
     health = client.get("/health").json()

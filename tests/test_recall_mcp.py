@@ -33,9 +33,10 @@ def test_the_tools_answer_over_stdio_as_memory_does(db: str) -> None:
         ("neighbours", {"entity": "hub3_origin.tractors", "key": unit, "types": ["DROVE"]}),
         ("get", {"entity": "tractr", "key": unit}),
         ("neighbours", {"entity": "tractor", "key": unit, "hops": 9}),
+        ("context", {"entity": "tractor", "key": unit, "chars": 500}),
     ]
-    tools, (got, believed, near, unknown, too_far) = asyncio.run(_ask(calls))
-    assert tools == {"get", "as_of", "changes", "neighbours"}
+    tools, (got, believed, near, unknown, too_far, block) = asyncio.run(_ask(calls))
+    assert tools == {"get", "as_of", "changes", "neighbours", "context"}
     with Memory() as memory:
         record = memory.get("tractor", unit)
         beliefs = memory.as_of("tractor", unit).beliefs
@@ -47,3 +48,5 @@ def test_the_tools_answer_over_stdio_as_memory_does(db: str) -> None:
     assert sorted(n["key"] for n in near.structured_content["nodes"]) == sorted(n.key for n in drivers.nodes)
     assert unknown.is_error and "did you mean tractor" in unknown.content[0].text
     assert too_far.is_error and "hops must be between 1 and 3" in too_far.content[0].text
+    assert not block.is_error and len(block.structured_content["text"]) <= 500
+    assert block.structured_content["text"].startswith(f"# Tractor {unit} ")

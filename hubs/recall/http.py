@@ -2,6 +2,7 @@
 
     GET /entities/{entity}/{key}                  the current record
     GET /entities/{entity}/{key}/neighbours       ?hops=&type=&label=&direction=&at=&limit=
+    GET /entities/{entity}/{key}/context          ?chars= (one block of text for a prompt)
     GET /health                                   each store: answering, and how far behind
 
 A RecallError is answered with its status and `{"status": ..., "error": "..."}`; anything else
@@ -24,6 +25,7 @@ from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from hubs.recall.context import DEFAULT_CHARS, MAX_CHARS, MIN_CHARS
 from hubs.recall.inputs import DEFAULT_LIMIT, DIRECTIONS, MAX_HOPS, MAX_ROWS
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
@@ -147,6 +149,17 @@ def create_app(memory: Memory | None = None, token: str | None = None) -> FastAP
         limit: Annotated[int, Query(description=f"changes, at most {MAX_ROWS}")] = DEFAULT_LIMIT,
     ) -> dict[str, Any]:
         return mind(request).changes(of, since, until, key, limit).to_dict()
+
+    @app.get("/entities/{entity}/{key:path}/context", summary="One capped block of text about an entity for a prompt")
+    def context(
+        request: Request,
+        entity: str,
+        key: str,
+        chars: Annotated[int, Query(description=f"at most this many characters ({MIN_CHARS} to {MAX_CHARS})")] = (
+            DEFAULT_CHARS
+        ),
+    ) -> dict[str, Any]:
+        return mind(request).context(entity, key, chars).to_dict()
 
     @app.get("/entities/{entity}/{key:path}", summary="The current record of an entity by key")
     def get(

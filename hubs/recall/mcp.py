@@ -1,7 +1,7 @@
 """MCP: the memory's read operations as Model Context Protocol tools, so an assistant can be
 pointed at it (`hubs mcp`: stdio by default, or streamable HTTP).
 
-Each tool is one Memory operation under its own name (get, as_of, changes, neighbours), read-only
+Each tool is one Memory operation under its own name (get, as_of, changes, neighbours, context), read-only
 and idempotent; its answer is the same JSON the HTTP API gives, provenance included. A question
 Recall refuses (an unknown entity, a malformed key or time) is a tool error with Recall's message,
 secrets masked.
@@ -17,6 +17,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 
+from hubs.recall.context import DEFAULT_CHARS
 from hubs.recall.inputs import DEFAULT_LIMIT
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
@@ -106,6 +107,13 @@ def create_server(factory: Callable[[], Memory] = Memory) -> MCPServer:
         all) to nodes of the given labels (default any); relationships with an interval count only
         when valid at `at` (ISO 8601)."""
         return _answer(lambda: opened().neighbours(entity, key, hops, types, labels, direction, at, limit))
+
+    @server.tool(annotations=READ_ONLY)
+    def context(entity: str, key: str, chars: int = DEFAULT_CHARS) -> dict[str, Any]:
+        """What the memory holds about one entity as one block of text of at most `chars`
+        characters (its facts, what it is related to now, its recent changes, related documents):
+        the `text` field is meant to go into a prompt as it is."""
+        return _answer(lambda: opened().context(entity, key, chars))
 
     return server
 

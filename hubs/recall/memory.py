@@ -23,6 +23,7 @@ import redis
 
 from hubs import settings as hubs_settings
 from hubs.catalog import Catalog, Entity, load_catalog
+from hubs.recall import context as blocks
 from hubs.recall import history, inputs
 from hubs.recall.expand import Found, Frontier, Step, breadth_first
 from hubs.recall.graph import GraphConnection
@@ -32,6 +33,7 @@ from hubs.recall.model import (
     POSTGRES,
     AsOf,
     Changes,
+    Context,
     Freshness,
     Neighbours,
     Node,
@@ -310,6 +312,35 @@ class Memory:
         if name in self.catalog.schemas:
             return [e for e in self.catalog.entities if e.schema == name]
         return [self.names.entity(name)]
+
+    # -- context ---------------------------------------------------------------------------------
+
+    def context(self, entity: str, key: str, chars: int = blocks.DEFAULT_CHARS) -> Context:
+        """What the memory holds about one entity as one block of text of at most `chars`
+        characters: its facts, what it is related to now, its recent changes, related documents."""
+        found = self.names.entity(entity)
+        cap = inputs.bounded(chars, "chars", blocks.MIN_CHARS, blocks.MAX_CHARS)
+        record = self.get(found.name, key)
+        near = self.neighbours(found.name, record.key, hops=1, at=datetime.now(UTC), limit=blocks.NEIGHBOURS)
+        recent = self.changes(found.name, 0, key=record.key, limit=inputs.MAX_ROWS)
+        sections = [
+            blocks.facts(record),
+            blocks.related(near),
+            blocks.changed(recent),
+            blocks.documents(near, self.catalog),
+        ]
+        header = f"# {found.label} {record.key} ({found.qualified_name}), as known now"
+        text, held, cut = blocks.render(header, sections, cap)
+        return Context(
+            found.name,
+            record.key,
+            text,
+            len(text),
+            cap,
+            cut,
+            {s.title: {"lines": held.get(s.title, 0), "of": len(s.lines)} for s in sections},
+            {s.title: s.provenance for s in sections},
+        )
 
     # -- health and lifetime -----------------------------------------------------------------------
 

@@ -173,3 +173,21 @@ class Changes:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Context:
+    """One block of text about an entity for an LLM prompt (hubs/recall/context.py), at most
+    `cap` characters, with what each section holds and where it was read from."""
+
+    entity: str
+    key: str
+    text: str
+    chars: int
+    cap: int
+    truncated: bool  # a section left something out to stay within the cap
+    sections: dict[str, dict[str, int]]  # title -> {"lines": held, "of": the section's lines}
+    provenance: dict[str, Provenance]  # title -> the answer the section was written from
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
