@@ -23,11 +23,12 @@ from fastapi.testclient import TestClient
 from hubs import settings as hubs_settings
 from hubs.catalog import Entity
 from hubs.cli import main
-from hubs.recall.http import create_app, token_for
+from hubs.recall.http import create_app
 from hubs.recall.inputs import Names
 from hubs.recall.memory import Memory
 from hubs.recall.model import Neighbours, RecallError
 from hubs.recall.postgres import current_row
+from hubs.recall.tokens import token_for
 from hubs.servers.redis import CacheServer, GraphServer
 from hubs.sync.cache import GENERATIONS, CacheStore, record_key
 from hubs.sync.feed import Change

@@ -5,14 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import httpx
+import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
 from hubs.recall.memory import Memory
 from hubs.settings import PROJECT_ROOT
+from tests.conftest import free_port
 from tests.helpers import query
 
 
@@ -50,3 +57,49 @@ def test_the_tools_answer_over_stdio_as_memory_does(db: str) -> None:
     assert too_far.is_error and "hops must be between 1 and 3" in too_far.content[0].text
     assert not block.is_error and len(block.structured_content["text"]) <= 500
     assert block.structured_content["text"].startswith(f"# Tractor {unit} ")
+
+
+async def _list_over_http(url: str, token: str | None) -> set[str]:
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    async with (
+        create_mcp_http_client(headers=headers) as http,
+        Client(streamable_http_client(url, http_client=http), read_timeout_seconds=60) as client,
+    ):
+        return {t.name for t in (await client.list_tools()).tools}
+
+
+def _messages(error: BaseException) -> str:
+    """Every message in an exception (group), the nested ones too."""
+    nested = getattr(error, "exceptions", ())
+    return " | ".join([str(error), *(_messages(e) for e in nested)])
+
+
+def test_over_http_the_tools_want_the_token(db: str) -> None:
+    port, token = free_port(), "tok-mcp-5d1c"
+    env = dict(os.environ, HUBS_API_TOKEN=token)
+    hubs = str(Path(sys.executable).with_name("hubs"))
+    refused = subprocess.run([hubs, "mcp", "--http", "--host", "0.0.0.0"], env=dict(os.environ), capture_output=True)
+    assert refused.returncode != 0 and b"needs a bearer token: set HUBS_API_TOKEN" in refused.stderr
+    server = subprocess.Popen(
+        [hubs, "mcp", "--http", "--port", str(port)], env=env, cwd=PROJECT_ROOT, stderr=subprocess.PIPE
+    )
+    url = f"http://127.0.0.1:{port}/mcp"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                anonymous = httpx.post(url, json={}, timeout=5)
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline and server.poll() is None, "hubs mcp --http did not listen"
+                time.sleep(0.3)
+        assert anonymous.status_code == 401 and "bearer token is required" in anonymous.json()["error"]
+        assert asyncio.run(_list_over_http(url, token)) >= {"get", "as_of", "changes", "neighbours", "context"}
+        with pytest.raises(BaseException) as wrong:
+            asyncio.run(_list_over_http(url, "wrong-token"))
+        assert "Server returned an error response" in _messages(wrong.value)  # the SDK's words for the 401
+        assert httpx.post(url, json={}, headers={"Authorization": "Bearer wrong"}, timeout=5).status_code == 401
+    finally:
+        server.terminate()
+        _, log = server.communicate(timeout=30)
+    assert token.encode() not in log

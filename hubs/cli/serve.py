@@ -27,7 +27,8 @@ def serve(host: str, port: int) -> None:
     """
     import uvicorn
 
-    from hubs.recall.http import create_app, token_for
+    from hubs.recall.http import create_app
+    from hubs.recall.tokens import token_for
 
     try:
         token = token_for(host)
@@ -39,19 +40,31 @@ def serve(host: str, port: int) -> None:
 
 @main.command()
 @click.option("--http", "over_http", is_flag=True, help="Streamable HTTP (at /mcp) instead of stdio.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (with --http).")
 @click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT + 1, show_default=True)
-def mcp(over_http: bool, port: int) -> None:
-    """Serve the read API as Model Context Protocol tools (get, as_of, changes, neighbours).
+def mcp(over_http: bool, host: str, port: int) -> None:
+    """Serve the read API as Model Context Protocol tools (get, as_of, changes, neighbours, context).
 
     \b
     hubs mcp                  # stdio: what an assistant launches as its command
-    hubs mcp --http           # streamable HTTP on 127.0.0.1:8766/mcp (loopback only)
+    hubs mcp --http           # streamable HTTP on 127.0.0.1:8766/mcp
+
+    Over HTTP the token rule of `hubs serve` holds: HUBS_API_TOKEN, when set, is required as
+    `Authorization: Bearer <token>`, and listening beyond loopback needs it.
     """
-    from hubs.recall.mcp import create_server
+    from hubs.recall.mcp import create_server, http_app
+    from hubs.recall.tokens import token_for
 
     server = create_server()
-    if over_http:
-        click.echo(f"MCP (streamable HTTP) on http://127.0.0.1:{port}/mcp", err=True)
-        server.run("streamable-http", host="127.0.0.1", port=port)
-    else:
+    if not over_http:
         server.run("stdio")
+        return
+    import uvicorn
+
+    try:
+        token = token_for(host)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    guarded = "; bearer token required" if token else ""
+    click.echo(f"MCP (streamable HTTP) on http://{host}:{port}/mcp{guarded}", err=True)
+    uvicorn.run(http_app(server, token, host), host=host, port=port, log_level="info")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hubs.catalog import Catalog
+from hubs.catalog import Catalog, Entity
 from hubs.recall.model import Changes, Neighbours, Provenance, Record
 
 MIN_CHARS = 200
@@ -39,8 +39,12 @@ def _short(value: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def facts(record: Record) -> Section:
-    lines = [f"{name}: {_short(value, VALUE_CHARS)}" for name, value in record.values.items()]
+def facts(record: Record, entity: Entity) -> Section:
+    """The record's values in the catalog's column order (the cache and PostgreSQL hand them over
+    in orders of their own: the same record must give the same text)."""
+    order = {c.name: i for i, c in enumerate(entity.columns)}
+    names = sorted(record.values, key=lambda name: (order.get(name, len(order)), name))
+    lines = [f"{name}: {_short(record.values[name], VALUE_CHARS)}" for name in names]
     return Section("Facts", lines, record.provenance)
 
 

@@ -13,10 +13,7 @@ and `hubs serve` will not listen beyond loopback without one (token_for).
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -29,31 +26,10 @@ from hubs.recall.context import DEFAULT_CHARS, MAX_CHARS, MIN_CHARS
 from hubs.recall.inputs import DEFAULT_LIMIT, DIRECTIONS, MAX_HOPS, MAX_ROWS
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
+from hubs.recall.tokens import UNAUTHORIZED, authorized
 from hubs.secrets import scrub
 
 log = logging.getLogger(__name__)
-TOKEN_VARIABLE = "HUBS_API_TOKEN"
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False  # a name: it may resolve to anything
-
-
-def token_for(host: str, environ: dict[str, str] | None = None) -> str | None:
-    """The token requests must carry when serving on `host`: HUBS_API_TOKEN when set; none on
-    loopback without it; a ValueError for any other address without it."""
-    token = ((environ if environ is not None else os.environ).get(TOKEN_VARIABLE) or "").strip() or None
-    if token is None and not is_loopback(host):
-        raise ValueError(
-            f"serving on {host}, beyond this machine, needs a bearer token: set {TOKEN_VARIABLE}"
-            " (clients send `Authorization: Bearer <token>`), or serve on 127.0.0.1"
-        )
-    return token
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -78,9 +54,8 @@ def create_app(memory: Memory | None = None, token: str | None = None) -> FastAP
     async def bearer(request: Request) -> None:
         if token is None:
             return
-        scheme, _, value = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
-            raise RecallError(401, "a bearer token is required: send `Authorization: Bearer <HUBS_API_TOKEN>`")
+        if not authorized(request.headers.get("authorization", ""), token):
+            raise RecallError(401, UNAUTHORIZED)
 
     app = FastAPI(
         title="hubs recall",

@@ -1,5 +1,6 @@
 """MCP: the memory's read operations as Model Context Protocol tools, so an assistant can be
-pointed at it (`hubs mcp`: stdio by default, or streamable HTTP).
+pointed at it (`hubs mcp`: stdio by default, or streamable HTTP, behind the same bearer token
+rule as `hubs serve`).
 
 Each tool is one Memory operation under its own name (get, as_of, changes, neighbours, context), read-only
 and idempotent; its answer is the same JSON the HTTP API gives, provenance included. A question
@@ -16,11 +17,15 @@ from typing import Any
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
+from starlette.datastructures import Headers
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hubs.recall.context import DEFAULT_CHARS
 from hubs.recall.inputs import DEFAULT_LIMIT
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
+from hubs.recall.tokens import UNAUTHORIZED, authorized
 from hubs.secrets import scrub
 
 READ_ONLY = ToolAnnotations(readOnlyHint=True, idempotentHint=True, destructiveHint=False, openWorldHint=False)
@@ -116,6 +121,22 @@ def create_server(factory: Callable[[], Memory] = Memory) -> MCPServer:
         return _answer(lambda: opened().context(entity, key, chars))
 
     return server
+
+
+def http_app(server: MCPServer, token: str | None, host: str = "127.0.0.1") -> ASGIApp:
+    """The server's streamable HTTP app (at /mcp), asking for `token` as a bearer token when given."""
+    app = server.streamable_http_app(host=host)
+    if token is None:
+        return app
+
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not authorized(Headers(scope=scope).get("authorization", ""), token):
+            refusal = JSONResponse({"status": 401, "error": UNAUTHORIZED}, 401, {"WWW-Authenticate": "Bearer"})
+            await refusal(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return guarded
 
 
 def main() -> None:

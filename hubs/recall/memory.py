@@ -324,7 +324,7 @@ class Memory:
         near = self.neighbours(found.name, record.key, hops=1, at=datetime.now(UTC), limit=blocks.NEIGHBOURS)
         recent = self.changes(found.name, 0, key=record.key, limit=inputs.MAX_ROWS)
         sections = [
-            blocks.facts(record),
+            blocks.facts(record, found),
             blocks.related(near),
             blocks.changed(recent),
             blocks.documents(near, self.catalog),
