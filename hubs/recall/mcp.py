@@ -1,7 +1,7 @@
 """MCP: the memory's read operations as Model Context Protocol tools, so an assistant can be
 pointed at it (`hubs mcp`: stdio by default, or streamable HTTP).
 
-Each tool is one Memory operation under its own name (get, as_of, changes, neighbours), read-only
+Each tool is one Memory operation under its own name (get, as_of, changes, neighbours, search), read-only
 and idempotent; its answer is the same JSON the HTTP API gives, provenance included. A question
 Recall refuses (an unknown entity, a malformed key or time) is a tool error with Recall's message,
 secrets masked.
@@ -106,6 +106,27 @@ def create_server(factory: Callable[[], Memory] = Memory) -> MCPServer:
         all) to nodes of the given labels (default any); relationships with an interval count only
         when valid at `at` (ISO 8601)."""
         return _answer(lambda: opened().neighbours(entity, key, hops, types, labels, direction, at, limit))
+
+    @server.tool(annotations=READ_ONLY)
+    def search(
+        query: str,
+        entities: list[str] | None = None,
+        hubs: list[str] | None = None,
+        collections: list[str] | None = None,
+        time_from: str | None = None,
+        time_to: str | None = None,
+        status: list[str] | None = None,
+        k: int = 10,
+        expand: int = 0,
+        mode: str = "hybrid",
+    ) -> dict[str, Any]:
+        """Documents, notes, decisions, tasks, inspections, repair orders, rate confirmations and
+        filings matching `query` by meaning and by words (fused; mode "semantic" or "keyword" for
+        one side), narrowed by entity, hub, collection, status and a time range (ISO 8601); each
+        hit says why it matched; expand=1 adds its one-hop neighbours."""
+        return _answer(
+            lambda: opened().search(query, entities, hubs, collections, time_from, time_to, status, k, expand, mode)
+        )
 
     return server
 
