@@ -98,7 +98,9 @@ class VectorReader:
             if self.settings.qdrant_url:
                 if self._client is None:
                     try:
-                        self._client = QdrantClient(url=self.settings.qdrant_url, timeout=SERVER_TIMEOUT_SECONDS)
+                        self._client = QdrantClient(
+                            url=self.settings.qdrant_url, timeout=SERVER_TIMEOUT_SECONDS, check_compatibility=False
+                        )
                     except Exception as exc:
                         raise VectorsUnavailable(f"Qdrant is unreachable ({why_failed(exc)})") from None
                 return self._client
