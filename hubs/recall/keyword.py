@@ -79,7 +79,8 @@ def _conditions(entity: Entity, filters: Filters) -> tuple[list[sql.Composable],
 
 
 def _branch(entity: Entity, index: int, filters: Filters, k: int) -> tuple[sql.Composable, list[Any]]:
-    """The entity's best k documents matching the query (`q`, from the outer query's CTE)."""
+    """The entity's best k documents matching the query (`q`, from the outer query's CTE), ties
+    broken by key as the outer query breaks them (so a deeper search keeps the same first k)."""
     conditions, params = _conditions(entity, filters)
     where = sql.SQL("").join(sql.SQL(" and ") + c for c in conditions)
     keys = sql.SQL(", ").join(sql.Identifier("t", c) for c in entity.primary_key)
@@ -87,7 +88,7 @@ def _branch(entity: Entity, index: int, filters: Filters, k: int) -> tuple[sql.C
         "(select {index} as entity_index, json_build_array({keys}) as key_values, ts_rank_cd(d.doc, q.query) as rank,"
         " array(select unnest(tsvector_to_array(d.doc)) intersect select unnest(q.lexemes)) as terms"
         " from {table} as t cross join q cross join lateral (select {document} as doc) as d"
-        " where {document} @@ q.query{where} order by rank desc limit %s)"
+        " where {document} @@ q.query{where} order by rank desc, json_build_array({keys})::text limit %s)"
     ).format(
         index=sql.Literal(index),
         keys=keys,
