@@ -92,6 +92,7 @@ class Memory:
         self.relations = PostgresSide(self.catalog)
         self.cache = ReadThrough(cache_client(self.settings, start=False, timeout=CACHE_TIMEOUT_SECONDS))
         self.vectors = VectorReader(self.settings)
+        self.vectors.know(self.catalog.entities)
         self.lags = Lags(self.postgres, self.catalog, freshness_seconds, self.vectors.store_name)
         self.graph = GraphConnection(self.settings, timeout_ms)
         self.searcher = search.Searcher(self.postgres, self.vectors)

@@ -79,6 +79,7 @@ class VectorReader:
             self.embedder = embedder_from_env()
         except Exception as exc:  # a misconfigured embedder: searches go by keyword and say why
             self.embedder_error = f"the embedder cannot be made ({why_failed(exc)})"
+        self._whole: dict[str, int] = {}  # physical collection -> how many entities feed it
         self._client: QdrantClient | None = None
         self._mark: str | None = None  # the local snapshot's last sync
         self._lock = threading.Lock()
@@ -90,6 +91,14 @@ class VectorReader:
 
     def collection(self, entity: Entity) -> str:
         return f"{entity.vectors.collection}__{self.embedder.slug}"
+
+    def know(self, catalog_entities: list[Entity]) -> None:
+        """How many entities feed each collection (a question asking them all needs no entity filter)."""
+        self._whole = {}
+        for entity in catalog_entities:
+            if entity.vectors and self.embedder:
+                name = self.collection(entity)
+                self._whole[name] = self._whole.get(name, 0) + 1
 
     def client(self, last_sync: str | None) -> QdrantClient:
         """A client that answers for the vectors of the sync at `last_sync` (VectorsUnavailable
@@ -157,7 +166,7 @@ class VectorReader:
             found = client.query_points(
                 name,
                 query=vector,
-                query_filter=_filter(members, filters, hubs),
+                query_filter=_filter(members, self._whole[name] == len(members), filters, hubs),
                 limit=k,
                 with_payload=["entity", "key"],
             ).points
@@ -176,10 +185,12 @@ class VectorReader:
         return found
 
 
-def _filter(entities: list[Entity], filters: Filters, hubs: tuple[str, ...]) -> models.Filter:
-    must: list[models.Condition] = [
-        models.FieldCondition(key="entity", match=models.MatchAny(any=sorted(e.model for e in entities)))
-    ]
+def _filter(entities: list[Entity], whole: bool, filters: Filters, hubs: tuple[str, ...]) -> models.Filter | None:
+    """The payload conditions; none on the entity when every entity of the collection is asked
+    (local mode checks each condition point by point, in Python)."""
+    must: list[models.Condition] = []
+    if not whole:
+        must.append(models.FieldCondition(key="entity", match=models.MatchAny(any=sorted(e.model for e in entities))))
     if hubs:
         must.append(models.FieldCondition(key="hub", match=models.MatchAny(any=list(hubs))))
     if filters.statuses:
@@ -190,4 +201,4 @@ def _filter(entities: list[Entity], filters: Filters, hubs: tuple[str, ...]) -> 
             lte=epoch(filters.time_to) if filters.time_to else None,
         )
         must.append(models.FieldCondition(key=TIME_FIELD, range=span))
-    return models.Filter(must=must)
+    return models.Filter(must=must) if must else None
