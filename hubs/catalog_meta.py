@@ -96,6 +96,8 @@ class VectorSpec:
     collection: str
     text: tuple[str, ...]
     payload: tuple[str, ...]
+    #: the payload column that is the row's time (search's time range filters on it), "" for none
+    time: str = ""
 
 
 @dataclass(frozen=True)
@@ -401,6 +403,7 @@ def _vector_spec(raw: dict[str, Any] | None, facts: ModelFacts, problems: MetaPr
         collection=str(raw.get("collection", "")),
         text=tuple(raw.get("text") or ()),
         payload=tuple(raw.get("payload") or ()),
+        time=str(raw.get("time") or ""),
     )
     problems.need(
         spec.collection in COLLECTIONS,
@@ -410,4 +413,9 @@ def _vector_spec(raw: dict[str, Any] | None, facts: ModelFacts, problems: MetaPr
     problems.need(spec.text, "meta.hubs.vectors.text", "names no column to embed")
     _need_columns(problems, facts, "meta.hubs.vectors.text", spec.text)
     _need_columns(problems, facts, "meta.hubs.vectors.payload", spec.payload)
+    problems.need(
+        not spec.time or spec.time in spec.payload,
+        "meta.hubs.vectors.time",
+        f"{spec.time!r} is not one of the payload columns ({', '.join(spec.payload)})",
+    )
     return spec

@@ -170,6 +170,11 @@ BROKEN_META = {
         lambda n: _hubs(n)["vectors"].update(text=["body_text"]),
         "meta.hubs.vectors.text: body_text is no column of insights",
     ),
+    "vector time not a payload column": (
+        "meeting_notes",
+        lambda n: _hubs(n)["vectors"].update(time="title"),
+        "meta.hubs.vectors.time: 'title' is not one of the payload columns",
+    ),
     "temporal entity without timeline facts": (
         "tractors",
         lambda n: _hubs(n).pop("timeline"),

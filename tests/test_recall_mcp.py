@@ -41,13 +41,15 @@ def test_the_tools_answer_over_stdio_as_memory_does(db: str) -> None:
         ("get", {"entity": "tractr", "key": unit}),
         ("neighbours", {"entity": "tractor", "key": unit, "hops": 9}),
         ("context", {"entity": "tractor", "key": unit, "chars": 500}),
+        ("search", {"query": "brake", "entities": ["maintenance_order"], "k": 5}),
     ]
-    tools, (got, believed, near, unknown, too_far, block) = asyncio.run(_ask(calls))
-    assert tools == {"get", "as_of", "changes", "neighbours", "context"}
+    tools, (got, believed, near, unknown, too_far, block, found) = asyncio.run(_ask(calls))
+    assert tools == {"get", "as_of", "changes", "neighbours", "context", "search"}
     with Memory() as memory:
         record = memory.get("tractor", unit)
         beliefs = memory.as_of("tractor", unit).beliefs
         drivers = memory.neighbours("tractor", unit, types=["DROVE"], source="postgres")
+        by_words = memory.search("brake", entities=["maintenance_order"], k=5, mode="keyword")
     assert not got.is_error and got.structured_content["values"] == record.values
     assert [b["row"]["unit_number"] for b in believed.structured_content["beliefs"]] == [
         b["row"]["unit_number"] for b in beliefs
@@ -55,6 +57,9 @@ def test_the_tools_answer_over_stdio_as_memory_does(db: str) -> None:
     assert sorted(n["key"] for n in near.structured_content["nodes"]) == sorted(n.key for n in drivers.nodes)
     assert unknown.is_error and "did you mean tractor" in unknown.content[0].text
     assert too_far.is_error and "hops must be between 1 and 3" in too_far.content[0].text
+    # no vectors synced here: the keyword answer, degraded
+    assert [h["key"] for h in found.structured_content["hits"]] == [h.key for h in by_words.hits] != []
+    assert found.structured_content["provenance"]["degraded"]
     assert not block.is_error and len(block.structured_content["text"]) <= 500
     assert block.structured_content["text"].startswith(f"# Tractor {unit} ")
 

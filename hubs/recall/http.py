@@ -3,6 +3,7 @@
     GET /entities/{entity}/{key}                  the current record
     GET /entities/{entity}/{key}/neighbours       ?hops=&type=&label=&direction=&at=&limit=
     GET /entities/{entity}/{key}/context          ?chars= (one block of text for a prompt)
+    GET /search                   ?q=&entity=&hub=&collection=&time_from=&time_to=&status=&k=&expand=&mode=
     GET /health                                   each store: answering, and how far behind
 
 A RecallError is answered with its status and `{"status": ..., "error": "..."}`; anything else
@@ -26,6 +27,7 @@ from hubs.recall.context import DEFAULT_CHARS, MAX_CHARS, MIN_CHARS
 from hubs.recall.inputs import DEFAULT_LIMIT, DIRECTIONS, MAX_HOPS, MAX_ROWS
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
+from hubs.recall.search import MAX_K, MODES
 from hubs.recall.tokens import UNAUTHORIZED, authorized
 from hubs.secrets import scrub
 
@@ -135,6 +137,23 @@ def create_app(memory: Memory | None = None, token: str | None = None) -> FastAP
         ),
     ) -> dict[str, Any]:
         return mind(request).context(entity, key, chars).to_dict()
+
+    @app.get("/search", summary="Hybrid search (meaning and words, fused by RRF), each hit with why it matched")
+    def search(
+        request: Request,
+        q: Annotated[str, Query(description="what to look for")],
+        entity: Annotated[list[str] | None, Query(description="searchable entities (repeat for several)")] = None,
+        hub: Annotated[list[str] | None, Query(description="hubs (schemas), e.g. hub3_origin")] = None,
+        collection: Annotated[list[str] | None, Query(description="documents | knowledge_items | insights")] = None,
+        time_from: Annotated[str | None, Query(description="ISO 8601: rows whose time is at or after")] = None,
+        time_to: Annotated[str | None, Query(description="ISO 8601: rows whose time is at or before")] = None,
+        status: Annotated[list[str] | None, Query(description="statuses (repeat for several)")] = None,
+        k: Annotated[int, Query(description=f"hits, at most {MAX_K}")] = 10,
+        expand: Annotated[int, Query(description="1: each hit's one-hop neighbours")] = 0,
+        mode: Annotated[str, Query(description=" | ".join(MODES))] = "hybrid",
+    ) -> dict[str, Any]:
+        memory = mind(request)
+        return memory.search(q, entity, hub, collection, time_from, time_to, status, k, expand, mode).to_dict()
 
     @app.get("/entities/{entity}/{key:path}", summary="The current record of an entity by key")
     def get(

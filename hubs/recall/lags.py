@@ -17,10 +17,13 @@ FRESHNESS_SECONDS = 5.0
 
 
 class Lags:
-    def __init__(self, postgres: Reader, catalog: Catalog, seconds: float = FRESHNESS_SECONDS) -> None:
+    def __init__(
+        self, postgres: Reader, catalog: Catalog, seconds: float = FRESHNESS_SECONDS, vectors_name: str = "vectors"
+    ) -> None:
         self.postgres = postgres
         self.catalog = catalog
         self.seconds = seconds
+        self.vectors_name = vectors_name  # the vector store's name in sync_state (its embedder's slug in it)
         self._lags: dict[str, Freshness] = {}
         self._read_at = float("-inf")
         self._lock = threading.Lock()
@@ -29,7 +32,7 @@ class Lags:
         with self._lock:
             if time.monotonic() - self._read_at >= self.seconds:
                 with self.postgres.connection() as conn:
-                    lags = store_lags(conn, self.catalog)
+                    lags = store_lags(conn, self.catalog, self.vectors_name)
                 measured = datetime.now(UTC)
                 self._lags = {lag.kind: Freshness.of(lag, measured) for lag in lags}
                 self._read_at = time.monotonic()

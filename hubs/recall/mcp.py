@@ -2,7 +2,7 @@
 pointed at it (`hubs mcp`: stdio by default, or streamable HTTP, behind the same bearer token
 rule as `hubs serve`).
 
-Each tool is one Memory operation under its own name (get, as_of, changes, neighbours, context), read-only
+Each tool is one Memory operation under its own name (get, as_of, changes, neighbours, search, context), read-only
 and idempotent; its answer is the same JSON the HTTP API gives, provenance included. A question
 Recall refuses (an unknown entity, a malformed key or time) is a tool error with Recall's message,
 secrets masked.
@@ -112,6 +112,27 @@ def create_server(factory: Callable[[], Memory] = Memory) -> MCPServer:
         all) to nodes of the given labels (default any); relationships with an interval count only
         when valid at `at` (ISO 8601)."""
         return _answer(lambda: opened().neighbours(entity, key, hops, types, labels, direction, at, limit))
+
+    @server.tool(annotations=READ_ONLY)
+    def search(
+        query: str,
+        entities: list[str] | None = None,
+        hubs: list[str] | None = None,
+        collections: list[str] | None = None,
+        time_from: str | None = None,
+        time_to: str | None = None,
+        status: list[str] | None = None,
+        k: int = 10,
+        expand: int = 0,
+        mode: str = "hybrid",
+    ) -> dict[str, Any]:
+        """Documents, notes, decisions, tasks, inspections, repair orders, rate confirmations and
+        filings matching `query` by meaning and by words (fused; mode "semantic" or "keyword" for
+        one side), narrowed by entity, hub, collection, status and a time range (ISO 8601); each
+        hit says why it matched; expand=1 adds its one-hop neighbours."""
+        return _answer(
+            lambda: opened().search(query, entities, hubs, collections, time_from, time_to, status, k, expand, mode)
+        )
 
     @server.tool(annotations=READ_ONLY)
     def context(entity: str, key: str, chars: int = DEFAULT_CHARS) -> dict[str, Any]:

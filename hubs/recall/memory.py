@@ -24,7 +24,7 @@ import redis
 from hubs import settings as hubs_settings
 from hubs.catalog import Catalog, Entity, load_catalog
 from hubs.recall import context as blocks
-from hubs.recall import history, inputs
+from hubs.recall import history, inputs, search
 from hubs.recall.expand import Found, Frontier, Step, breadth_first
 from hubs.recall.graph import GraphConnection
 from hubs.recall.inputs import DEFAULT_LIMIT, QUERY_TIMEOUT_MS, Key, Names
@@ -40,12 +40,14 @@ from hubs.recall.model import (
     Provenance,
     RecallError,
     Record,
+    Search,
     TimeBounds,
     bad_input,
 )
 from hubs.recall.postgres import Reader, current_row
 from hubs.recall.readthrough import ReadThrough
 from hubs.recall.relations import PostgresSide
+from hubs.recall.semantic import VectorReader
 from hubs.secrets import scrub
 from hubs.settings import Settings
 from hubs.sync.connections import cache_client
@@ -91,8 +93,11 @@ class Memory:
         self.postgres = Reader(self.settings, timeout_ms)
         self.relations = PostgresSide(self.catalog)
         self.cache = ReadThrough(cache_client(self.settings, start=False, timeout=CACHE_TIMEOUT_SECONDS))
-        self.lags = Lags(self.postgres, self.catalog, freshness_seconds)
+        self.vectors = VectorReader(self.settings)
+        self.vectors.know(self.catalog.entities)
+        self.lags = Lags(self.postgres, self.catalog, freshness_seconds, self.vectors.store_name)
         self.graph = GraphConnection(self.settings, timeout_ms)
+        self.searcher = search.Searcher(self.postgres, self.vectors)
 
     # -- freshness ---------------------------------------------------------------------------------
 
@@ -313,6 +318,38 @@ class Memory:
             return [e for e in self.catalog.entities if e.schema == name]
         return [self.names.entity(name)]
 
+    # -- search ------------------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str,
+        entities: list[str] | None = None,
+        hubs: list[str] | None = None,
+        collections: list[str] | None = None,
+        time_from: str | datetime | None = None,
+        time_to: str | datetime | None = None,
+        status: list[str] | None = None,
+        k: int = 10,
+        expand: int = 0,
+        mode: str = "hybrid",
+    ) -> Search:
+        """The k best matches of `query` among the searchable entities (those with vectors), by
+        meaning (Qdrant) and by words (PostgreSQL full text) fused by reciprocal rank, narrowed by
+        entity, hub, collection, status and a time range (ISO 8601, bounds included); `expand=1`
+        adds each hit's one-hop neighbours. `mode` "semantic" or "keyword" asks one side alone."""
+        question = search.question(
+            self.names, query, entities, hubs, collections, time_from, time_to, status, k, expand, mode
+        )
+        return self.searcher.search(question, lambda: self.freshness("vectors"), self._hit_neighbours)
+
+    def _hit_neighbours(self, entity: str, key: str) -> Neighbours | None:
+        try:
+            return self.neighbours(entity, key, hops=1, limit=search.EXPAND_LIMIT)
+        except RecallError as exc:
+            if exc.status == 404:  # deleted since the vectors were synced
+                return None
+            raise
+
     # -- context ---------------------------------------------------------------------------------
 
     def context(self, entity: str, key: str, chars: int = blocks.DEFAULT_CHARS) -> Context:
@@ -366,6 +403,7 @@ class Memory:
         return report
 
     def close(self) -> None:
+        self.vectors.drop()
         self.graph.drop()
         self.cache.client.close()
         self.postgres.close()

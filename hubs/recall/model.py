@@ -191,3 +191,50 @@ class Context:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SemanticMatch:
+    rank: int  # 1 = nearest among the semantic candidates
+    score: float  # cosine similarity of the query and the text
+
+
+@dataclass(frozen=True)
+class KeywordMatch:
+    rank: int  # 1 = best among the keyword candidates
+    score: float  # PostgreSQL's ts_rank_cd
+    terms: tuple[str, ...]  # the query's lexemes (stemmed words) the text holds
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """A hit's one-hop neighbours (Memory.neighbours), nodes without their properties."""
+
+    nodes: list[Node]
+    relationships: list[Relation]
+    truncated: bool
+    store: str  # graph | postgres
+    degraded: bool
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    entity: str
+    key: str
+    label: str
+    score: float  # the fused score: sum of 1 / (60 + rank) over the rankings it is in
+    semantic: SemanticMatch | None  # why it matched by meaning (None: not among the semantic candidates)
+    keyword: KeywordMatch | None  # why it matched by words (None: not among the keyword candidates)
+    expansion: Expansion | None = None
+
+
+@dataclass(frozen=True)
+class Search:
+    query: str
+    mode: str  # hybrid | semantic | keyword (as asked; the provenance says what answered)
+    entities: list[str]  # the entities searched (after the filters)
+    hits: list[SearchHit]
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -2,7 +2,9 @@
 
 Entities with meta.hubs.vectors feed a collection (documents, knowledge_items, insights). A
 point's id is uuid5 of "<Label>:<key>", so a row has exactly one point; its payload carries
-the hub, entity, key, the declared payload columns and a content hash of the embedded text.
+the hub, entity, key, the declared payload columns and a content hash of the embedded text,
+and, for an entity that declares its time (meta.hubs.vectors.time), that time as epoch seconds
+(`time_epoch`: a number, which Qdrant range-filters in local mode and on a server alike).
 A row whose text did not change is not embedded again (its payload is still refreshed). The
 physical collection is "<collection>__<embedder slug>" with the model and dimension in its
 name: switching model fills fresh collections (and, the store's name including the slug, its
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +31,24 @@ from hubs.sync.kinds import holds
 from hubs.sync.records import normalize
 
 POINT_NAMESPACE = uuid.UUID("0b6a2d7e-4d8b-4a3e-9a4f-2a6a0a1f5c11")
+TIME_FIELD = "time_epoch"
 PAYLOAD_INDEXES = {
     "hub": models.PayloadSchemaType.KEYWORD,
     "entity": models.PayloadSchemaType.KEYWORD,
     "key": models.PayloadSchemaType.KEYWORD,
+    "status": models.PayloadSchemaType.KEYWORD,
+    TIME_FIELD: models.PayloadSchemaType.FLOAT,
 }
+
+
+def epoch(value: date | datetime | str) -> float:
+    """A time as epoch seconds; a date is its midnight UTC (as the recall reader compares them),
+    a time without a zone is UTC (as staging reads it)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
 def point_id(entity: Entity, key: str) -> str:
@@ -103,9 +119,9 @@ class VectorStore(Store):
                     vectors_config=models.VectorParams(size=self.embedder.dimension, distance=models.Distance.COSINE),
                 )
                 tune_local_storage(self.client)
-                if not self.local:  # local mode ignores payload indexes (and warns about each)
-                    for field, schema in PAYLOAD_INDEXES.items():
-                        self.client.create_payload_index(name, field, schema)
+            if not self.local:  # local mode ignores payload indexes (and warns about each); a server keeps them
+                for field, schema in PAYLOAD_INDEXES.items():
+                    self.client.create_payload_index(name, field, schema)
 
     def payload(self, entity: Entity, key: str, row: dict[str, Any], digest: str) -> dict[str, Any]:
         payload = {
@@ -120,6 +136,9 @@ class VectorStore(Store):
             value = normalize(row.get(name))
             if value is not None:
                 payload[name] = value
+        moment = row.get(entity.vectors.time) if entity.vectors.time else None
+        if moment is not None:
+            payload[TIME_FIELD] = epoch(moment)
         return payload
 
     def upsert(self, entity: Entity, changes: list[Change]) -> None:

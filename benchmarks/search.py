@@ -1,0 +1,73 @@
+"""Search latency: Memory.search over the stores the settings point at (HUBS_HOME, HUBS_*),
+after `hubs demo --scale S` or a full refresh + sync. Not a test: it prints p50/p95/p99 in ms.
+
+    python benchmarks/search.py [--questions 300] [--k 10]
+
+Questions are words drawn from the searchable rows' own text (seeded), asked in each mode, with
+and without filters (an entity and a status; a hub and a time range); the first question (which
+reads the local Qdrant snapshot) is timed apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from typing import Any
+
+from psycopg2 import sql
+
+from hubs.recall.memory import Memory
+from hubs.sync.feed import hub_table
+
+
+def _words(memory: Memory, seed: int, count: int) -> list[str]:
+    found: list[str] = []
+    with memory.postgres.connection() as conn, conn.cursor() as cur:
+        for entity in [e for e in memory.catalog.entities if e.vectors]:
+            column = sql.Identifier(entity.vectors.text[0])
+            cur.execute(sql.SQL("select {}::text from {} limit 200").format(column, hub_table(entity)))
+            found += [w.strip(".,;:()") for (text,) in cur.fetchall() if text for w in text.split() if len(w) > 5]
+    return random.Random(seed).sample(found, min(count, len(found)))
+
+
+def _percentiles(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
+    at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
+    return {"p50": round(at(0.5), 2), "p95": round(at(0.95), 2), "p99": round(at(0.99), 2), "n": len(ordered)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--questions", type=int, default=300)
+    parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    with Memory() as memory:
+        words = _words(memory, args.seed, args.questions)
+        start = time.perf_counter()
+        first = memory.search(words[0], k=args.k)
+        report: dict[str, Any] = {
+            "first_question_ms": round((time.perf_counter() - start) * 1000, 1),
+            "first_provenance": first.provenance.reason,
+        }
+        variants = {
+            "hybrid": {},
+            "semantic": {"mode": "semantic"},
+            "keyword": {"mode": "keyword"},
+            "hybrid, entity+status": {"entities": ["maintenance_order"], "status": ["open", "done"]},
+            "hybrid, hub+time": {"hubs": ["hub3_origin"], "time_from": "2024-01-01", "time_to": "2025-12-31"},
+        }
+        for name, extra in variants.items():
+            times = []
+            for word in words:
+                began = time.perf_counter()
+                answer = memory.search(word, k=args.k, **extra)
+                times.append(time.perf_counter() - began)
+            report[name] = {**_percentiles(times), "degraded": answer.provenance.degraded}
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Semantic search: the query embedded by the embedder the vector sync uses, asked of the Qdrant
+collections the catalog declares, with payload filters (entity, hub, status, time).
+
+Qdrant is a server when HUBS_QDRANT_URL is set: one client, asked per question. Otherwise it is
+qdrant-client's local mode on disk, which locks its folder to one process while open, and a
+sync (Dagster, the CLI) must be able to take it at any time. So Recall never keeps it: it opens
+the folder (a few short tries while a sync holds it), lets local mode read it into memory, and
+lets go of the lock at once (a read-only snapshot; it never writes). The snapshot stands for the
+vectors as of the last sync the watermarks recorded; when they record a newer one it is read
+again. While a sync runs PostgreSQL is ahead of the watermarks, so those questions are answered
+by keyword alone (degraded) rather than from a snapshot being rewritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from qdrant_client import QdrantClient, models
+
+from hubs.catalog import Entity
+from hubs.embeddings import Embedder, embedder_from_env
+from hubs.recall.keyword import STATUS, Filters
+from hubs.secrets import scrub
+from hubs.settings import Settings
+from hubs.sync.vectors import TIME_FIELD, epoch, open_client
+
+OPEN_TRIES = 3
+OPEN_PAUSE_SECONDS = 0.1
+SERVER_TIMEOUT_SECONDS = 2
+
+
+class VectorsUnavailable(Exception):
+    """Why Qdrant cannot answer now (the question is answered by keyword instead)."""
+
+
+@dataclass(frozen=True)
+class SemanticHit:
+    entity: Entity
+    key: str
+    score: float  # cosine similarity of the query and the point
+
+
+def why_failed(exc: BaseException) -> str:
+    text = scrub(str(exc).strip())
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _release_lock(client: QdrantClient) -> None:
+    """Local mode, read: close its SQLite files and let go of the folder's lock, keeping the
+    collections it read into memory (qdrant-client internals, as hubs.sync.vectors'
+    tune_local_storage; without them the snapshot cannot be kept)."""
+    local = getattr(client, "_client", None)
+    lock = getattr(local, "_flock_file", None)
+    collections = getattr(local, "collections", None)
+    if lock is None or collections is None:
+        client.close()
+        raise VectorsUnavailable("this qdrant-client cannot read its local store without holding it")
+    import portalocker
+
+    for collection in collections.values():
+        collection.close()
+    portalocker.unlock(lock)
+    lock.close()
+    local._flock_file = None
+
+
+class VectorReader:
+    """Qdrant as Recall reads it, with the embedder the vector sync writes with."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.embedder: Embedder | None = None
+        self.embedder_error = ""
+        try:
+            self.embedder = embedder_from_env()
+        except Exception as exc:  # a misconfigured embedder: searches go by keyword and say why
+            self.embedder_error = f"the embedder cannot be made ({why_failed(exc)})"
+        self._whole: dict[str, int] = {}  # physical collection -> how many entities feed it
+        self._client: QdrantClient | None = None
+        self._mark: str | None = None  # the local snapshot's last sync
+        self._lock = threading.Lock()
+
+    @property
+    def store_name(self) -> str:
+        """The vector store's name in hubs_meta.sync_state (its embedder's slug in it)."""
+        return f"vectors:{self.embedder.slug}" if self.embedder else "vectors"
+
+    def collection(self, entity: Entity) -> str:
+        return f"{entity.vectors.collection}__{self.embedder.slug}"
+
+    def know(self, catalog_entities: list[Entity]) -> None:
+        """How many entities feed each collection (a question asking them all needs no entity filter)."""
+        self._whole = {}
+        for entity in catalog_entities:
+            if entity.vectors and self.embedder:
+                name = self.collection(entity)
+                self._whole[name] = self._whole.get(name, 0) + 1
+
+    def client(self, last_sync: str | None) -> QdrantClient:
+        """A client that answers for the vectors of the sync at `last_sync` (VectorsUnavailable
+        when it cannot be had now)."""
+        with self._lock:
+            if self.settings.qdrant_url:
+                if self._client is None:
+                    try:
+                        self._client = QdrantClient(
+                            url=self.settings.qdrant_url, timeout=SERVER_TIMEOUT_SECONDS, check_compatibility=False
+                        )
+                    except Exception as exc:
+                        raise VectorsUnavailable(f"Qdrant is unreachable ({why_failed(exc)})") from None
+                return self._client
+            if self._client is None or self._mark != last_sync:
+                self.drop_locked()
+                self._client, self._mark = self._snapshot(), last_sync
+            return self._client
+
+    def _snapshot(self) -> QdrantClient:
+        path = self.settings.home / "qdrant"
+        if not path.exists():
+            raise VectorsUnavailable(f"Qdrant's local store {path} does not exist: run `hubs sync vectors`")
+        for attempt in range(OPEN_TRIES):
+            try:
+                client = open_client(None, path)
+                break
+            except Exception as exc:  # the folder's lock is held: by a sync, most likely
+                if attempt == OPEN_TRIES - 1:
+                    raise VectorsUnavailable(
+                        f"Qdrant's local store is held by another process (a sync?): {why_failed(exc)}"
+                    ) from None
+                time.sleep(OPEN_PAUSE_SECONDS)
+        _release_lock(client)
+        return client
+
+    def drop(self) -> None:
+        with self._lock:
+            self.drop_locked()
+
+    def drop_locked(self) -> None:
+        if self._client is not None:
+            with contextlib.suppress(Exception):  # closing a broken client: nothing left to release
+                self._client.close()
+        self._client, self._mark = None, None
+
+    def search(
+        self,
+        client: QdrantClient,
+        entities: list[Entity],
+        text: str,
+        filters: Filters,
+        hubs: tuple[str, ...],
+        k: int,
+    ) -> list[SemanticHit]:
+        """The k points nearest the text among the entities' (best first)."""
+        if self.embedder is None:
+            raise VectorsUnavailable(self.embedder_error)
+        vector = self.embedder.embed_one(text)
+        by_model = {e.model: e for e in entities}
+        hits: list[SemanticHit] = []
+        for name, members in self._collections(entities).items():
+            if not client.collection_exists(name):
+                continue
+            found = client.query_points(
+                name,
+                query=vector,
+                query_filter=_filter(members, self._whole[name] == len(members), filters, hubs),
+                limit=k,
+                with_payload=["entity", "key"],
+            ).points
+            for point in found:
+                payload: dict[str, Any] = point.payload or {}
+                entity = by_model.get(payload.get("entity", ""))
+                if entity is not None:
+                    hits.append(SemanticHit(entity, str(payload["key"]), float(point.score)))
+        hits.sort(key=lambda h: (-h.score, h.entity.model, h.key))
+        return hits[:k]
+
+    def _collections(self, entities: list[Entity]) -> dict[str, list[Entity]]:
+        found: dict[str, list[Entity]] = {}
+        for entity in entities:
+            found.setdefault(self.collection(entity), []).append(entity)
+        return found
+
+
+def _filter(entities: list[Entity], whole: bool, filters: Filters, hubs: tuple[str, ...]) -> models.Filter | None:
+    """The payload conditions; none on the entity when every entity of the collection is asked
+    (local mode checks each condition point by point, in Python)."""
+    must: list[models.Condition] = []
+    if not whole:
+        must.append(models.FieldCondition(key="entity", match=models.MatchAny(any=sorted(e.model for e in entities))))
+    if hubs:
+        must.append(models.FieldCondition(key="hub", match=models.MatchAny(any=list(hubs))))
+    if filters.statuses:
+        must.append(models.FieldCondition(key=STATUS, match=models.MatchAny(any=list(filters.statuses))))
+    if filters.timed:
+        span = models.Range(
+            gte=epoch(filters.time_from) if filters.time_from else None,
+            lte=epoch(filters.time_to) if filters.time_to else None,
+        )
+        must.append(models.FieldCondition(key=TIME_FIELD, range=span))
+    return models.Filter(must=must) if must else None
