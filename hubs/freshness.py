@@ -9,6 +9,7 @@ while a sync writes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -81,26 +82,31 @@ def _deleted_since(conn: Connection, entity: Entity, marks: list[int]) -> list[i
         return [int(n) for n in cur.fetchone()]
 
 
-def store_lags(conn: Connection, catalog: Catalog, vectors_name: str = "vectors") -> list[StoreLag]:
-    """How far behind PostgreSQL each derived store is, in one read-only transaction."""
+def store_lags(
+    conn: Connection, catalog: Catalog, vectors_name: str = "vectors", kinds: Iterable[str] = STORES
+) -> list[StoreLag]:
+    """How far behind PostgreSQL each derived store (of `kinds`) is, in one read-only transaction."""
     names = store_names(vectors_name)
+    kinds = [k for k in STORES if k in set(kinds)]
     saved = conn.readonly
     conn.rollback()
     conn.readonly = True
     try:
         marks = state.read_all(conn)
-        totals = {kind: [0, 0, 0] for kind in STORES}  # changed, deleted, entities behind
+        totals = {kind: [0, 0, 0] for kind in kinds}  # changed, deleted, entities behind
         for entity in catalog.entities:
-            kinds = [k for k in STORES if holds(k, entity)]
-            seqs = [marks.get((names[k], entity.model), (state.Watermark(), None))[0] for k in kinds]
+            holding = [k for k in kinds if holds(k, entity)]
+            if not holding:
+                continue
+            seqs = [marks.get((names[k], entity.model), (state.Watermark(), None))[0] for k in holding]
             changed = _changed_since(conn, entity, [s.landing_seq for s in seqs])
             deleted = _deleted_since(conn, entity, [s.deletion_seq for s in seqs])
-            for kind, c, d in zip(kinds, changed, deleted, strict=True):
+            for kind, c, d in zip(holding, changed, deleted, strict=True):
                 totals[kind][0] += c
                 totals[kind][1] += d
                 totals[kind][2] += 1 if c or d else 0
         lags = []
-        for kind in STORES:
+        for kind in kinds:
             synced = [at for (store, _), (_, at) in marks.items() if store == names[kind]]
             changed, deleted, behind = totals[kind]
             lags.append(StoreLag(kind, names[kind], max(synced) if synced else None, changed, deleted, behind))

@@ -4,6 +4,7 @@ land in the instance under HUBS_HOME, and the inbox sensor."""
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from hub_assets.landing.sensors import inbox_sensor
 from hub_assets.runner import run_job
 from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
+from hubs.sync.stores import STORES
 from tests.conftest import empty_stores
 from tests.helpers import scalar
 
@@ -80,7 +82,25 @@ def test_refresh_job_lands_builds_checks_and_is_recorded(empty_db: str, generate
         # Recorded under the code location `dagster dev` loads, as a run launched there is.
         assert record.remote_job_origin.repository_origin.get_label() == "__repository__@hubs"
         assert record.job_code_origin.repository_origin.code_pointer.module == "hub_assets.definitions"
+        assert_the_ui_and_the_read_api_agree_on_freshness(instance)
     assert (hubs_settings.load().dagster_dir / "storage").is_dir()
+
+
+def assert_the_ui_and_the_read_api_agree_on_freshness(instance: DagsterInstance) -> None:
+    """Each store asset's last materialization shows the lag the read API's provenance reports."""
+    from hub_assets.stores.assets import store_key
+    from hubs.recall.memory import Memory
+
+    with Memory(freshness_seconds=0) as memory:
+        for kind in STORES:
+            event = instance.get_latest_materialization_event(store_key(kind))
+            assert event is not None and event.asset_materialization is not None, kind
+            shown = event.asset_materialization.metadata
+            lag = memory.freshness(kind)
+            assert shown["freshness: behind"].value == lag.changed + lag.deleted == 0, kind
+            assert shown["freshness"].value == lag.description, kind
+            synced = datetime.fromtimestamp(shown["freshness: last_sync"].value, UTC)
+            assert lag.last_sync and abs((synced - datetime.fromisoformat(lag.last_sync)).total_seconds()) < 0.01
 
 
 def test_refused_file_fails_the_landing_check_but_not_the_run(empty_db: str, tmp_path: Path) -> None:

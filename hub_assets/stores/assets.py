@@ -12,6 +12,7 @@ a run in progress, and once the run has materialized it there is nothing left to
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -35,6 +36,7 @@ from dagster_dbt import get_asset_key_for_model
 
 from hub_assets.dbt.assets import hub_models
 from hubs.catalog import Catalog, Entity
+from hubs.freshness import StoreLag, store_lags
 from hubs.sync.engine import EntitySync, StoreUnavailable, SyncFailed, sync
 from hubs.sync.kinds import KINDS, STORES
 from hubs.sync.stores import opened
@@ -120,6 +122,18 @@ def _materialization(report: EntitySync, key: AssetKey) -> MaterializeResult:
     )
 
 
+def _freshness(lag: StoreLag | None) -> dict[str, Any]:
+    """The store's lag behind PostgreSQL as the read API reports it (hubs/freshness.py), so the
+    UI and an answer's provenance show the same figures."""
+    if lag is None:
+        return {}
+    return {
+        "freshness: last_sync": MetadataValue.timestamp(lag.last_sync) if lag.last_sync else "never",
+        "freshness: behind": lag.changed + lag.deleted,
+        "freshness": lag.describe(),
+    }
+
+
 def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
     """One multi-asset that keeps a store in sync with PostgreSQL (any subset of its entities)."""
     entities = held(kind, catalog)
@@ -155,7 +169,9 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
                     )
                 except SyncFailed as exc:
                     failed, reports = exc, exc.reports
-                size = store.size(catalog) if store_key(kind) in context.selected_asset_keys else {}
+                whole = store_key(kind) in context.selected_asset_keys
+                size = store.size(catalog) if whole else {}
+                lag = store_lags(conn, catalog, store.name, [kind])[0] if whole else None
         except StoreUnavailable as exc:
             raise Failure(description=f"the {kind} store is unavailable: {exc}", allow_retries=True) from exc
         finally:
@@ -179,6 +195,7 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
                     "deleted": sum(r.deleted for r in reports),
                     "entities": len(reports),
                     **{f"holds: {what}": n for what, n in size.items()},
+                    **_freshness(lag),
                 },
             )
 
