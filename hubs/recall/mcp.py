@@ -1,7 +1,8 @@
 """MCP: the memory's read operations as Model Context Protocol tools, so an assistant can be
 pointed at it (`hubs mcp`: stdio by default, or streamable HTTP).
 
-Each tool is one Memory operation under its own name (get, as_of, changes, neighbours), read-only
+Each tool is one Memory operation under its own name (get, as_of, changes, neighbours,
+navigate), read-only
 and idempotent; its answer is the same JSON the HTTP API gives, provenance included. A question
 Recall refuses (an unknown entity, a malformed key or time) is a tool error with Recall's message,
 secrets masked.
@@ -106,6 +107,16 @@ def create_server(factory: Callable[[], Memory] = Memory) -> MCPServer:
         all) to nodes of the given labels (default any); relationships with an interval count only
         when valid at `at` (ISO 8601)."""
         return _answer(lambda: opened().neighbours(entity, key, hops, types, labels, direction, at, limit))
+
+    @server.tool(annotations=READ_ONLY)
+    def navigate(name: str = "", key: str = "", at: str | None = None, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+        """A named path across the hubs from one node (load -> carrier -> vetting at pickup, trip
+        -> load -> customer, company -> owners at a time, driver -> ELD events on a day, unit ->
+        fuel, inspections, repairs, ...). Without a name: the list of navigations, with the
+        entity whose key each starts from and what `at` means for it."""
+        if not name:
+            return {"navigations": [n.to_dict() for n in opened().navigations()]}
+        return _answer(lambda: opened().navigate(name, key, at, limit))
 
     return server
 

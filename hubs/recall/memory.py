@@ -23,7 +23,7 @@ import redis
 
 from hubs import settings as hubs_settings
 from hubs.catalog import Catalog, Entity, load_catalog
-from hubs.recall import history, inputs
+from hubs.recall import history, inputs, navigate
 from hubs.recall.expand import Found, Frontier, Step, breadth_first
 from hubs.recall.graph import GraphConnection
 from hubs.recall.inputs import DEFAULT_LIMIT, QUERY_TIMEOUT_MS, Key, Names
@@ -33,6 +33,8 @@ from hubs.recall.model import (
     AsOf,
     Changes,
     Freshness,
+    Navigated,
+    NavigationInfo,
     Neighbours,
     Node,
     Provenance,
@@ -91,6 +93,7 @@ class Memory:
         self.cache = ReadThrough(cache_client(self.settings, start=False, timeout=CACHE_TIMEOUT_SECONDS))
         self.lags = Lags(self.postgres, self.catalog, freshness_seconds)
         self.graph = GraphConnection(self.settings, timeout_ms)
+        self.navigator = navigate.Navigator(self.catalog)
 
     # -- freshness ---------------------------------------------------------------------------------
 
@@ -310,6 +313,29 @@ class Memory:
         if name in self.catalog.schemas:
             return [e for e in self.catalog.entities if e.schema == name]
         return [self.names.entity(name)]
+
+    # -- navigate ----------------------------------------------------------------------------------
+
+    def navigations(self) -> list[NavigationInfo]:
+        """The catalog's named paths (meta.hubs.navigations): where each starts, goes, and what
+        its `at` means."""
+        return self.navigator.list()
+
+    def navigate(
+        self,
+        name: str,
+        key: str,
+        at: str | datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        source: str = "auto",
+    ) -> Navigated:
+        """The paths a named navigation finds from the node of `key` (its start entity's key), at
+        the time `at` where the navigation takes one; served by the graph, or by PostgreSQL."""
+        question = navigate.question(self.catalog, self.names, name, key, at, limit)
+        if source not in SOURCES:
+            raise bad_input(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+        lag = self.freshness("graph")
+        return navigate.answer(self.navigator, question, source, lag, self.graph, self.postgres, _why)
 
     # -- health and lifetime -----------------------------------------------------------------------
 
