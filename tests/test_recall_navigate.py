@@ -22,8 +22,9 @@ from hubs.recall.http import create_app
 from hubs.recall.mcp import create_server
 from hubs.recall.memory import Memory
 from hubs.recall.model import Navigated
-from hubs.sync.records import comparable
+from hubs.sync.records import comparable, join_key
 from tests.conftest import StoreBench, module_bench
+from tests.helpers import build, land, write_csv
 from tests.test_checks_asked_nothing import empty_hubs
 
 # Per navigation, start keys (and times) the data offers, found without Recall: each names a
@@ -72,7 +73,7 @@ def world(request: pytest.FixtureRequest, postgres_server: str, stores_template:
         bench.sync("graph", full=True) if request.param == "falkordb" else bench.holding_only("graph", ENTITIES)
         memory = Memory(freshness_seconds=0)
         try:
-            yield bench, memory
+            yield bench, memory, request.param == "falkordb"
         finally:
             memory.close()
             empty_hubs(bench, "graph")  # the graph servers are the session's: leave them empty
@@ -110,14 +111,14 @@ def both_ways(memory: Memory, name: str, key: str, at: str | None, limit: int = 
     return graph, rows
 
 
-def test_every_declared_navigation_has_questions(world: tuple[StoreBench, Memory]) -> None:
-    _, memory = world
+def test_every_declared_navigation_has_questions(world: tuple[StoreBench, Memory, bool]) -> None:
+    _, memory, _ = world
     assert set(QUESTIONS) == {n.name for n in memory.navigations()}
 
 
 @pytest.mark.parametrize("name", list(QUESTIONS))
-def test_the_graph_and_postgres_find_the_same_paths(world: tuple[StoreBench, Memory], name: str) -> None:
-    bench, memory = world
+def test_the_graph_and_postgres_find_the_same_paths(world: tuple[StoreBench, Memory, bool], name: str) -> None:
+    bench, memory, _ = world
     starts = bench.sql(QUESTIONS[name])
     assert starts, f"the dataset offers no start for {name}: the test could not fail"
     found = 0
@@ -144,8 +145,8 @@ def _an_ending_stake(bench: StoreBench) -> tuple[str, str, Any]:
     pytest.fail("no ownership stake ends in the dataset: the time test could not fail")
 
 
-def test_moving_the_time_across_a_stakes_end_changes_the_owners(world: tuple[StoreBench, Memory]) -> None:
-    bench, memory = world
+def test_moving_the_time_across_a_stakes_end_changes_the_owners(world: tuple[StoreBench, Memory, bool]) -> None:
+    bench, memory, _ = world
     company, owner, ends = _an_ending_stake(bench)
     before, after = (ends - timedelta(minutes=1)).isoformat(), ends.isoformat()
     for at, holds in ((before, True), (after, False)):
@@ -156,8 +157,8 @@ def test_moving_the_time_across_a_stakes_end_changes_the_owners(world: tuple[Sto
         assert graph.provenance.time_bounds.valid_at == datetime.fromisoformat(at).astimezone(UTC).isoformat()
 
 
-def test_bad_questions_are_400s_and_the_list_is_discoverable(world: tuple[StoreBench, Memory]) -> None:
-    bench, memory = world
+def test_bad_questions_are_400s_and_the_list_is_discoverable(world: tuple[StoreBench, Memory, bool]) -> None:
+    bench, memory, _ = world
     [(trip,)] = bench.sql("select trip_number from hub3_origin.trips order by 1 limit 1")
     [(entity,)] = bench.sql("select entity_code from hub5_financial.legal_entities order by 1 limit 1")
     client = TestClient(create_app(memory))
@@ -180,8 +181,8 @@ def test_bad_questions_are_400s_and_the_list_is_discoverable(world: tuple[StoreB
     assert client.get("/navigate/customer_of_trip/NO-SUCH-TRIP").status_code == 404
 
 
-def test_the_mcp_tool_answers_as_memory_does(world: tuple[StoreBench, Memory]) -> None:
-    bench, memory = world
+def test_the_mcp_tool_answers_as_memory_does(world: tuple[StoreBench, Memory, bool]) -> None:
+    bench, memory, _ = world
     key, at = bench.sql(QUESTIONS["owners_as_of"])[0]
 
     async def ask() -> list[Any]:
@@ -200,3 +201,59 @@ def test_the_mcp_tool_answers_as_memory_does(world: tuple[StoreBench, Memory]) -
     ]
     assert {n["name"] for n in listed.structured_content["navigations"]} == set(QUESTIONS)
     assert unknown.is_error and "unknown navigation 'owners'" in unknown.content[0].text
+
+
+def _landed(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return value.isoformat() if isinstance(value, datetime) else str(value)
+
+
+def test_after_a_change_and_a_delete_the_graph_is_bypassed_then_agrees_again(
+    world: tuple[StoreBench, Memory, bool], tmp_path: Path
+) -> None:
+    bench, memory, whole = world
+    stake = bench.catalog.by_model("ownership_stakes")
+    columns = [c.name for c in stake.landed_columns]
+    rows = bench.sql(
+        f"select {', '.join(columns)} from hub6_corporate.ownership_stakes as s where exists (select from"
+        " hub6_corporate.ownership_stakes as o where o.entity_code = s.entity_code and o.valid_from <> s.valid_from)"
+        " order by entity_code, valid_from, owner_party_id limit 2"
+    )
+    assert len(rows) == 2, "no company with two stakes: the test could not fail"
+    changed, gone = (dict(zip(columns, r, strict=True)) for r in rows)
+    company = changed["entity_code"]
+    assert gone["entity_code"] == company
+    when = {
+        name: (row["valid_from"] + timedelta(minutes=1)).isoformat()
+        for name, row in (("changed", changed), ("gone", gone))
+    }
+    owner = f"OwnershipStake:{join_key(gone[c] for c in stake.primary_key)}"
+    served = memory.navigate("owners_as_of", company, when["gone"])
+    assert served.provenance.store == ("graph" if whole else "postgres"), served.provenance
+    assert owner in {path[0].relationship.owner for path in served.paths}
+
+    revised = {c: _landed(v) for c, v in changed.items()} | {"ownership_pct": str(changed["ownership_pct"] - 1)}
+    deleted = {c: _landed(gone[c]) for c in stake.primary_key} | {"_deleted": "true"}
+    land(write_csv(tmp_path / f"{stake.schema}.{stake.table}.csv", [revised]))
+    (tmp_path / "delete").mkdir()
+    land(write_csv(tmp_path / "delete" / f"{stake.schema}.{stake.table}.csv", [deleted]))
+    built = build(
+        bench.settings.effective_postgres_url,
+        "stg_hub6_corporate__ownership_stakes",
+        "hub_deletions",
+        "ownership_stakes",
+    )
+    assert built.returncode == 0, built.stdout[-3000:]
+
+    behind = memory.navigate("owners_as_of", company, when["gone"])
+    assert behind.provenance.store == "postgres" and behind.provenance.degraded, behind.provenance
+    assert "the graph is behind PostgreSQL" in behind.provenance.reason
+    bench.sync("graph")
+    after, _ = both_ways(memory, "owners_as_of", company, when["gone"])
+    assert owner not in {path[0].relationship.owner for path in after.paths}
+    now, _ = both_ways(memory, "owners_as_of", company, when["changed"])
+    pct = {path[0].node.key: path[0].relationship.properties["ownership_pct"] for path in now.paths}
+    assert pct[str(changed["owner_party_id"])] == float(changed["ownership_pct"] - 1), pct
