@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hubs.catalog import Catalog, Entity, ForeignKey
+from hubs.catalog_meta import Navigation
 from hubs.catalog_meta import Relationship as CatalogRelationship
 from hubs.docs.markdown import code, table
 
@@ -187,6 +188,7 @@ def navigation_section(catalog: Catalog, rels: list[Relationship]) -> str:
         parts.append(f"### {source} -> {target}")
         parts.append(table(("From", "To", "Columns", "Cypher"), sorted(rows)))
     parts.append(_other_cross_hub(catalog, rels))
+    parts.append(_named_navigations(catalog))
     return "\n\n".join(parts)
 
 
@@ -206,3 +208,52 @@ def _other_cross_hub(catalog: Catalog, rels: list[Relationship]) -> str:
             rows.append((f"`{r.type}`", r.source, ", ".join(r.targets), r.kind, r.via, pattern))
     header = ("Type", "From", "To", "Kind", "Via", "Cypher")
     return "### Other cross-hub edges\n\n" + table(header, rows)
+
+
+def _walk(catalog: Catalog, nav: Navigation) -> str:
+    """Each route as the graph draws it: (Load)-[:COVERED_BY]->(Carrier)..."""
+    routes = []
+    for route in nav.routes:
+        text = f"({nav.start_label})"
+        for leg in route:
+            arrow = f"-[:{leg.relationship.type}]->" if leg.outgoing else f"<-[:{leg.relationship.type}]-"
+            text += f"{arrow}({leg.far_label})"
+        routes.append(f"`{text}`")
+    return "<br>".join(routes)
+
+
+def _time(catalog: Catalog, nav: Navigation) -> str:
+    found = []
+    if nav.valid_at is not None:
+        if nav.valid_at.given:
+            found.append("intervals valid at `at` (default now)")
+        else:
+            table = catalog.by_model(
+                nav.start_model if not nav.valid_at.step else nav.routes[0][nav.valid_at.step - 1].far_model
+            ).table
+            found.append(f"intervals valid at `{table}.{nav.valid_at.column}`")
+    if nav.on_day:
+        found.append(f"`{nav.on_day}` on the day `at` (default today)")
+    return "; ".join(found)
+
+
+def _named_navigations(catalog: Catalog) -> str:
+    """The navigations Recall answers by name (meta.hubs.navigations), compiled to Cypher and SQL."""
+    rows = [
+        (
+            f"`{nav.name}`",
+            code(catalog.by_model(nav.start_model).primary_key),
+            _walk(catalog, nav),
+            _time(catalog, nav),
+            nav.description,
+        )
+        for nav in sorted(catalog.navigations.values(), key=lambda n: n.name)
+    ]
+    intro = (
+        "Named paths across the hubs that Recall answers from the graph or from PostgreSQL "
+        "(`GET /navigate/{name}/{key}`, `Memory.navigate`, the MCP tool `navigate`), declared under "
+        "`meta.hubs.navigations` of the model they start from. Intervals are edges with `valid_from` and rows "
+        "of interval entities: `valid_from <= t and (valid_to is null or valid_to > t)`."
+    )
+    header = ("Navigation", "Key", "Path", "Time", "What it answers")
+    return "### Named navigations (Recall)\n\n" + intro + "\n\n" + table(header, rows)
