@@ -188,7 +188,6 @@ def navigation_section(catalog: Catalog, rels: list[Relationship]) -> str:
         parts.append(f"### {source} -> {target}")
         parts.append(table(("From", "To", "Columns", "Cypher"), sorted(rows)))
     parts.append(_other_cross_hub(catalog, rels))
-    parts.append(_named_navigations(catalog))
     return "\n\n".join(parts)
 
 
@@ -237,7 +236,7 @@ def _time(catalog: Catalog, nav: Navigation) -> str:
     return "; ".join(found)
 
 
-def _named_navigations(catalog: Catalog) -> str:
+def named_navigations_section(catalog: Catalog) -> str:
     """The navigations Recall answers by name (meta.hubs.navigations), compiled to Cypher and SQL."""
     rows = [
         (
@@ -256,4 +255,4 @@ def _named_navigations(catalog: Catalog) -> str:
         "of interval entities: `valid_from <= t and (valid_to is null or valid_to > t)`."
     )
     header = ("Navigation", "Key", "Path", "Time", "What it answers")
-    return "### Named navigations (Recall)\n\n" + intro + "\n\n" + table(header, rows)
+    return "## Named Navigations\n\n" + intro + "\n\n" + table(header, rows)
