@@ -475,6 +475,23 @@ class Navigation:
     #: the last node's column falls on the caller's day (an ISO date; default today)
     on_day: str = ""
 
+    def models_at(self, step: int) -> list[str]:
+        """The models a step of the path reaches (0: the start)."""
+        return sorted({route[step - 1].far_model for route in self.routes}) if step else [self.start_model]
+
+    def time_rule(self, table_of: Callable[[str], str]) -> str:
+        """How times filter the paths, in words (`table_of`: a model's table name); "" when they do not."""
+        rule = []
+        if self.valid_at is not None:
+            ref = self.valid_at
+            where = (
+                "`at`" if ref.given else " | ".join(f"`{table_of(m)}.{ref.column}`" for m in self.models_at(ref.step))
+            )
+            rule.append(f"intervals on the path valid at {where}")
+        if self.on_day:
+            rule.append(f"`{self.on_day}` of the last node on the day `at` names")
+        return "; ".join(rule)
+
     @property
     def time_parameter(self) -> str:
         """What the caller's `at` is: "time" (default now), "day" (default today) or "" (none taken)."""

@@ -221,21 +221,6 @@ def _walk(catalog: Catalog, nav: Navigation) -> str:
     return "<br>".join(routes)
 
 
-def _time(catalog: Catalog, nav: Navigation) -> str:
-    found = []
-    if nav.valid_at is not None:
-        if nav.valid_at.given:
-            found.append("intervals valid at `at` (default now)")
-        else:
-            table = catalog.by_model(
-                nav.start_model if not nav.valid_at.step else nav.routes[0][nav.valid_at.step - 1].far_model
-            ).table
-            found.append(f"intervals valid at `{table}.{nav.valid_at.column}`")
-    if nav.on_day:
-        found.append(f"`{nav.on_day}` on the day `at` (default today)")
-    return "; ".join(found)
-
-
 def named_navigations_section(catalog: Catalog) -> str:
     """The navigations Recall answers by name (meta.hubs.navigations), compiled to Cypher and SQL."""
     rows = [
@@ -243,7 +228,7 @@ def named_navigations_section(catalog: Catalog) -> str:
             f"`{nav.name}`",
             code(catalog.by_model(nav.start_model).primary_key),
             _walk(catalog, nav),
-            _time(catalog, nav),
+            nav.time_rule(lambda model: catalog.by_model(model).table),
             nav.description,
         )
         for nav in sorted(catalog.navigations.values(), key=lambda n: n.name)

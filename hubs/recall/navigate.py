@@ -33,7 +33,7 @@ from psycopg2.extensions import connection as Connection
 from hubs.catalog import Catalog, Entity
 from hubs.catalog_meta import Leg, Navigation, TimeRef
 from hubs.recall import inputs
-from hubs.recall.graph import GraphSide
+from hubs.recall.graph import GraphConnection, GraphSide
 from hubs.recall.inputs import Key, Names
 from hubs.recall.model import (
     POSTGRES,
@@ -49,7 +49,7 @@ from hubs.recall.model import (
     TimeBounds,
     bad_input,
 )
-from hubs.recall.postgres import current_row
+from hubs.recall.postgres import Reader, current_row
 from hubs.sync.feed import hub_table
 from hubs.sync.records import join_key, key_of, normalize, properties
 
@@ -86,19 +86,12 @@ def _day(value: Any) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
 
 
+_INTERVAL_RULE = "valid_from <= t and (valid_to is null or valid_to > t)"
+
+
 def _time_rule(nav: Navigation, catalog: Catalog) -> str:
-    rule = []
-    if nav.valid_at is not None:
-        where = "the time asked (at)" if nav.valid_at.given else _column_name(nav, nav.valid_at, catalog)
-        rule.append(f"intervals on the path valid at {where}: valid_from <= t and (valid_to is null or valid_to > t)")
-    if nav.on_day:
-        rule.append(f"{nav.on_day} of the last node on the day asked (at): day_from <= {nav.on_day} < day_to")
-    return "; ".join(rule)
-
-
-def _column_name(nav: Navigation, ref: TimeRef, catalog: Catalog) -> str:
-    models = sorted({route[ref.step - 1].far_model for route in nav.routes}) if ref.step else [nav.start_model]
-    return " | ".join(f"{catalog.by_model(m).table}.{ref.column}" for m in models)
+    rule = nav.time_rule(lambda model: catalog.by_model(model).table)
+    return f"{rule} (intervals: {_INTERVAL_RULE})" if nav.valid_at is not None else rule
 
 
 def describe(nav: Navigation, catalog: Catalog) -> NavigationInfo:
@@ -383,8 +376,8 @@ def answer(
     q: Question,
     source: str,
     lag: Freshness,
-    graph: Any,
-    postgres: Any,
+    graph: GraphConnection,
+    postgres: Reader,
     why_failed: Callable[[BaseException], str],
 ) -> Navigated:
     """From the graph when it may answer (in sync, reachable, holding the start), else from
