@@ -18,7 +18,16 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from hubs.catalog_meta import CacheEntry, MetaProblems, ModelFacts, Relationship, VectorSpec, read_meta
+from hubs.catalog_meta import (
+    CacheEntry,
+    MetaProblems,
+    ModelFacts,
+    Navigation,
+    Relationship,
+    VectorSpec,
+    read_meta,
+    read_navigation,
+)
 from hubs.settings import DBT_PROJECT_DIR
 
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -80,6 +89,8 @@ class Entity:
     cache: tuple[CacheEntry, ...] = ()
     vectors: VectorSpec | None = None
     timeline_facts: tuple[str, ...] = ()
+    #: named paths from this entity's rows (meta.hubs.navigations), resolved over the whole catalog
+    navigations: tuple[Navigation, ...] = ()
     #: the yml declaring the model (named in the loader's messages)
     yml: str = field(default="", compare=False)
 
@@ -153,6 +164,11 @@ class Catalog:
             if entity.model == model:
                 return entity
         raise KeyError(f"no hub model {model}")
+
+    @property
+    def navigations(self) -> dict[str, Navigation]:
+        """Every entity's navigations by name (names are unique across the catalog)."""
+        return {n.name: n for e in self.entities for n in e.navigations}
 
     @property
     def schemas(self) -> list[str]:
@@ -301,6 +317,8 @@ def typed_catalog(entities: list[Entity], problems: list[str] | None = None) -> 
     labels = {e.model: e.meta.get("label") or "" for e in entities}
     typed = [_typed(entity, labels, problems) for entity in entities]
     problems += _catalog_problems(typed)
+    if not problems:  # a path is resolved over relationships that all read right
+        typed = _with_navigations(typed, problems)
     if problems:
         raise CatalogError(
             f"the hub catalog in {DBT_PROJECT_DIR} has {len(problems)} problem(s):\n  " + "\n  ".join(problems)
@@ -350,6 +368,24 @@ def _typed(entity: Entity, labels: dict[str, str], problems: list[str]) -> Entit
         vectors=meta.vectors,
         timeline_facts=meta.facts,
     )
+
+
+def _with_navigations(entities: list[Entity], problems: list[str]) -> list[Entity]:
+    """The entities with their meta.hubs.navigations resolved; what is wrong goes to `problems`."""
+    models = {e.model: e for e in entities}
+    typed = []
+    for entity in entities:
+        found = MetaProblems()
+        navigations = tuple(
+            nav
+            for i, raw in enumerate(entity.meta.get("navigations") or [])
+            if (nav := read_navigation(raw, entity, models, f"meta.hubs.navigations[{i}]", found)) is not None
+        )
+        problems += [f"{entity.yml}, model {entity.model}: {p}" for p in found]
+        typed.append(replace(entity, navigations=navigations))
+    names = Counter(n.name for e in typed for n in e.navigations)
+    problems += [f"navigation {name!r} is declared twice" for name, n in names.items() if n > 1]
+    return typed
 
 
 def _catalog_problems(entities: list[Entity]) -> list[str]:

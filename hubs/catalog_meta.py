@@ -419,3 +419,234 @@ def _vector_spec(raw: dict[str, Any] | None, facts: ModelFacts, problems: MetaPr
         f"{spec.time!r} is not one of the payload columns ({', '.join(spec.payload)})",
     )
     return spec
+
+
+# -- navigations ------------------------------------------------------------------------------------
+# meta.hubs.navigations of a model: named paths from its rows across the typed relationships, which
+# Recall compiles to Cypher and to SQL (hubs/recall/navigate.py). A path crosses other models'
+# relationships, so it is resolved once every model is typed (resolve_navigations).
+
+#: forms both stores answer (PostgreSQL joins the columns naming both ends, or an array's elements)
+NAVIGABLE_FORMS = (*PAIR_FORMS, "array")
+CALLER = "$at"  # valid_at: the caller's time (default now)
+MAX_STEPS = 4
+MAX_ROUTES = 8
+_NAVIGATION_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_TIME_TYPES = ("timestamptz", "timestamp with time zone")
+_NOT_IN_THE_GRAPH = ("created_at", "updated_at", "_landing_seq", "_row_hash")
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One relationship crossed from its near end: its start (outgoing) or its end."""
+
+    relationship: Relationship
+    outgoing: bool
+    near_model: str
+    far_model: str
+    far_label: str
+    #: the far model is an interval entity: its rows hold when they were valid
+    far_interval: bool
+
+    @property
+    def edge_interval(self) -> bool:
+        """The relationship carries its own interval (DROVE, OWNS)."""
+        return "valid_from" in self.relationship.properties
+
+
+@dataclass(frozen=True)
+class TimeRef:
+    """A time a navigation compares with: the caller's, or a column of a node on the path."""
+
+    step: int = -1  # -1: the caller's time; 0: the start; n: the node step n reaches
+    column: str = ""
+
+    @property
+    def given(self) -> bool:
+        return self.step < 0
+
+
+@dataclass(frozen=True)
+class Navigation:
+    """A named path from a model's rows: a step per relationship type (or a few alternatives),
+    resolved to every way (route) it can be walked, with the times it is filtered by."""
+
+    name: str
+    description: str
+    start_model: str
+    start_label: str
+    steps: tuple[tuple[str, ...], ...]  # relationship types of each step
+    #: every way along the path, one leg per step (a step with several types or ends gives several)
+    routes: tuple[tuple[Leg, ...], ...]
+    #: intervals on the path (edges that carry one, nodes of interval entities) valid at this time
+    valid_at: TimeRef | None = None
+    #: the last node's column falls on the caller's day (an ISO date; default today)
+    on_day: str = ""
+
+    def models_at(self, step: int) -> list[str]:
+        """The models a step of the path reaches (0: the start)."""
+        return sorted({route[step - 1].far_model for route in self.routes}) if step else [self.start_model]
+
+    def time_rule(self, table_of: Callable[[str], str]) -> str:
+        """How times filter the paths, in words (`table_of`: a model's table name); "" when they do not."""
+        rule = []
+        if self.valid_at is not None:
+            ref = self.valid_at
+            where = (
+                "`at`" if ref.given else " | ".join(f"`{table_of(m)}.{ref.column}`" for m in self.models_at(ref.step))
+            )
+            rule.append(f"intervals on the path valid at {where}")
+        if self.on_day:
+            rule.append(f"`{self.on_day}` of the last node on the day `at` names")
+        return "; ".join(rule)
+
+    @property
+    def time_parameter(self) -> str:
+        """What the caller's `at` is: "time" (default now), "day" (default today) or "" (none taken)."""
+        if self.on_day:
+            return "day"
+        return "time" if self.valid_at is not None and self.valid_at.given else ""
+
+
+class _Model:
+    """What resolving a path needs of a typed entity (hubs.catalog.Entity has these)."""
+
+    model: str
+    label: str
+    history: str
+    columns: tuple[Any, ...]
+    relationships: tuple[Relationship, ...]
+
+
+def _ends(rel: Relationship) -> tuple[str, str]:
+    return rel.start_model, rel.end_model
+
+
+def _legs_from(
+    model: str, step: dict[str, Any], models: Mapping[str, _Model], where: str, problems: MetaProblems
+) -> list[Leg]:
+    """Every relationship of the step's types that leaves `model` in the step's direction."""
+    types = step.get("type") if isinstance(step.get("type"), list) else [str(step.get("type"))]
+    direction = step.get("direction", "both")
+    if not problems.need(direction in ("both", "out", "in"), f"{where}.direction", "must be both, out or in"):
+        return []
+    declared = [r for m in models.values() for r in m.relationships if r.type in types]
+    unknown = sorted(set(types) - {r.type for r in declared})
+    if not problems.need(not unknown, where, f"unknown relationship {', '.join(unknown)}"):
+        return []
+    by_label = {m.label: m.model for m in models.values()}
+    target = step.get("to", "")
+    if not problems.need(not target or target in by_label, f"{where}.to", f"{target!r} is no label"):
+        return []
+    legs = []
+    for rel in declared:
+        touches = rel.start_model == model or not rel.end_labels or models[model].label in rel.end_labels
+        if rel.form not in NAVIGABLE_FORMS and touches:
+            problems.need(
+                False,
+                where,
+                f"{rel.type} ({rel.form}, on {rel.owner}) is no relationship PostgreSQL can follow "
+                f"(forms {', '.join(NAVIGABLE_FORMS)})",
+            )
+            return []
+        for outgoing in (True, False):
+            near, far = _ends(rel) if outgoing else _ends(rel)[::-1]
+            if near != model or direction == ("in" if outgoing else "out") or rel.form not in NAVIGABLE_FORMS:
+                continue
+            if target and models[far].label != target:
+                continue
+            far_model = models[far]
+            legs.append(Leg(rel, outgoing, near, far, far_model.label, far_model.history == "interval"))
+    problems.need(
+        legs,
+        where,
+        f"the path does not connect: no {'|'.join(types)} relationship "
+        f"{'to ' + target + ' ' if target else ''}touches {models[model].label} here",
+    )
+    return legs
+
+
+def _time_column(model: _Model, column: str, where: str, problems: MetaProblems) -> bool:
+    types = {c.name: c.data_type for c in model.columns}
+    if not problems.need(column in types, where, f"{column} is no column of {model.model}"):
+        return False
+    return problems.need(
+        types[column] in _TIME_TYPES and column not in _NOT_IN_THE_GRAPH,
+        where,
+        f"{model.model}.{column} is no time both stores hold (a timestamptz column other than created_at/updated_at)",
+    )
+
+
+def _valid_at(raw: Any, steps: list[set[str]], models: Mapping[str, _Model], where: str, problems: MetaProblems):
+    """valid_at: `$at` (the caller's time), a column of the start, or {step, column}."""
+    if raw == CALLER:
+        return TimeRef()
+    spec = raw if isinstance(raw, dict) else {"step": 0, "column": raw}
+    step, column = spec.get("step", 0), str(spec.get("column", ""))
+    if not problems.need(isinstance(step, int) and 0 <= step < len(steps), where, f"step {step!r} is not on the path"):
+        return None
+    ok = all(_time_column(models[m], column, where, problems) for m in sorted(steps[step]))
+    return TimeRef(step, column) if ok else None
+
+
+def read_navigation(raw: Any, model: _Model, models: Mapping[str, _Model], where: str, problems: MetaProblems):
+    """One entry of meta.hubs.navigations, resolved over the typed catalog (None when wrong)."""
+    if not problems.need(isinstance(raw, dict), where, "must be a mapping (name, description, path)"):
+        return None
+    name, before = str(raw.get("name", "")), len(problems)
+    where = f"{where} ({name or '?'})"
+    ok = problems.need(_NAVIGATION_NAME.fullmatch(name), where, "name must be snake_case")
+    ok &= problems.need(str(raw.get("description", "")).strip(), f"{where}.description", "is missing")
+    path = raw.get("path")
+    ok &= problems.need(
+        isinstance(path, list) and 1 <= len(path) <= MAX_STEPS, f"{where}.path", f"must list 1 to {MAX_STEPS} steps"
+    )
+    unknown_keys = sorted(set(raw) - {"name", "description", "path", "valid_at", "on_day"})
+    ok &= problems.need(not unknown_keys, where, f"unknown key(s) {', '.join(unknown_keys)}")
+    if not ok:
+        return None
+    routes: list[tuple[Leg, ...]] = [()]
+    reached = [{model.model}]  # the models each step may reach
+    steps = []
+    for i, step in enumerate(path):
+        step = step if isinstance(step, dict) else {"type": step}
+        steps.append(tuple(step["type"]) if isinstance(step.get("type"), list) else (str(step.get("type")),))
+        found = {}
+        for route in routes:
+            here = route[-1].far_model if route else model.model
+            if here not in found:
+                found[here] = _legs_from(here, step, models, f"{where}.path[{i}]", problems)
+        routes = [(*route, leg) for route in routes for leg in found[route[-1].far_model if route else model.model]]
+        if not routes:
+            return None
+        reached.append({r[-1].far_model for r in routes})
+    if not problems.need(
+        len(routes) <= MAX_ROUTES, f"{where}.path", f"{len(routes)} ways along it, at most {MAX_ROUTES}"
+    ):
+        return None
+    valid_at = _valid_at(raw["valid_at"], reached, models, f"{where}.valid_at", problems) if "valid_at" in raw else None
+    if valid_at is not None:
+        problems.need(
+            any(leg.edge_interval or leg.far_interval for route in routes for leg in route),
+            f"{where}.valid_at",
+            "nothing on the path has an interval (an edge with valid_from, a node of an interval entity)",
+        )
+    on_day = str(raw.get("on_day", ""))
+    if on_day:
+        problems.need(
+            valid_at is None or not valid_at.given, f"{where}.on_day", f"the caller's time is the day: not {CALLER} too"
+        )
+        for last in sorted(reached[-1]):
+            _time_column(models[last], on_day, f"{where}.on_day", problems)
+    if ("valid_at" in raw and valid_at is None) or len(problems) > before:
+        return None
+    return Navigation(
+        name=name,
+        description=str(raw["description"]).strip(),
+        start_model=model.model,
+        start_label=model.label,
+        steps=tuple(steps),
+        routes=tuple(routes),
+        valid_at=valid_at,
+        on_day=on_day,
+    )

@@ -195,7 +195,41 @@ BROKEN_META = {
         lambda n: n["columns"].pop("_row_hash"),
         "technical column(s) _row_hash missing",
     ),
+    "navigation over an unknown relationship": (
+        "loads",
+        lambda n: _navigation(n, "carrier_vetting_at_pickup").update(path=["COVERED_BY", "VETTED_WITH"]),
+        "meta.hubs.navigations[0] (carrier_vetting_at_pickup).path[1]: unknown relationship VETTED_WITH",
+    ),
+    "navigation whose path does not connect": (
+        "loads",
+        lambda n: _navigation(n, "carrier_vetting_at_pickup").update(path=["COVERED_BY", "LOGGED"]),
+        "path[1]: the path does not connect: no LOGGED relationship touches Carrier",
+    ),
+    "navigation timed by no column": (
+        "loads",
+        lambda n: _navigation(n, "carrier_vetting_at_pickup").update(valid_at="picked_up_at"),
+        "valid_at: picked_up_at is no column of loads",
+    ),
+    "navigation timed by a column that is no time": (
+        "loads",
+        lambda n: _navigation(n, "carrier_vetting_at_pickup").update(valid_at={"step": 1, "column": "legal_name"}),
+        "carriers.legal_name is no time both stores hold",
+    ),
+    "navigation over a relationship PostgreSQL cannot follow": (
+        "loads",
+        lambda n: _navigation(n, "carrier_vetting_at_pickup").update(path=["BILLS"], valid_at="$at"),
+        "path[0]: BILLS (typed_key, on invoice_load_matches) is no relationship PostgreSQL can follow",
+    ),
+    "navigation on a day of no column": (
+        "drivers",
+        lambda n: _navigation(n, "hos_events_on_day").update(on_day="logged_at"),
+        "on_day: logged_at is no column of hos_events",
+    ),
 }
+
+
+def _navigation(node: dict, name: str) -> dict:
+    return next(n for n in _hubs(node)["navigations"] if n["name"] == name)
 
 
 @pytest.mark.parametrize("case", list(BROKEN_META))
@@ -230,6 +264,37 @@ def test_the_loader_resolves_every_relationship_to_labels(catalog: Catalog) -> N
                 parent = next(fk.parent_model for fk in entity.foreign_keys if fk.columns == rel.foreign_key)
                 ends = (entity.label, catalog.by_model(parent).label)
                 assert (rel.start_label, *rel.end_labels) == (ends[::-1] if rel.direction == "in" else ends)
+
+
+def test_the_loader_refuses_a_navigation_name_declared_twice(manifest: dict, tmp_path: Path) -> None:
+    def again(node: dict) -> None:
+        _hubs(node)["navigations"].append(dict(_navigation(node, "drivers_of_unit"), name="unit_service_history"))
+
+    message = _broken(manifest, tmp_path, "tractors", again)
+    assert "navigation 'unit_service_history' is declared twice" in message, message
+
+
+def test_navigations_resolve_to_routes_over_the_typed_relationships(catalog: Catalog) -> None:
+    # the five patterns, each walked the way its relationships are drawn
+    walked = {
+        name: [[(leg.relationship.type, leg.far_label) for leg in route] for route in nav.routes]
+        for name, nav in catalog.navigations.items()
+    }
+    assert walked["carrier_vetting_at_pickup"] == [[("COVERED_BY", "Carrier"), ("VETTED_BY", "CarrierVetting")]]
+    assert walked["customer_of_trip"] == [[("HAULED_AS", "Load"), ("TENDERS", "Customer")]]
+    assert walked["owners_as_of"] == [[("OWNS", "Party")]]
+    assert walked["hos_events_on_day"] == [[("LOGGED", "HosEvent")]]
+    assert sorted(walked["unit_service_history"]) == [
+        [("FUELED", "FuelTransaction")],
+        [("OF", "Inspection")],
+        [("REPAIRS", "MaintenanceOrder")],
+    ]
+    times = {name: nav.time_parameter for name, nav in catalog.navigations.items()}
+    assert (times["owners_as_of"], times["hos_events_on_day"], times["carrier_vetting_at_pickup"]) == (
+        "time",
+        "day",
+        "",
+    )
 
 
 def test_labels_are_45_unique_names(catalog: Catalog) -> None:

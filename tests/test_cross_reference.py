@@ -74,6 +74,7 @@ def test_sections_come_in_order(document: str) -> None:
         "Relationship Directory",
         "Database Distribution Matrix",
         "Cross-Hub Navigation",
+        "Named Navigations",
         "Temporal Tracking",
         "Validations",
     ]
@@ -214,6 +215,14 @@ def test_every_relationship_row_names_its_ends_as_its_pattern_does(catalog: Cata
             assert (unquote(row[0]), row[1], target) in edges, row
     for start, rel_type, end, _ in patterns:
         assert any(t == rel_type and s == start and (e == end or not end) for t, s, e in edges), (start, rel_type)
+
+
+def test_named_navigations_list_the_catalogs_paths(catalog: Catalog, document: str) -> None:
+    rows = {unquote(r[0]): r for r in table_rows(section(document, "Named Navigations"))}
+    assert set(rows) == set(catalog.navigations)
+    for name, nav in catalog.navigations.items():
+        walked = [f"[:{leg.relationship.type}]" for route in nav.routes for leg in route]
+        assert all(step in rows[name][2] for step in walked) and nav.start_label in rows[name][2], rows[name]
 
 
 def test_temporal_tracking_reads_history_tables_and_intervals(catalog: Catalog, document: str) -> None:

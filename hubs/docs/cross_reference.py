@@ -19,6 +19,7 @@ from hubs.catalog import Catalog, Column, Entity, ensure_manifest, load_catalog
 from hubs.docs.markdown import code, prose, table
 from hubs.docs.relationships import (
     directory_section,
+    named_navigations_section,
     navigation_section,
     relationships,
 )
@@ -432,6 +433,7 @@ def render(catalog: Catalog, manifest: dict[str, Any]) -> str:
         directory_section(rels),
         _distribution_section(catalog),
         navigation_section(catalog, rels),
+        named_navigations_section(catalog),
         _temporal_section(catalog, manifest),
         _validations_section(manifest),
     ]

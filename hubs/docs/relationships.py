@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hubs.catalog import Catalog, Entity, ForeignKey
+from hubs.catalog_meta import Navigation
 from hubs.catalog_meta import Relationship as CatalogRelationship
 from hubs.docs.markdown import code, table
 
@@ -206,3 +207,37 @@ def _other_cross_hub(catalog: Catalog, rels: list[Relationship]) -> str:
             rows.append((f"`{r.type}`", r.source, ", ".join(r.targets), r.kind, r.via, pattern))
     header = ("Type", "From", "To", "Kind", "Via", "Cypher")
     return "### Other cross-hub edges\n\n" + table(header, rows)
+
+
+def _walk(catalog: Catalog, nav: Navigation) -> str:
+    """Each route as the graph draws it: (Load)-[:COVERED_BY]->(Carrier)..."""
+    routes = []
+    for route in nav.routes:
+        text = f"({nav.start_label})"
+        for leg in route:
+            arrow = f"-[:{leg.relationship.type}]->" if leg.outgoing else f"<-[:{leg.relationship.type}]-"
+            text += f"{arrow}({leg.far_label})"
+        routes.append(f"`{text}`")
+    return "<br>".join(routes)
+
+
+def named_navigations_section(catalog: Catalog) -> str:
+    """The navigations Recall answers by name (meta.hubs.navigations), compiled to Cypher and SQL."""
+    rows = [
+        (
+            f"`{nav.name}`",
+            code(catalog.by_model(nav.start_model).primary_key),
+            _walk(catalog, nav),
+            nav.time_rule(lambda model: catalog.by_model(model).table),
+            nav.description,
+        )
+        for nav in sorted(catalog.navigations.values(), key=lambda n: n.name)
+    ]
+    intro = (
+        "Named paths across the hubs that Recall answers from the graph or from PostgreSQL "
+        "(`GET /navigate/{name}/{key}`, `Memory.navigate`, the MCP tool `navigate`), declared under "
+        "`meta.hubs.navigations` of the model they start from. Intervals are edges with `valid_from` and rows "
+        "of interval entities: `valid_from <= t and (valid_to is null or valid_to > t)`."
+    )
+    header = ("Navigation", "Key", "Path", "Time", "What it answers")
+    return "## Named Navigations\n\n" + intro + "\n\n" + table(header, rows)

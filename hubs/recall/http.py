@@ -4,6 +4,8 @@
     GET /entities/{entity}/{key}/neighbours       ?hops=&type=&label=&direction=&at=&limit=
     GET /entities/{entity}/{key}/context          ?chars= (one block of text for a prompt)
     GET /search                   ?q=&entity=&hub=&collection=&time_from=&time_to=&status=&k=&expand=&mode=
+    GET /navigate                                 the named navigations and their parameters
+    GET /navigate/{name}/{key}                    ?at=&limit=
     GET /health                                   each store: answering, and how far behind
 
 A RecallError is answered with its status and `{"status": ..., "error": "..."}`; anything else
@@ -154,6 +156,20 @@ def create_app(memory: Memory | None = None, token: str | None = None) -> FastAP
     ) -> dict[str, Any]:
         memory = mind(request)
         return memory.search(q, entity, hub, collection, time_from, time_to, status, k, expand, mode).to_dict()
+
+    @app.get("/navigate", summary="The named navigations: where each starts and goes, and what `at` means")
+    def navigations(request: Request) -> list[dict[str, Any]]:
+        return [n.to_dict() for n in mind(request).navigations()]
+
+    @app.get("/navigate/{name}/{key:path}", summary="The paths a named navigation finds from a node")
+    def navigate(
+        request: Request,
+        name: str,
+        key: str,
+        at: Annotated[str | None, Query(description="ISO 8601 time or date, for navigations that take one")] = None,
+        limit: Annotated[int, Query(description=f"paths, at most {MAX_ROWS}")] = DEFAULT_LIMIT,
+    ) -> dict[str, Any]:
+        return mind(request).navigate(name, key, at, limit).to_dict()
 
     @app.get("/entities/{entity}/{key:path}", summary="The current record of an entity by key")
     def get(

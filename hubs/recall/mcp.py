@@ -2,7 +2,8 @@
 pointed at it (`hubs mcp`: stdio by default, or streamable HTTP, behind the same bearer token
 rule as `hubs serve`).
 
-Each tool is one Memory operation under its own name (get, as_of, changes, neighbours, search, context), read-only
+Each tool is one Memory operation under its own name (get, as_of, changes, neighbours, search,
+navigate, context), read-only
 and idempotent; its answer is the same JSON the HTTP API gives, provenance included. A question
 Recall refuses (an unknown entity, a malformed key or time) is a tool error with Recall's message,
 secrets masked.
@@ -140,6 +141,16 @@ def create_server(factory: Callable[[], Memory] = Memory) -> MCPServer:
         characters (its facts, what it is related to now, its recent changes, related documents):
         the `text` field is meant to go into a prompt as it is."""
         return _answer(lambda: opened().context(entity, key, chars))
+
+    @server.tool(annotations=READ_ONLY)
+    def navigate(name: str = "", key: str = "", at: str | None = None, limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
+        """A named path across the hubs from one node (load -> carrier -> vetting at pickup, trip
+        -> load -> customer, company -> owners at a time, driver -> ELD events on a day, unit ->
+        fuel, inspections, repairs, ...). Without a name: the list of navigations, with the
+        entity whose key each starts from and what `at` means for it."""
+        if not name:
+            return {"navigations": [n.to_dict() for n in opened().navigations()]}
+        return _answer(lambda: opened().navigate(name, key, at, limit))
 
     return server
 

@@ -24,7 +24,7 @@ import redis
 from hubs import settings as hubs_settings
 from hubs.catalog import Catalog, Entity, load_catalog
 from hubs.recall import context as blocks
-from hubs.recall import history, inputs, search
+from hubs.recall import history, inputs, navigate, search
 from hubs.recall.expand import Found, Frontier, Step, breadth_first
 from hubs.recall.graph import GraphConnection
 from hubs.recall.inputs import DEFAULT_LIMIT, QUERY_TIMEOUT_MS, Key, Names
@@ -35,6 +35,8 @@ from hubs.recall.model import (
     Changes,
     Context,
     Freshness,
+    Navigated,
+    NavigationInfo,
     Neighbours,
     Node,
     Provenance,
@@ -98,6 +100,7 @@ class Memory:
         self.lags = Lags(self.postgres, self.catalog, freshness_seconds, self.vectors.store_name)
         self.graph = GraphConnection(self.settings, timeout_ms)
         self.searcher = search.Searcher(self.postgres, self.vectors)
+        self.navigator = navigate.Navigator(self.catalog)
 
     # -- freshness ---------------------------------------------------------------------------------
 
@@ -378,6 +381,29 @@ class Memory:
             {s.title: {"lines": held.get(s.title, 0), "of": len(s.lines)} for s in sections},
             {s.title: s.provenance for s in sections},
         )
+
+    # -- navigate ----------------------------------------------------------------------------------
+
+    def navigations(self) -> list[NavigationInfo]:
+        """The catalog's named paths (meta.hubs.navigations): where each starts, goes, and what
+        its `at` means."""
+        return self.navigator.list()
+
+    def navigate(
+        self,
+        name: str,
+        key: str,
+        at: str | datetime | None = None,
+        limit: int = DEFAULT_LIMIT,
+        source: str = "auto",
+    ) -> Navigated:
+        """The paths a named navigation finds from the node of `key` (its start entity's key), at
+        the time `at` where the navigation takes one; served by the graph, or by PostgreSQL."""
+        question = navigate.question(self.catalog, self.names, name, key, at, limit)
+        if source not in SOURCES:
+            raise bad_input(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+        lag = self.freshness("graph")
+        return navigate.answer(self.navigator, question, source, lag, self.graph, self.postgres, _why)
 
     # -- health and lifetime -----------------------------------------------------------------------
 

@@ -238,3 +238,43 @@ class Search:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One step of a navigated path: the relationship crossed and the node it reached."""
+
+    relationship: Relation
+    node: Node  # hops: the step's number (1 the first)
+
+
+@dataclass(frozen=True)
+class Navigated:
+    """The paths a named navigation (meta.hubs.navigations) found from one node, each a list of
+    hops, ordered by the keys along the path."""
+
+    navigation: str
+    start: Node
+    paths: list[list[Hop]]
+    truncated: bool  # more paths than the limit
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NavigationInfo:
+    """What a navigation asks for and where it goes (for discovery: `GET /navigate`)."""
+
+    name: str
+    description: str
+    entity: str  # the start's entity name
+    key: list[str]  # the start's key columns (joined by '|')
+    path: list[list[str]]  # relationship types of each step
+    reaches: list[list[str]]  # labels each step can reach
+    at: str  # what the `at` parameter is ("" = none taken)
+    time_rule: str  # how times filter the paths ("" = not at all)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
