@@ -13,8 +13,10 @@ are asked three ways in the same run:
   indexed SELECT by primary key (the others); as_of: an indexed SELECT of the row valid at T;
   changes of one key: the union of the key's current and superseded rows
   (hubs.recall.history.beliefs_sql, without Memory around it); neighbours: a variable-length
-  Cypher match `(a {key})-[*1..hops]-(b)`, LIMIT the same cap; search: the query's embedding
-  and a Qdrant query_points with the same filter;
+  Cypher match `(a {key})-[*1..hops]-(b)`, LIMIT the same cap; search (hybrid, k=10, filtered
+  by the entity and a status its rows have): the query's embedding and a Qdrant query_points of
+  the semantic side alone with the same filter (on a copy of the local store); navigate and
+  context wrap several calls and have no bare counterpart;
 * over HTTP, against `hubs serve` in its own process (httpx, one kept-alive connection): what
   the HTTP layer adds at each percentile.
 
@@ -34,10 +36,11 @@ import random
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,11 +51,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
+from qdrant_client import models
 
 from benchmarks.stores import SERVERS, build_hubs, free_port, machine, prepare_environment, timed
 from hubs import settings as hubs_settings
 from hubs.catalog import Catalog, Entity, load_catalog
 from hubs.db import connect
+from hubs.embeddings import embedder_from_env
 from hubs.recall import history
 from hubs.recall.inputs import DEFAULT_LIMIT
 from hubs.recall.memory import Memory
@@ -64,6 +69,7 @@ from hubs.sync.connections import cache_client, graph_dialect
 from hubs.sync.engine import sync
 from hubs.sync.records import key_of
 from hubs.sync.stores import opened
+from hubs.sync.vectors import open_client
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -71,6 +77,7 @@ SYNCED = ("graph", "cache", "vectors")
 NEIGHBOUR_HOPS = 2
 PERCENTILES = (50, 95, 99)
 CLIENT_SECONDS = 5.0
+SEARCH_K = 10
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,9 @@ class Question:
     key: str  # the hubs key (composite parts joined by '|')
     parts: tuple[Any, ...]  # the primary key's values, in order
     at: datetime | None = None  # a valid time inside one of the key's versions
+    text: str = ""  # search: the words asked
+    status: str | None = None  # search: a status the entity's rows have
+    name: str = ""  # navigate: the navigation
 
 
 @dataclass
@@ -86,7 +96,7 @@ class Operation:
     """One read operation: how the API, the bare store and HTTP ask a question."""
 
     name: str
-    questions: list[Question]
+    questions: list[Question]  # (replace() of a Question carries the search and navigate fields)
     api: Callable[[Memory, Question], Any]
     bare: Callable[[Question], Any] | None
     path: Callable[[Question], str]
@@ -133,6 +143,46 @@ def spread(conn: Connection, entities: list[Entity], count: int, rng: random.Ran
     return questions[:count]
 
 
+def search_questions(conn: Connection, catalog: Catalog, count: int, rng: random.Random) -> list[Question]:
+    """Words from the searchable rows' own text, each asked of its row's entity, with one of the
+    statuses that entity's rows have where its vectors carry a status (filters, as the issue asks)."""
+    questions = []
+    for entity in [e for e in catalog.entities if e.vectors]:
+        status = "status" in entity.vectors.payload
+        columns = sql.SQL(", ").join(sql.Identifier(c) for c in (*entity.primary_key, entity.vectors.text[0]))
+        extra = sql.SQL(", status::text") if status else sql.SQL(", null")
+        with conn.cursor() as cur:
+            cur.execute("select setseed(%s)", (rng.random(),))
+            cur.execute(
+                sql.SQL("select {}{} from {} order by random() limit %s").format(columns, extra, hub_table(entity)),
+                (max(1, count // 8),),
+            )
+            rows = cur.fetchall()
+        conn.rollback()
+        width = len(entity.primary_key)
+        for row in rows:
+            words = [w.strip(".,;:()") for w in str(row[width] or "").split() if len(w) > 4]
+            if words:
+                parts = tuple(row[:width])
+                key = key_of(entity, dict(zip(entity.primary_key, parts, strict=True)))
+                text = " ".join(rng.sample(words, min(2, len(words))))
+                questions.append(Question(entity, key, parts, text=text, status=row[width + 1]))
+    rng.shuffle(questions)
+    return questions[:count]
+
+
+def navigate_questions(conn: Connection, catalog: Catalog, count: int, rng: random.Random) -> list[Question]:
+    """Start keys of each navigation, spread evenly over them."""
+    navigations = sorted(catalog.navigations.values(), key=lambda n: n.name)
+    per = max(1, count // max(1, len(navigations)))
+    questions = []
+    for nav in navigations:
+        entity = catalog.by_model(nav.start_model)
+        questions += [replace(q, name=nav.name) for q in sample_keys(conn, entity, per, rng.random())]
+    rng.shuffle(questions)
+    return questions[:count]
+
+
 # -- bare calls ------------------------------------------------------------------------------------
 
 
@@ -143,6 +193,10 @@ class Bare:
         self.conn = connect(settings, autocommit=True)
         self.redis = cache_client(settings, start=False)
         self.graph = graph_dialect(settings)
+        self.embedder = embedder_from_env()
+        copy = Path(tempfile.mkdtemp(prefix="recall-bare-qdrant-")) / "qdrant"
+        shutil.copytree(settings.home / "qdrant", copy)
+        self.qdrant = open_client(None, copy)
 
     def select(self, query: sql.Composable, params: Any) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cur:
@@ -175,9 +229,20 @@ class Bare:
         )
         return self.graph.read(cypher, {"key": q.key, "cap": DEFAULT_LIMIT + 1})
 
+    def search(self, q: Question) -> Any:
+        """The query's embedding and a Qdrant query of its entity's collection with the same
+        filter, on a copy of the local store (the API's own snapshot is not disturbed)."""
+        must = [models.FieldCondition(key="entity", match=models.MatchValue(value=q.entity.model))]
+        if q.status is not None:
+            must.append(models.FieldCondition(key="status", match=models.MatchAny(any=[q.status])))
+        vector = self.embedder.embed_one(q.text)
+        collection = f"{q.entity.vectors.collection}__{self.embedder.slug}"
+        return self.qdrant.query_points(collection, query=vector, query_filter=models.Filter(must=must), limit=SEARCH_K)
+
     def close(self) -> None:
         self.conn.close()
         self.redis.close()
+        self.qdrant.close()
 
 
 # -- timing ----------------------------------------------------------------------------------------
@@ -270,6 +335,15 @@ def key_path(q: Question) -> str:
     return f"/entities/{q.entity.name}/{quote(q.key, safe='')}"
 
 
+def ask_search(memory: Memory, q: Question) -> Any:
+    return memory.search(q.text, entities=[q.entity.name], status=[q.status] if q.status else None, k=SEARCH_K)
+
+
+def search_path(q: Question) -> str:
+    status = f"&status={quote(q.status, safe='')}" if q.status else ""
+    return f"/search?q={quote(q.text, safe='')}&entity={q.entity.name}&k={SEARCH_K}{status}"
+
+
 def iso(moment: datetime | None) -> str:
     return quote((moment or datetime.now(UTC)).astimezone(UTC).isoformat(), safe="")
 
@@ -310,6 +384,27 @@ def operations(conn: Connection, catalog: Catalog, bare: Bare, count: int, rng: 
             lambda q: f"/changes/{q.entity.name}?since=0&key={quote(q.key, safe='')}",
         ),
         Operation(
+            "search",
+            search_questions(conn, catalog, count, rng),
+            ask_search,
+            bare.search,
+            search_path,
+        ),
+        Operation(
+            "navigate",
+            navigate_questions(conn, catalog, count, rng),
+            lambda m, q: m.navigate(q.name, q.key),
+            None,
+            lambda q: f"/navigate/{q.name}/{quote(q.key, safe='')}",
+        ),
+        Operation(
+            "context",
+            spread(conn, related, count // 4, rng),
+            lambda m, q: m.context(q.entity.name, q.key),
+            None,
+            lambda q: f"{key_path(q)}/context",
+        ),
+        Operation(
             "neighbours",
             spread(conn, related, count, rng),
             lambda m, q: m.neighbours(q.entity.name, q.key, hops=NEIGHBOUR_HOPS),
@@ -347,7 +442,7 @@ def run(args: argparse.Namespace, settings: Settings, catalog: Catalog, stages: 
             print(f"syncing {kind} ...", flush=True)
             with opened(kind, settings, catalog) as store:
                 _, stages[f"{kind} sync"] = timed(lambda s=store: sync(s, conn, catalog, full=True))
-        bare = Bare(settings)
+        bare = Bare(settings)  # after the vector sync: it copies the local Qdrant store
         rng = random.Random(args.seed)
         ops = operations(conn, catalog, bare, args.questions, rng)
     finally:
@@ -380,7 +475,8 @@ def print_report(report: dict[str, Any]) -> None:
             if row:
                 cells = "".join(f"{row[f'p{p}']:>9.2f}" for p in PERCENTILES)
                 print(f"{name if way == 'api' else '':<14}{way:>6}{cells}")
-        print(f"{'':<14}{'ratio':>6}" + "".join(f"{result[f'p{p}_vs_bare'] or 0:>8.2f}x" for p in PERCENTILES))
+        if result["bare"]:
+            print(f"{'':<14}{'ratio':>6}" + "".join(f"{result[f'p{p}_vs_bare']:>8.2f}x" for p in PERCENTILES))
     print("\nconcurrent clients over HTTP")
     for name, rows in report["throughput"].items():
         for row in rows:
