@@ -1,13 +1,16 @@
 """X4: Graphiti's timeline against the versions PostgreSQL keeps.
 
 A version is a row of `<table>_history` for an SCD-2 entity and a row of the table itself for an
-interval entity; each must be one RELATES_TO edge of the timeline's group with the entity's name
-and key, valid_at = valid_from and invalid_at = valid_to (NULL while current). Edges are matched
-to versions by (key, valid_at); an edge matching no version, a second edge for one version and an
-edge of an entity the timeline does not track are all reported.
+interval entity; each must be one current (not expired) RELATES_TO edge of the timeline's group
+with the entity's name and key, valid_at = valid_from and invalid_at = valid_to (NULL while
+current). Current edges are matched to versions by (key, valid_at); an edge matching no version,
+a second edge for one version and an edge of an entity the timeline does not track are all
+reported. Every superseded belief (hubs_meta.superseded) must be one expired edge with its
+bounds, expired_at its known_to; and no expired edge may be anything else.
 
-Cost: per tracked entity, one SQL query reading its versions' keys and bounds and one Cypher
-query returning its edges' keys and bounds; one more query for edges of untracked entities.
+Cost: per tracked entity, two SQL queries reading its versions' and superseded beliefs' keys and
+bounds and one Cypher query returning its edges' keys and bounds; one more query for edges of
+untracked entities.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.sync.feed import history_table, hub_table
 from hubs.sync.records import key_of, normalize
 from hubs.sync.timeline import GROUP, TimelineStore
+from hubs.sync.timeline_beliefs import versioned
+
+Belief = tuple[str, str, str | None, str | None]  # key, valid_from, valid_to, known_to (ISO UTC text)
 
 SAMPLE_STRAYS = 50
 
@@ -36,6 +42,37 @@ def versions(ctx: CheckContext, entity: Entity) -> dict[tuple[str, str], str | N
         row = dict(zip(columns, values, strict=True))
         found[(key_of(entity, row), normalize(row["valid_from"]))] = normalize(row["valid_to"])
     return found
+
+
+def superseded(ctx: CheckContext, entity: Entity) -> Counter[Belief]:
+    """Every superseded belief PostgreSQL keeps of the entity's versions."""
+    table = history_table(entity) if versioned(entity) else hub_table(entity)
+    columns = [*entity.primary_key, *(c for c in ("valid_from", "valid_to") if c not in entity.primary_key)]
+    query = sql.SQL(
+        "select {}, s.known_to from hubs_meta.superseded as s"
+        " cross join lateral jsonb_populate_record(null::{}, s.row) as t where s.entity = %s and s.history = %s"
+    ).format(sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns), table)
+    found: Counter[Belief] = Counter()
+    for *values, known_to in ctx.sql(query.as_string(ctx.conn), (entity.qualified_name, versioned(entity))):
+        row = dict(zip(columns, values, strict=True))
+        found[(key_of(entity, row), normalize(row["valid_from"]), normalize(row["valid_to"]), normalize(known_to))] += 1
+    return found
+
+
+def _compare_expired(entity: Entity, wanted: Counter[Belief], edges: list[dict[str, Any]]) -> list[str]:
+    kept = Counter((e["key"], e["valid_at"], e["invalid_at"], e["expired_at"]) for e in edges)
+    problems = []
+    for (key, start, end, known_to), n in sorted((wanted - kept).items(), key=str):
+        problems.append(
+            f"{entity.model} {key}: no expired edge for the version from {start} to {end} believed until {known_to}"
+            + (f" ({n} missing)" if n > 1 else "")
+        )
+    for (key, start, end, expired), n in sorted((kept - wanted).items(), key=str):
+        problems.append(
+            f"{entity.model} {key}: {n} expired edge(s) from {start} to {end} expired {expired}"
+            " match no superseded belief"
+        )
+    return problems
 
 
 def _compare(entity: Entity, wanted: dict[tuple[str, str], str | None], edges: list[dict[str, Any]]) -> list[str]:
@@ -65,17 +102,23 @@ def _compare(entity: Entity, wanted: dict[tuple[str, str], str | None], edges: l
 
 @check("timeline", "X4_postgres_graphiti_parity")
 def postgres_graphiti_parity(ctx: CheckContext) -> CheckOutcome:
-    """Every version in the history tables has its Graphiti edge with matching valid_at / invalid_at; no other edge."""
+    """Every version in the history tables has its current Graphiti edge with matching valid_at / invalid_at,
+    every superseded belief its expired edge; no other edge."""
     store: TimelineStore = ctx.store("timeline")
     tracked = [e for e in ctx.catalog.entities if store.holds(e)]
     problems: list[str] = []
     counts: Counter[str] = Counter()
     for entity in tracked:
         wanted = versions(ctx, entity)
-        edges = store.edges(entity)
+        held = store.edges(entity)
+        edges = [e for e in held if e["expired_at"] is None]
+        expired = [e for e in held if e["expired_at"] is not None]
+        earlier = superseded(ctx, entity)
         counts["versions"] += len(wanted)
         counts["edges"] += len(edges)
-        found = _compare(entity, wanted, edges)
+        counts["superseded"] += sum(earlier.values())
+        counts["expired_edges"] += len(expired)
+        found = _compare(entity, wanted, edges) + _compare_expired(entity, earlier, expired)
         counts["entities_differing"] += bool(found)
         problems += found
     strays = store.query(
@@ -91,7 +134,8 @@ def postgres_graphiti_parity(ctx: CheckContext) -> CheckOutcome:
     return CheckOutcome.from_problems(
         "X4_postgres_graphiti_parity",
         problems,
-        f"{counts['versions']} versions of {len(tracked)} entities, {counts['edges']} timeline edges",
+        f"{counts['versions']} versions of {len(tracked)} entities, {counts['edges']} current timeline edges,"
+        f" {counts['superseded']} superseded beliefs, {counts['expired_edges']} expired edges",
         unasked,
         asked=counts["versions"],
         **counts,
