@@ -35,7 +35,7 @@ def test_the_tools_answer_over_stdio_as_memory_does(db: str) -> None:
         ("neighbours", {"entity": "tractor", "key": unit, "hops": 9}),
     ]
     tools, (got, believed, near, unknown, too_far) = asyncio.run(_ask(calls))
-    assert tools == {"get", "as_of", "changes", "neighbours"}
+    assert tools == {"get", "as_of", "changes", "neighbours", "timeline_search"}
     with Memory() as memory:
         record = memory.get("tractor", unit)
         beliefs = memory.as_of("tractor", unit).beliefs
