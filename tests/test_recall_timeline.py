@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
+from hubs.recall.http import create_app
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
 from hubs.sync.records import normalize
@@ -238,3 +240,42 @@ def test_the_replica_follows_the_corrected_history(world: World) -> None:
     )
     assert sorted(tuple(map(normalize, v)) for v in versions) == sorted(tuple(map(normalize, h)) for h in history)
     assert len(history) == 3
+
+
+def test_x4_names_a_superseded_belief_the_timeline_lost_or_still_holds_as_current(world: World) -> None:
+    bench = world.bench
+    store = bench.store("timeline")
+    assignments = bench.catalog.by_model("driver_assignments")
+    z = world.questions[-1][1]
+    [kept] = [e for e in store.edges(assignments) if e["key"] == z]
+    assert kept["expired_at"] == normalize(day(LANDED[2]))
+    store.query("MATCH ()-[e:RELATES_TO {uuid: $uuid}]->() SET e.expired_at = null", uuid=kept["uuid"])
+    try:
+        outcome = bench.run_check("X4_postgres_graphiti_parity")
+        assert not outcome.passed
+        text = "\n".join(outcome.offending)
+        assert f"driver_assignments {z}: no expired edge for the version from {kept['valid_at']}" in text
+        assert f"driver_assignments {z}: edge {kept['uuid']} valid_at {kept['valid_at']} matches" in text
+    finally:
+        store.begin(bench.conn)  # rewrites the deleted key's beliefs from hubs_meta.superseded
+        store.delete(assignments, [z])
+        bench.conn.commit()
+    assert bench.run_check("X4_postgres_graphiti_parity").passed
+
+
+def test_the_http_routes_answer_as_memory_does(world: World) -> None:
+    web = TestClient(create_app(world.memory))
+    asked = web.get(f"/entities/tractor/{LATE_UNIT}/as-of", params={"valid_at": "2027-02-10", "source": "timeline"})
+    assert asked.status_code == 200, asked.text
+    assert [b["row"]["status"] for b in asked.json()["beliefs"]] == ["maintenance"]
+    assert asked.json()["provenance"]["store"] == "timeline"
+    found = web.get(
+        "/timeline/search",
+        params={"q": f"Tractor {LATE_UNIT}", "entity": "tractor", "valid_at": "2027-02-10", "known_at": "2027-03-03"},
+    )
+    assert found.status_code == 200, found.text
+    assert [h["fact"] for h in found.json()["hits"] if h["key"] == LATE_UNIT] == [
+        f"Tractor {LATE_UNIT} (status=active, owner_entity=OT)"
+    ]
+    refused = web.get("/timeline/search", params={"q": "x", "valid_at": "2027-02-10", "valid_from": "2027-02-01"})
+    assert refused.status_code == 400 and "valid_at" in refused.json()["error"]

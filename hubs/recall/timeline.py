@@ -31,7 +31,7 @@ from hubs.recall.model import Freshness, TimelineHit, bad_input
 from hubs.secrets import scrub
 from hubs.settings import Settings
 from hubs.sync.connections import timeline_driver
-from hubs.sync.timeline import EARLIEST, GROUP, _iso, known_at, state_name, valid_at
+from hubs.sync.timeline import EARLIEST, GROUP, iso_text, known_at, state_name, valid_at
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 2.0
@@ -53,7 +53,7 @@ def query_text(value: Any) -> str:
 
 
 def _instant(value: Any) -> datetime | None:
-    text = _iso(value)
+    text = iso_text(value)
     return datetime.fromisoformat(text) if text is not None else None
 
 
@@ -238,9 +238,9 @@ def _hit(edge: Any, score: float | None) -> TimelineHit:
         name=edge.name,
         entity=str(attributes.get("entity", "")),
         key=str(attributes.get("entity_key", "")),
-        valid_at=_iso(edge.valid_at),
-        invalid_at=_iso(edge.invalid_at),
-        created_at=_iso(edge.created_at),
-        expired_at=_iso(edge.expired_at),
+        valid_at=iso_text(edge.valid_at),
+        invalid_at=iso_text(edge.invalid_at),
+        created_at=iso_text(edge.created_at),
+        expired_at=iso_text(edge.expired_at),
         score=score,
     )

@@ -294,7 +294,7 @@ class TimelineStore(Store):
             group=GROUP,
             entity=entity.model,
         )
-        return [{**r, **{t: _iso(r[t]) for t in TIME_PROPERTIES}} for r in rows]
+        return [{**r, **{t: iso_text(r[t]) for t in TIME_PROPERTIES}} for r in rows]
 
     def size(self, catalog: Catalog) -> dict[str, int]:
         [edges] = self.query("MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group RETURN count(e) AS n", group=GROUP)
@@ -348,7 +348,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
-def _iso(value: Any) -> str | None:
+def iso_text(value: Any) -> str | None:
     """Timestamps as ISO text, whether the server returned text (FalkorDB) or a DateTime (Neo4j)."""
     if value is None:
         return None
