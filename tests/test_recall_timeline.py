@@ -26,6 +26,7 @@ from tests.conftest import StoreBench, module_bench
 from tests.helpers import assert_built, build
 from tests.test_landing import tractor
 from tests.test_recall_history import assignment, day, folder, free_drivers, land_on
+from tests.test_store_checks import set_edge_time
 
 LATE_UNIT, MOVED_UNIT = "7402", "7401"  # a tractor that gets a late version; a unit whose driver is corrected
 LANDED = ("2027-03-02T09:00:00", "2027-03-05T09:00:00", "2027-03-07T09:00:00")
@@ -242,21 +243,33 @@ def test_the_replica_follows_the_corrected_history(world: World) -> None:
     assert len(history) == 3
 
 
-def test_x4_names_a_superseded_belief_the_timeline_lost_or_still_holds_as_current(world: World) -> None:
+def test_x4_names_a_superseded_belief_held_as_current_and_a_wrong_created_at(world: World) -> None:
     bench = world.bench
     store = bench.store("timeline")
     assignments = bench.catalog.by_model("driver_assignments")
     z = world.questions[-1][1]
     [kept] = [e for e in store.edges(assignments) if e["key"] == z]
     assert kept["expired_at"] == normalize(day(LANDED[2]))
+    # and a current belief whose created_at is not when PostgreSQL began to believe it
+    [current] = [
+        e
+        for e in store.edges(bench.catalog.by_model("tractors"))
+        if e["key"] == LATE_UNIT and e["valid_at"] == normalize(day("2027-02-15")) and e["expired_at"] is None
+    ]
     store.query("MATCH ()-[e:RELATES_TO {uuid: $uuid}]->() SET e.expired_at = null", uuid=kept["uuid"])
+    set_edge_time(store, current["uuid"], "created_at", normalize(day("2027-03-04")))
     try:
         outcome = bench.run_check("X4_postgres_graphiti_parity")
         assert not outcome.passed
         text = "\n".join(outcome.offending)
         assert f"driver_assignments {z}: no expired edge for the version from {kept['valid_at']}" in text
         assert f"driver_assignments {z}: edge {kept['uuid']} valid_at {kept['valid_at']} matches" in text
+        assert (
+            f"tractors {LATE_UNIT}: version from {current['valid_at']} believed since {current['created_at']}"
+            " in PostgreSQL, its edge's created_at is 2027-03-04T00:00:00+00:00"
+        ) in text
     finally:
+        set_edge_time(store, current["uuid"], "created_at", current["created_at"])
         store.begin(bench.conn)  # rewrites the deleted key's beliefs from hubs_meta.superseded
         store.delete(assignments, [z])
         bench.conn.commit()

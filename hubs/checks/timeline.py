@@ -2,11 +2,12 @@
 
 A version is a row of `<table>_history` for an SCD-2 entity and a row of the table itself for an
 interval entity; each must be one current (not expired) RELATES_TO edge of the timeline's group
-with the entity's name and key, valid_at = valid_from and invalid_at = valid_to (NULL while
-current). Current edges are matched to versions by (key, valid_at); an edge matching no version,
-a second edge for one version and an edge of an entity the timeline does not track are all
-reported. Every superseded belief (hubs_meta.superseded) must be one expired edge with its
-bounds, expired_at its known_to; and no expired edge may be anything else.
+with the entity's name and key, valid_at = valid_from, invalid_at = valid_to (NULL while current)
+and created_at = since when it is believed (history.py's known_from). Current edges are matched
+to versions by (key, valid_at); an edge matching no version, a second edge for one version and an
+edge of an entity the timeline does not track are all reported. Every superseded belief
+(hubs_meta.superseded) must be one expired edge with its bounds, expired_at its known_to; and no
+expired edge may be anything else.
 
 Cost: per tracked entity, two SQL queries reading its versions' and superseded beliefs' keys and
 bounds and one Cypher query returning its edges' keys and bounds; one more query for edges of
@@ -24,23 +25,30 @@ from hubs.catalog import Entity
 from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.sync.feed import history_table, hub_table
 from hubs.sync.records import key_of, normalize
-from hubs.sync.timeline import GROUP, TimelineStore
-from hubs.sync.timeline_beliefs import versioned
+from hubs.sync.timeline import EARLIEST, GROUP, TimelineStore
+from hubs.sync.timeline_beliefs import known_since, versioned
 
 Belief = tuple[str, str, str | None, str | None]  # key, valid_from, valid_to, known_to (ISO UTC text)
 
 SAMPLE_STRAYS = 50
 
 
-def versions(ctx: CheckContext, entity: Entity) -> dict[tuple[str, str], str | None]:
-    """(key, valid_from) -> valid_to of every version PostgreSQL has, as ISO-8601 UTC text."""
-    table = history_table(entity) if entity.history == "scd2" else hub_table(entity)
+def versions(ctx: CheckContext, entity: Entity) -> dict[tuple[str, str], tuple[str | None, str]]:
+    """(key, valid_from) -> (valid_to, known_from) of every version PostgreSQL has, as ISO-8601 UTC
+    text (known_from: since when it is believed, EARLIEST when recorded before that was kept)."""
+    table = history_table(entity) if versioned(entity) else hub_table(entity)
     columns = [*entity.primary_key, *(c for c in ("valid_from", "valid_to") if c not in entity.primary_key)]
-    query = sql.SQL("select {} from {}").format(sql.SQL(", ").join(map(sql.Identifier, columns)), table)
+    since = sql.SQL("t.known_from" if versioned(entity) else f"({known_since(entity)['_known_from']})")
+    query = sql.SQL("select {}, {} from {} as t").format(
+        sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in columns), since, table
+    )
     found = {}
-    for values in ctx.sql(query.as_string(ctx.conn)):
+    for *values, known_from in ctx.sql(query.as_string(ctx.conn)):
         row = dict(zip(columns, values, strict=True))
-        found[(key_of(entity, row), normalize(row["valid_from"]))] = normalize(row["valid_to"])
+        found[(key_of(entity, row), normalize(row["valid_from"]))] = (
+            normalize(row["valid_to"]),
+            normalize(known_from or EARLIEST),
+        )
     return found
 
 
@@ -75,7 +83,9 @@ def _compare_expired(entity: Entity, wanted: Counter[Belief], edges: list[dict[s
     return problems
 
 
-def _compare(entity: Entity, wanted: dict[tuple[str, str], str | None], edges: list[dict[str, Any]]) -> list[str]:
+def _compare(
+    entity: Entity, wanted: dict[tuple[str, str], tuple[str | None, str]], edges: list[dict[str, Any]]
+) -> list[str]:
     problems = []
     seen = Counter((e["key"], e["valid_at"]) for e in edges)
     keys = {key for key, _ in wanted}
@@ -86,10 +96,16 @@ def _compare(entity: Entity, wanted: dict[tuple[str, str], str | None], edges: l
             problems.append(
                 f"{entity.model} {edge['key']}: edge {edge['uuid']} valid_at {edge['valid_at']} matches {why}"
             )
-        elif edge["invalid_at"] != wanted[version]:
+        elif edge["invalid_at"] != wanted[version][0]:
             problems.append(
-                f"{entity.model} {edge['key']}: version from {edge['valid_at']} ends {wanted[version]}"
+                f"{entity.model} {edge['key']}: version from {edge['valid_at']} ends {wanted[version][0]}"
                 f" in PostgreSQL, its edge's invalid_at is {edge['invalid_at']}"
+            )
+        elif edge["created_at"] != wanted[version][1]:
+            problems.append(
+                f"{entity.model} {edge['key']}: version from {edge['valid_at']} believed since {wanted[version][1]}"
+                f" in PostgreSQL, its edge's created_at is {edge['created_at']} (written before the timeline kept"
+                " transaction time? `hubs rebuild timeline`)"
             )
     for (key, valid_from), n in sorted(seen.items(), key=str):
         if n > 1 and (key, valid_from) in wanted:
