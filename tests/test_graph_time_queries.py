@@ -45,8 +45,12 @@ TIME_PROPERTIES = [
 ]
 OPERATORS = ["<", "<=", ">", ">="]
 VERSIONED = ["drivers", "tractors", "driver_assignments"]
-# What a user asks of a timeline edge: held at $t (valid_at inclusive, invalid_at exclusive).
-AS_OF = "e.group_id = $group AND e.name = $name AND e.valid_at <= $t AND (e.invalid_at IS NULL OR e.invalid_at > $t)"
+# What a user asks of a timeline edge: held at $t (valid_at inclusive, invalid_at exclusive), as
+# believed now (not expired: a superseded belief stays, expired when it was corrected).
+AS_OF = (
+    "e.group_id = $group AND e.name = $name AND e.valid_at <= $t AND (e.invalid_at IS NULL OR e.invalid_at > $t)"
+    " AND e.expired_at IS NULL"
+)
 
 
 @pytest.fixture(scope="module", params=["falkordb", "neo4j"])
@@ -99,7 +103,14 @@ def held_edges(bench: StoreBench, model: str, at: datetime) -> dict[str, set[str
     edges: dict[str, set[str]] = defaultdict(set)
     for row in held(bench, model, at):
         key = key_of(entity, row)
-        edges[key].add(edge_uuid(entity, key, normalize(row["valid_from"])))
+        edges[key].add(
+            edge_uuid(
+                entity,
+                key,
+                normalize(row["valid_from"]),
+                row["known_from_seq" if entity.history == "scd2" else "_landing_seq"],
+            )
+        )
     return dict(edges)
 
 
@@ -185,6 +196,7 @@ def graphiti_search(bench: StoreBench, query: str, at: datetime) -> list[str]:
             [DateFilter(date=at, comparison_operator=ComparisonOperator.greater_than)],
             [DateFilter(comparison_operator=ComparisonOperator.is_null)],
         ],
+        expired_at=[[DateFilter(comparison_operator=ComparisonOperator.is_null)]],
     )
     config = EDGE_HYBRID_SEARCH_RRF.model_copy(update={"limit": 200})
     results = store._run(search(clients, query, [GROUP], config, filters))
@@ -354,9 +366,10 @@ def test_a_timeline_written_before_keeps_its_answers_after_the_next_sync_and_a_r
     store.clear(bench.catalog)
     # the next node FalkorDB makes takes the id deleted last: 0, as a first node always did
     store.query("MATCH (n) WHERE id(n) = 0 AND NOT n:Entity DETACH DELETE n")
+    store.begin(bench.conn)  # as the sync does: superseded beliefs are read on its connection
     for model in sorted({*TIMELINE_ENTITIES, *VERSIONED}):
         entity = bench.catalog.by_model(model)
-        for chunk, _ in feed.changes(bench.conn, entity, 0, {}, versions=True):
+        for chunk, _ in feed.changes(bench.conn, entity, 0, store.extra_columns(entity), versions=True):
             store.upsert(entity, chunk)
     bench.conn.commit()
     assert store.query("MATCH (n:Entity)-[e]-() WHERE id(n) = 0 RETURN count(e) AS n")[0]["n"] > 0

@@ -44,7 +44,7 @@ def test_the_tools_answer_over_stdio_as_memory_does(db: str) -> None:
         ("search", {"query": "brake", "entities": ["maintenance_order"], "k": 5}),
     ]
     tools, (got, believed, near, unknown, too_far, block, found) = asyncio.run(_ask(calls))
-    assert tools == {"get", "as_of", "changes", "neighbours", "context", "search", "navigate"}
+    assert tools == {"get", "as_of", "changes", "neighbours", "context", "search", "navigate", "timeline_search"}
     with Memory() as memory:
         record = memory.get("tractor", unit)
         beliefs = memory.as_of("tractor", unit).beliefs

@@ -66,7 +66,8 @@ def held_by(bench: StoreBench, goal: Entity, key: str) -> dict[str, bool]:
         "graph": graph.run(f"MATCH (n:{goal.label} {{key: $key}}) RETURN count(n)", {"key": key})[0][0] > 0,
         "cache": bool(written) and cache.client.exists(*written) > 0,
         "vectors": key in vector_hashes(bench, goal),
-        "timeline": any(e["key"] == key for e in bench.store("timeline").edges(goal)),
+        # the timeline keeps a deleted row's beliefs, expired: it holds it while one is current
+        "timeline": any(e["key"] == key and e["expired_at"] is None for e in bench.store("timeline").edges(goal)),
     }
 
 

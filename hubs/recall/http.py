@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 
 from hubs.recall.context import DEFAULT_CHARS, MAX_CHARS, MIN_CHARS
 from hubs.recall.inputs import DEFAULT_LIMIT, DIRECTIONS, MAX_HOPS, MAX_ROWS
-from hubs.recall.memory import Memory
+from hubs.recall.memory import TIMELINE_K, Memory
 from hubs.recall.model import RecallError
 from hubs.recall.search import MAX_K, MODES
 from hubs.recall.tokens import UNAUTHORIZED, authorized
@@ -115,8 +115,23 @@ def create_app(memory: Memory | None = None, token: str | None = None) -> FastAP
         key: str,
         valid_at: Annotated[str | None, Query(description="ISO 8601 (default now)")] = None,
         known_at: Annotated[str | None, Query(description="a landing time (ISO 8601) or sequence (now)")] = None,
+        source: Annotated[str, Query(description="auto | timeline | postgres")] = "auto",
     ) -> dict[str, Any]:
-        return mind(request).as_of(entity, key, valid_at, known_at).to_dict()
+        return mind(request).as_of(entity, key, valid_at, known_at, source).to_dict()
+
+    @app.get("/timeline/search", summary="Graphiti's hybrid search over the timeline's facts, date-filtered")
+    def timeline_search(
+        request: Request,
+        q: Annotated[str, Query(description="what to look for")],
+        entity: Annotated[list[str] | None, Query(description="only facts of these entities")] = None,
+        valid_at: Annotated[str | None, Query(description="ISO 8601: facts true then")] = None,
+        valid_from: Annotated[str | None, Query(description="ISO 8601: facts true at some time from then")] = None,
+        valid_to: Annotated[str | None, Query(description="ISO 8601: ... until then (exclusive)")] = None,
+        known_at: Annotated[str | None, Query(description="a landing time (ISO 8601): as believed then")] = None,
+        k: Annotated[int, Query(description=f"hits, at most {MAX_ROWS}")] = TIMELINE_K,
+    ) -> dict[str, Any]:
+        found = mind(request).timeline_search(q, entity, valid_at, valid_from, valid_to, known_at, k)
+        return found.to_dict()
 
     @app.get("/changes/{of}", summary="What was added, changed and deleted between two landing times")
     def changes(

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hubs.recall.context import DEFAULT_CHARS
 from hubs.recall.inputs import DEFAULT_LIMIT
-from hubs.recall.memory import Memory
+from hubs.recall.memory import TIMELINE_K, Memory
 from hubs.recall.model import RecallError
 from hubs.recall.tokens import UNAUTHORIZED, authorized
 from hubs.secrets import scrub
@@ -83,11 +83,28 @@ def create_server(factory: Callable[[], Memory] = Memory) -> MCPServer:
         return _answer(lambda: opened().get(entity, key, columns))
 
     @server.tool(annotations=READ_ONLY)
-    def as_of(entity: str, key: str, valid_at: str | None = None, known_at: str | None = None) -> dict[str, Any]:
+    def as_of(
+        entity: str, key: str, valid_at: str | None = None, known_at: str | None = None, source: str = "auto"
+    ) -> dict[str, Any]:
         """The record valid at `valid_at` (ISO 8601; default now) as it was believed at `known_at`
         (a landing time in ISO 8601 or a landing sequence; default now), with when each belief
-        was held."""
-        return _answer(lambda: opened().as_of(entity, key, valid_at, known_at))
+        was held. `source`: auto, timeline or postgres."""
+        return _answer(lambda: opened().as_of(entity, key, valid_at, known_at, source))
+
+    @server.tool(annotations=READ_ONLY)
+    def timeline_search(
+        query: str,
+        entities: list[str] | None = None,
+        valid_at: str | None = None,
+        valid_from: str | None = None,
+        valid_to: str | None = None,
+        known_at: str | None = None,
+        k: int = TIMELINE_K,
+    ) -> dict[str, Any]:
+        """The timeline's facts (one per version of a tracked entity, as believed over time) that
+        best match `query` (Graphiti's hybrid search), true at `valid_at` or at some time in
+        [`valid_from`, `valid_to`), as believed at `known_at` (a landing time; default now)."""
+        return _answer(lambda: opened().timeline_search(query, entities, valid_at, valid_from, valid_to, known_at, k))
 
     @server.tool(annotations=READ_ONLY)
     def changes(

@@ -44,20 +44,35 @@ from hubs.recall.model import (
     Record,
     Search,
     TimeBounds,
+    TimelineSearch,
     bad_input,
 )
 from hubs.recall.postgres import Reader, current_row
 from hubs.recall.readthrough import ReadThrough
 from hubs.recall.relations import PostgresSide
 from hubs.recall.semantic import VectorReader
+from hubs.recall.timeline import TimelineConnection, Window, edge_name, query_text
 from hubs.secrets import scrub
 from hubs.settings import Settings
 from hubs.sync.connections import cache_client
+from hubs.sync.kinds import holds
 from hubs.sync.records import key_of, properties
 
 log = logging.getLogger(__name__)
 SOURCES = ("auto", "graph", POSTGRES)
+AS_OF_SOURCES = ("auto", "timeline", POSTGRES)
+TIMELINE_K = 10
 CACHE_TIMEOUT_SECONDS = 1.0
+
+
+def _utc(value: Any) -> Any:
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _period_rule(window: Window) -> str:
+    start = window.valid_from.isoformat() if window.valid_from else "-infinity"
+    end = window.valid_to.isoformat() if window.valid_to else "infinity"
+    return f"valid at some time in [{start}, {end}): valid_from < end and (valid_to is null or valid_to > start)"
 
 
 def _why(exc: BaseException) -> str:
@@ -101,6 +116,7 @@ class Memory:
         self.graph = GraphConnection(self.settings, timeout_ms)
         self.searcher = search.Searcher(self.postgres, self.vectors)
         self.navigator = navigate.Navigator(self.catalog)
+        self.timeline = TimelineConnection(self.settings, timeout_ms)
 
     # -- freshness ---------------------------------------------------------------------------------
 
@@ -266,22 +282,72 @@ class Memory:
         key: str,
         valid_at: str | datetime | None = None,
         known_at: str | int | datetime | None = None,
+        source: str = "auto",
     ) -> AsOf:
         """The entity's row(s) for a key valid at `valid_at` (default now; entities without valid
-        time: the record) as believed at `known_at` (a landing time or sequence; default now)."""
+        time: the record) as believed at `known_at` (a landing time or sequence; default now).
+        `source` "auto" asks the timeline for the entities it tracks when it is in sync (its
+        beliefs hold the facts it keeps of each version), PostgreSQL otherwise; "timeline" or
+        "postgres" asks that store alone."""
         found = self.names.entity(entity)
         parsed = self.names.key(found, key)
         valid = inputs.valid_at(valid_at)
         known = inputs.transaction_time(known_at)
-        with self.postgres.connection() as conn:
-            answer = history.as_of(conn, found, dict(zip(found.primary_key, parsed.parts, strict=True)), valid, known)
+        if source not in AS_OF_SOURCES:
+            raise bad_input(f"source must be one of {', '.join(AS_OF_SOURCES)}, not {source!r}")
         bounds = TimeBounds(
             valid.astimezone(UTC).isoformat() if valid else None,
             known_at=known.astimezone(UTC).isoformat() if isinstance(known, datetime) else known,
         )
+        why, tracked = self._timeline_refused(found, source)
+        if tracked and not why:
+            try:
+                return self._as_of_from_timeline(found, parsed, valid, known, bounds)
+            except Exception as exc:  # any failure of a derived store: PostgreSQL answers instead
+                why = f"the timeline failed ({_why(exc)})"
+                self.timeline.drop()
+                if source == "timeline":
+                    raise RecallError(503, why) from None
+        with self.postgres.connection() as conn:
+            answer = history.as_of(conn, found, dict(zip(found.primary_key, parsed.parts, strict=True)), valid, known)
         beliefs = [asdict(b) for b in answer.rows]
-        provenance = Provenance(POSTGRES, False, "the history is kept in PostgreSQL", None, None, bounds)
-        return AsOf(found.name, parsed.text, beliefs, replace(provenance, read_as=self.postgres.read_as))
+        # degraded: the timeline serves this question but could not (asked of PostgreSQL: not)
+        degraded = tracked and bool(why)
+        provenance = Provenance(
+            POSTGRES,
+            degraded,
+            f"{why}: answered from PostgreSQL" if degraded else why or "asked of PostgreSQL",
+            self.freshness("timeline") if degraded else None,
+            None,
+            bounds,
+            read_as=self.postgres.read_as,
+        )
+        return AsOf(found.name, parsed.text, beliefs, provenance)
+
+    def _timeline_refused(self, entity: Entity, source: str) -> tuple[str, bool]:
+        """Why the timeline must not answer an as-of question about the entity ("" when it may),
+        and whether it serves the question at all (it tracks the entity and was not bypassed)."""
+        if source == POSTGRES:
+            return "the history is kept in PostgreSQL", False
+        if not holds("timeline", entity):
+            if source == "timeline":
+                raise bad_input(f"the timeline does not track {entity.name}: ask PostgreSQL (source=postgres)")
+            return f"the timeline does not track {entity.name}: the history is kept in PostgreSQL", False
+        return ("" if source == "timeline" else self.timeline.refused(self.freshness("timeline"))), True
+
+    def _as_of_from_timeline(
+        self, entity: Entity, key: Key, valid: datetime | None, known: int | datetime | None, bounds: TimeBounds
+    ) -> AsOf:
+        moment = valid or datetime.now(UTC)
+        beliefs = self.timeline.as_of(entity, key.text, moment.astimezone(UTC), _utc(known))
+        kept = ", ".join(entity.timeline_facts)
+        provenance = Provenance(
+            "timeline",
+            reason=f"the timeline keeps valid_from, valid_to and {kept} of each version (PostgreSQL: whole rows)",
+            freshness=self.freshness("timeline"),
+            time_bounds=replace(bounds, valid_at=moment.astimezone(UTC).isoformat()),
+        )
+        return AsOf(entity.name, key.text, beliefs, provenance)
 
     def changes(
         self,
@@ -314,6 +380,54 @@ class Memory:
         spelled = [t.astimezone(UTC).isoformat() if isinstance(t, datetime) else t for t in (start, end)]
         provenance = Provenance(POSTGRES, reason="the change feed is kept in PostgreSQL", read_as=self.postgres.read_as)
         return Changes([e.name for e in entities], spelled[0], spelled[1], [asdict(c) for c in found], provenance)
+
+    # -- timeline search (Graphiti's own search over the timeline's facts) -------------------------
+
+    def timeline_search(
+        self,
+        query: str,
+        entities: list[str] | None = None,
+        valid_at: str | datetime | None = None,
+        valid_from: str | datetime | None = None,
+        valid_to: str | datetime | None = None,
+        known_at: str | datetime | None = None,
+        k: int = TIMELINE_K,
+    ) -> TimelineSearch:
+        """The timeline's facts (one per belief about a version) that best match `query` by
+        Graphiti's hybrid search (BM25 + embeddings, fused by RRF), of the given entities (default
+        all it tracks), true at `valid_at` or at some time in [valid_from, valid_to), as believed at
+        `known_at` (a landing time; default now). The timeline alone keeps this search: when it is
+        down that is a RecallError(503)."""
+        text = query_text(query)
+        window = Window(
+            *(_utc(inputs.valid_at(t)) for t in (valid_at, valid_from, valid_to)),
+            known_at=_utc(inputs.valid_at(known_at)),
+        )
+        if window.valid_at is not None and (window.valid_from or window.valid_to):
+            raise bad_input("ask for facts valid at an instant (valid_at) or within a period (valid_from, valid_to)")
+        if window.valid_from and window.valid_to and window.valid_from >= window.valid_to:
+            raise bad_input("valid_from must be before valid_to")
+        names = None
+        if entities:
+            tracked = [self.names.entity(e) for e in entities]
+            untracked = [e.name for e in tracked if not holds("timeline", e)]
+            if untracked:
+                raise bad_input(f"the timeline does not track {', '.join(untracked)}")
+            names = sorted({edge_name(e) for e in tracked})
+        lag = self.freshness("timeline")
+        try:
+            hits = self.timeline.search(text, names, window, inputs.limit(k))
+        except RecallError:
+            raise
+        except Exception as exc:
+            self.timeline.drop()
+            raise RecallError(503, f"the timeline failed ({_why(exc)}): only it keeps this search") from None
+        spelled = [t.isoformat() if t else None for t in (window.valid_at, window.known_at)]
+        bounds = TimeBounds(spelled[0], known_at=spelled[1])
+        if window.valid_from or window.valid_to:
+            bounds = replace(bounds, rule=_period_rule(window))
+        reason = "" if lag.in_sync else f"the timeline is behind PostgreSQL ({lag.description})"
+        return TimelineSearch(text, hits, Provenance("timeline", not lag.in_sync, reason, lag, None, bounds))
 
     def _entities_of(self, name: str) -> list[Entity]:
         """An entity, or every entity of a hub (its schema, e.g. hub3_origin)."""
@@ -412,7 +526,7 @@ class Memory:
         when PostgreSQL does not answer)."""
         report: dict[str, Any] = {"postgres": {"ok": True, "read_as": ""}}
         self.lags.expire()
-        for store in ("graph", "cache"):
+        for store in ("graph", "cache", "timeline"):
             report[store] = {"freshness": asdict(self.freshness(store))}
         report["postgres"]["read_as"] = self.postgres.read_as
         try:
@@ -431,6 +545,7 @@ class Memory:
     def close(self) -> None:
         self.vectors.drop()
         self.graph.drop()
+        self.timeline.drop()
         self.cache.client.close()
         self.postgres.close()
 

@@ -241,6 +241,36 @@ class Search:
 
 
 @dataclass(frozen=True)
+class TimelineHit:
+    """One of the timeline's facts found by Graphiti's search: the edge, what it says, whose
+    version it is, when it held (valid_at/invalid_at) and when it was believed (created_at /
+    expired_at), all ISO 8601 UTC; the RRF score it ranked by."""
+
+    uuid: str
+    fact: str
+    name: str  # the edge's name: <ENTITY>_STATE, or the projected type (DROVE)
+    entity: str  # the entity's model (driver_assignments)
+    key: str
+    valid_at: str | None
+    invalid_at: str | None
+    created_at: str | None
+    expired_at: str | None
+    score: float | None
+
+
+@dataclass(frozen=True)
+class TimelineSearch:
+    """Graphiti's hybrid search over the timeline's facts within a time window."""
+
+    query: str
+    hits: list[TimelineHit]
+    provenance: Provenance
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Hop:
     """One step of a navigated path: the relationship crossed and the node it reached."""
 

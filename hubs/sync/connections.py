@@ -42,7 +42,8 @@ def cache_client(settings: Settings, start: bool = True, timeout: float = 30) ->
     return redis.Redis.from_url(settings.effective_redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
-def timeline_driver(settings: Settings):
+def timeline_driver(settings: Settings, start: bool = True):
+    """Graphiti's driver to the timeline's graph; `start=False` for a reader (see graph_dialect)."""
     # Graphiti reports usage to PostHog unless told not to; the platform never phones home.
     os.environ.setdefault("GRAPHITI_TELEMETRY_ENABLED", "false")
     if settings.neo4j_uri:
@@ -51,7 +52,8 @@ def timeline_driver(settings: Settings):
         return Neo4jDriver(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password or "")
     from graphiti_core.driver.falkordb_driver import FalkorDriver
 
-    _embedded(settings, "graph")
+    if start:
+        _embedded(settings, "graph")
     url = urlsplit(settings.effective_falkordb_url)
     return FalkorDriver(
         host=url.hostname or "127.0.0.1",

@@ -50,7 +50,7 @@ def _describe_vectors(entity: Entity) -> str:
 
 
 def _describe_timeline(entity: Entity) -> str:
-    return f"one bi-temporal edge per version ({', '.join(entity.timeline_facts)})"
+    return f"one bi-temporal edge per belief about a version ({', '.join(entity.timeline_facts)})"
 
 
 def _imported(target: str) -> Callable:

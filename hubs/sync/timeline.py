@@ -1,12 +1,16 @@
-"""The Graphiti timeline: every version of every tracked entity as a bi-temporal edge.
+"""The Graphiti timeline: every belief about every version of a tracked entity as a bi-temporal edge.
 
 Written without an LLM, through graphiti-core's bulk save with stable UUIDs and our own
 embedder. An SCD-2 version becomes a `<ENTITY>_STATE` edge on the entity's node; an interval
 row that projects an edge (a driver DROVE a tractor, G OWNS a company) becomes that edge
 between the two; other interval rows become state edges of their own node. valid_at /
-invalid_at are the version's valid_from / valid_to (true in the world); created_at is when
-the platform recorded it. On FalkorDB the timeline is a graph of its own; on Neo4j Community
-it shares the database with the replica, so its nodes carry only Graphiti's own label.
+invalid_at are the version's valid_from / valid_to (true in the world); created_at / expired_at
+are when the platform believed it (hubs/recall/history.py's known_from / known_to: the landing
+time of the file that brought it and of the one that corrected, cut short or deleted it).
+A superseded belief stays, expired, as Graphiti keeps what it learnt was wrong; the current
+beliefs are the edges with no expired_at. On FalkorDB the timeline is a graph of its own; on
+Neo4j Community it shares the database with the replica, so its nodes carry only Graphiti's own
+label.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from graphiti_core.edges import EntityEdge
 from graphiti_core.graph_queries import get_fulltext_indices, get_range_indices
 from graphiti_core.nodes import EntityNode
 from neo4j.exceptions import ServiceUnavailable
+from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
 from hubs.embeddings import Embedder
@@ -37,21 +42,26 @@ from hubs.sync.graph.falkordb import log_needs_rewrite
 from hubs.sync.graph.falkordb_indexes import range_indexes, reserve_node_zero
 from hubs.sync.kinds import holds
 from hubs.sync.records import normalize
+from hubs.sync.timeline_beliefs import KNOWN, current, known_since, superseded, versioned
 from hubs.sync.timeline_writes import BATCH, edge_record, node_record, writer_for
 
 GROUP = TIMELINE_GRAPH
 # Graphiti's times, kept as ISO text on FalkorDB and compared by range
 TIME_PROPERTIES = frozenset({"created_at", "valid_at", "invalid_at", "expired_at"})
 NAMESPACE = uuid.UUID("3f0c7d0e-9a1b-4c55-8b7e-5d2c1e9a7f40")
+#: created_at of a belief recorded before transaction time was (history.py: since -infinity)
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
 def node_uuid(label: str, key: str) -> str:
     return str(uuid.uuid5(NAMESPACE, f"node:{label}:{key}"))
 
 
-def edge_uuid(entity: Entity, key: str, valid_from: str) -> str:
+def edge_uuid(entity: Entity, key: str, valid_from: str, known_from_seq: int | None) -> str:
+    """A belief's edge: one version as believed since one landed row. It keeps its uuid when it is
+    superseded (only expired_at is set), so reruns and later corrections find it again."""
     # JSON, not "a:b:c": keys and ISO times both hold colons.
-    return str(uuid.uuid5(NAMESPACE, json.dumps(["edge", entity.model, key, valid_from])))
+    return str(uuid.uuid5(NAMESPACE, json.dumps(["edge", entity.model, key, valid_from, known_from_seq])))
 
 
 def state_name(entity: Entity) -> str:
@@ -64,6 +74,7 @@ class TimelineStore(Store):
 
     def __init__(self, driver: GraphDriver, embedder: Embedder, catalog: Catalog) -> None:
         self.driver = driver
+        self.conn: Connection | None = None  # the sync's, to read superseded beliefs (begin)
         self.embedder = embedder
         self.writer = writer_for(driver)
         self.relationships = Relationships(catalog)
@@ -114,8 +125,19 @@ class TimelineStore(Store):
     def _rows(self, cypher: str, params: dict[str, Any]) -> list[list[Any]]:
         return [list(row.values()) for row in self.query(cypher, **params)]
 
+    def begin(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def extra_columns(self, entity: Entity) -> dict[str, str]:
+        return known_since(entity)
+
     def _versions(self, entity: Entity, change: Change) -> list[dict[str, Any]]:
-        return change.versions if entity.history == "scd2" else [change.row]
+        return [current(entity, v) for v in (change.versions if versioned(entity) else [change.row])]
+
+    def _superseded(self, entity: Entity, keys: list[str]) -> dict[str, list[dict[str, Any]]]:
+        if self.conn is None:
+            raise RuntimeError("the timeline writes superseded beliefs from the sync's connection: call begin first")
+        return superseded(self.conn, entity, keys)
 
     def _edge(self, entity: Entity, key: str, version: dict[str, Any], nodes: dict[str, EntityNode]) -> EntityEdge:
         facts = {f: normalize(version.get(f)) for f in entity.timeline_facts}
@@ -134,13 +156,16 @@ class TimelineStore(Store):
             fact = f"{label} {key}"
         described = ", ".join(f"{k}={v}" for k, v in facts.items() if v is not None)
         valid_from = normalize(version["valid_from"])
-        recorded = version.get("recorded_at") or version.get("updated_at") or datetime.now(UTC)
+        from_seq, known_from, to_seq, known_to = (version[k] for k in KNOWN)
         return EntityEdge(
-            uuid=edge_uuid(entity, key, valid_from),
+            uuid=edge_uuid(entity, key, valid_from, from_seq),
             group_id=GROUP,
             source_node_uuid=source.uuid,
             target_node_uuid=target.uuid,
-            created_at=_utc(recorded),
+            # a row recorded before transaction time was kept: believed since before anything (as
+            # history.py reads a NULL known_from)
+            created_at=_utc(known_from or EARLIEST),
+            expired_at=_utc(known_to),
             name=name,
             fact=f"{fact} ({described})" if described else fact,
             episodes=[],
@@ -151,6 +176,8 @@ class TimelineStore(Store):
             attributes={
                 "entity": entity.model,
                 "entity_key": key,
+                # the landing sequences of created_at / expired_at, for questions asked by sequence
+                **{k: v for k, v in (("known_from_seq", from_seq), ("known_to_seq", to_seq)) if v is not None},
                 **{f"fact_{k}": v for k, v in facts.items() if v is not None and not isinstance(v, list)},
             },
         )
@@ -170,11 +197,20 @@ class TimelineStore(Store):
         return nodes[uid]
 
     def upsert(self, entity: Entity, changes: list[Change]) -> None:
+        keys = [c.key for c in changes]
+        earlier = self._superseded(entity, keys)
+        self._write(entity, {c.key: self._versions(entity, c) + earlier.get(c.key, []) for c in changes})
+
+    def _write(self, entity: Entity, beliefs: dict[str, list[dict[str, Any]]]) -> None:
+        """Make these keys' edges exactly their beliefs: each saved by its uuid (a belief
+        superseded since gets its expired_at), then any other edge of the keys removed."""
         nodes: dict[str, EntityNode] = {}
-        edges = [self._edge(entity, c.key, v, nodes) for c in changes for v in self._versions(entity, c)]
-        self._delete_edges(entity, [c.key for c in changes])
-        if not edges:
-            return
+        edges = [self._edge(entity, key, v, nodes) for key, versions in beliefs.items() for v in versions]
+        if edges:
+            self._save(nodes, edges)
+        self._prune(entity, list(beliefs), edges)
+
+    def _save(self, nodes: dict[str, EntityNode], edges: list[EntityEdge]) -> None:
         for node, vector in zip(nodes.values(), self.embedder.embed([n.name for n in nodes.values()]), strict=True):
             node.name_embedding = vector
         for edge, vector in zip(edges, self.embedder.embed([e.fact for e in edges]), strict=True):
@@ -191,20 +227,29 @@ class TimelineStore(Store):
         if self.driver.provider == GraphProvider.FALKORDB:
             self._run(_rewrite_falkordb_log(self.driver))
 
-    def _delete_edges(self, entity: Entity, keys: list[str]) -> None:
+    def _prune(self, entity: Entity, keys: list[str], edges: list[EntityEdge]) -> None:
+        """Remove the keys' edges that are no belief PostgreSQL holds (written by an older sync)."""
+        kept: dict[str, list[str]] = {}
+        for edge in edges:
+            kept.setdefault(edge.attributes["entity_key"], []).append(edge.uuid)
         for start in range(0, len(keys), BATCH):
+            part = keys[start : start + BATCH]
             self.query(
                 "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity "
-                "AND e.entity_key IN $keys DELETE e",
+                "AND e.entity_key IN $keys AND NOT e.uuid IN $kept DELETE e",
                 group=GROUP,
                 entity=entity.model,
-                keys=keys[start : start + BATCH],
+                keys=part,
+                kept=[u for k in part for u in kept.get(k, [])],
             )
 
     def delete(self, entity: Entity, keys: list[str]) -> None:
-        self._delete_edges(entity, keys)
-        # The row's own node goes too once nothing else points at it (a driver's node stays
-        # while other assignments still connect it).
+        """A deleted key's beliefs stay, expired when the delete landed (hubs_meta.superseded
+        keeps them so, and history.py answers from them); a key re-landed since is written whole
+        by the upsert that follows."""
+        earlier = self._superseded(entity, keys)
+        self._write(entity, {key: earlier.get(key, []) for key in keys})
+        # A node left with no edge at all (a key never believed with a version) goes.
         uuids = [node_uuid(entity.label, k) for k in keys]
         for start in range(0, len(uuids), BATCH):
             self.query(
@@ -236,27 +281,20 @@ class TimelineStore(Store):
             pass
 
     def as_of(self, edge: str, instant: str) -> str:
-        """A Cypher condition: timeline edge `edge` held at `instant`, a Cypher expression (a
-        parameter, say) giving ISO-8601 UTC text. valid_at is inclusive, invalid_at exclusive."""
-        if self.driver.provider == GraphProvider.NEO4J:
-            # graphiti-core's datetimes are Neo4j DateTime values there: compare instants, not text
-            return (
-                f"{edge}.valid_at <= datetime({instant}) "
-                f"AND ({edge}.invalid_at IS NULL OR {edge}.invalid_at > datetime({instant}))"
-            )
-        # ISO text in UTC orders as time does (no index on it: prepare keeps FalkorDB's away)
-        return f"{edge}.valid_at <= {instant} AND ({edge}.invalid_at IS NULL OR {edge}.invalid_at > {instant})"
+        """A Cypher condition: timeline edge `edge` held at `instant` as believed now (see valid_at)."""
+        return f"{valid_at(self.driver.provider, edge, instant)} AND {known_at(self.driver.provider, edge, None)}"
 
     def edges(self, entity: Entity) -> list[dict[str, Any]]:
-        """Every timeline edge of an entity: key, valid_at, invalid_at (ISO text), for checks."""
+        """Every timeline edge of an entity: key, valid_at, invalid_at, created_at, expired_at (ISO
+        text), for checks."""
         rows = self.query(
             "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity "
             "RETURN e.entity_key AS key, e.valid_at AS valid_at, e.invalid_at AS invalid_at, "
-            "e.uuid AS uuid",
+            "e.created_at AS created_at, e.expired_at AS expired_at, e.uuid AS uuid",
             group=GROUP,
             entity=entity.model,
         )
-        return [{**r, "valid_at": _iso(r["valid_at"]), "invalid_at": _iso(r["invalid_at"])} for r in rows]
+        return [{**r, **{t: iso_text(r[t]) for t in TIME_PROPERTIES}} for r in rows]
 
     def size(self, catalog: Catalog) -> dict[str, int]:
         [edges] = self.query("MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group RETURN count(e) AS n", group=GROUP)
@@ -266,6 +304,36 @@ class TimelineStore(Store):
     def close(self) -> None:
         self._run(self.driver.close())
         self.loop.close()
+
+
+def _instant(provider: GraphProvider, instant: str) -> str:
+    # graphiti-core's datetimes are DateTime values on Neo4j (compare instants, not text) and ISO
+    # text on FalkorDB, in UTC there (the sync writes them so), which orders as time does; the
+    # timeline keeps no FalkorDB index on them (prepare), whose range scans answer '<' wrongly.
+    return f"datetime({instant})" if provider == GraphProvider.NEO4J else instant
+
+
+def valid_at(provider: GraphProvider, edge: str, instant: str) -> str:
+    """A Cypher condition: timeline edge `edge` true in the world at `instant`, a Cypher expression
+    (a parameter, say) giving ISO-8601 UTC text. valid_at is inclusive, invalid_at exclusive."""
+    at = _instant(provider, instant)
+    return f"{edge}.valid_at <= {at} AND ({edge}.invalid_at IS NULL OR {edge}.invalid_at > {at})"
+
+
+def known_at(provider: GraphProvider, edge: str, instant: str | None, by_sequence: bool = False) -> str:
+    """A Cypher condition: edge `edge` believed at `instant` (ISO-8601 UTC text, or with
+    `by_sequence` a landing sequence), as history.py reads known_from (inclusive) and known_to
+    (exclusive); None: believed now (not expired)."""
+    if instant is None:
+        return f"{edge}.expired_at IS NULL"
+    if by_sequence:
+        # a belief recorded before sequences were kept began before any (history.py: coalesce 0)
+        return (
+            f"coalesce({edge}.known_from_seq, 0) <= {instant} "
+            f"AND ({edge}.known_to_seq IS NULL OR {edge}.known_to_seq > {instant})"
+        )
+    at = _instant(provider, instant)
+    return f"{edge}.created_at <= {at} AND ({edge}.expired_at IS NULL OR {edge}.expired_at > {at})"
 
 
 async def _rewrite_falkordb_log(driver: GraphDriver) -> None:
@@ -280,7 +348,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.astimezone(UTC) if value is not None else None
 
 
-def _iso(value: Any) -> str | None:
+def iso_text(value: Any) -> str | None:
     """Timestamps as ISO text, whether the server returned text (FalkorDB) or a DateTime (Neo4j)."""
     if value is None:
         return None
