@@ -24,13 +24,14 @@ Filter semantics (those of qdrant-client's local mode, payload_filters.py, which
 
 Scores and order: local mode computes a cosine score as the dot product, in float64, of the float32
 point vectors and the float64 query divided by its norm. Here the masked rows are scored in float32
-(half the memory traffic), the best k taken with argpartition, and every candidate within a float32
-rounding margin of the k-th re-scored in float64 as local mode does. The scores still differ from
+(half the memory traffic), the k-th best found with np.partition, and every candidate within a float32
+rounding margin (MARGIN) of it re-scored in float64 as local mode does. The scores still differ from
 local mode's in the last bits (~1e-8: local mode renormalises its vectors in place at every question,
 and BLAS sums a row differently by its place in the matrix, so even identical vectors score apart by
-~1e-16), so an order by raw score would order duplicates by noise. Scores are therefore ranked in
-steps of TIE (1e-6) and, within a step, by (entity, key): `rank_key`, which semantic.py also sorts
-the hits it merges by, and with which local mode's full ranking gives the same k (the test).
+~1e-16), so an order by raw score would order duplicate texts by noise. Scores are therefore ranked
+by their step of TIE (1e-6: floor(score / TIE)) and, within a step, by (entity, key): `rank_key`,
+which semantic.py also sorts the hits it merges by, and by which local mode's full ranking gives
+the same first k (the test).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from qdrant_client import QdrantClient, models
 
 #: qdrant-client's stand-in for a zero norm (local/distances.py, the Rust f32::EPSILON)
 EPSILON = 1.1920929e-7
-PAGE = 10_000  # points a scroll page: each page sorts every id in local mode, so few large pages
+PAGE = 5_000  # points a scroll page: local mode sorts every id for each page, so not too small
 #: float32 scores of unit vectors are within this of the float64 ones for any dimension used here,
 #: so every point that could be in the exact top k is among the candidates re-scored
 MARGIN = 1e-4
@@ -57,7 +58,7 @@ GATHER_BELOW = 0.4
 
 
 class UnsupportedFilter(ValueError):
-    """A filter the index does not answer (the caller asks Qdrant instead)."""
+    """A filter the index does not answer (rather than answer it otherwise than Qdrant would)."""
 
 
 @dataclass(frozen=True)
@@ -152,17 +153,20 @@ class ExactIndex:
         ):
             raise UnsupportedFilter(f"{collection}: only one unnamed cosine or dot vector is indexed")
         fields = sorted({"entity", "key", *keyword_fields, *number_fields})
-        vectors: list[Any] = []
+        # filled a page at a time: the vectors as Python floats would take ~8x the array's memory
+        matrix = np.empty((client.count(collection, exact=True).count, params.size), dtype=np.float32)
         payloads: list[dict[str, Any]] = []
         offset = None
         while True:
             page, offset = client.scroll(collection, limit=PAGE, offset=offset, with_payload=fields, with_vectors=True)
-            vectors += [p.vector for p in page]
+            if len(payloads) + len(page) > len(matrix):
+                raise RuntimeError(f"{collection} grew while it was read")  # a snapshot never does
+            matrix[len(payloads) : len(payloads) + len(page)] = [p.vector for p in page]
             payloads += [p.payload or {} for p in page]
             if offset is None:
                 break
-        matrix = np.asarray(vectors, dtype=np.float32).reshape(len(payloads), params.size)
-        return cls(matrix, payloads, keyword_fields, number_fields, params.distance == models.Distance.COSINE)
+        cosine = params.distance == models.Distance.COSINE
+        return cls(matrix[: len(payloads)], payloads, keyword_fields, number_fields, cosine)
 
     def __len__(self) -> int:
         return len(self.keys)
