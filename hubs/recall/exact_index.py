@@ -8,9 +8,11 @@ matrix-vector product over the rows it keeps.
 
 What it holds (read through the public API, `scroll(with_vectors=True)`, in pages): each point's
 vector as float32, normalised for a cosine collection as local mode normalises it, and a column per
-filtered payload field. Memory is the vectors, points x dimension x 4 bytes, plus ~20 bytes a point
-for the columns and the entity/key strings: with the offline embedder (256-d) at scale 1, ~85,000
-points take ~87 MB of vectors (measured: see `nbytes`); with OpenAI's 1536-d model ~520 MB.
+filtered payload field. Memory is the vectors, points x dimension x 4 bytes, plus ~40 bytes a point
+for the columns and the (entity, key) rank, plus the entity and key strings. Measured on a local
+collection of 85,000 random points x 256-d (the offline embedder's size at scale 1): 90.4 MB of
+arrays (87 MB of them vectors), 92 MB in all, 235 MB at the peak while it is read (~7 s;
+`python benchmarks/exact_index.py`). OpenAI's 1536-d model would take ~520 MB of vectors.
 
 Filter semantics (those of qdrant-client's local mode, payload_filters.py, which follow the server):
 - a Filter is answered when it is only `must` conditions (all must hold), each a FieldCondition on a
