@@ -18,10 +18,12 @@ from psycopg2 import sql
 
 from hubs import settings as hubs_settings
 from hubs.catalog import Entity
+from hubs.recall.exact_index import rank_key
 from hubs.recall.http import create_app
-from hubs.recall.keyword import document
+from hubs.recall.keyword import Filters, document
 from hubs.recall.memory import Memory
 from hubs.recall.search import RRF_K, fuse
+from hubs.recall.semantic import payload_filter, read_indexes
 from hubs.sync.feed import hub_table
 from hubs.sync.records import key_of
 from hubs.sync.vectors import open_client, text_of
@@ -188,6 +190,63 @@ def test_http_answers_as_memory_does_and_refuses_bad_input(world: World) -> None
     ]:
         refused = client.get("/search", params=params)
         assert refused.status_code == 400 and message in refused.json()["error"], (params, refused.text)
+
+
+def test_the_exact_index_answers_as_qdrant_local_mode(world: World) -> None:
+    """Local mode's own query_points ranks every point, ordered as the index orders scores a noise
+    apart (rank_key), so ties at the k-th place cannot differ; the index must give its first k:
+    same keys, same order, same scores."""
+    orders = world.rows(ORDERS)
+    statuses = sorted({r["status"] for r in orders.values()})
+    times = sorted(r["opened_at"] for r in orders.values())
+    searchable = [e for e in world.memory.catalog.entities if e.vectors]
+    corporate = [e for e in searchable if e.schema == "hub6_corporate"]
+    ranged = Filters(time_from=times[len(times) // 4], time_to=times[len(times) // 2])  # bounds are rows' times
+    cases = {
+        "none": None,
+        "entity": payload_filter([world.entity(ORDERS)], False, Filters(), ()),
+        "hub": payload_filter(corporate, True, Filters(), ("hub6_corporate",)),
+        "status": payload_filter(searchable, True, Filters(statuses=tuple(statuses[:2])), ()),
+        "time": payload_filter(searchable, True, ranged, ()),
+        "all": payload_filter([world.entity(ORDERS)], False, replace(ranged, statuses=(statuses[0],)), ()),
+    }
+    texts = [
+        "engine repair brakes",
+        "quarterly revenue target",
+        *(text_of(world.entity(ORDERS), r) for r in list(orders.values())[:2]),
+    ]
+    embedder = world.memory.vectors.embedder
+    client = open_client(None, world.home / "qdrant")
+    try:
+        snapshot = read_indexes(client)
+        names = sorted(snapshot.indexes)
+        assert len(names) >= 3 and snapshot.nbytes > 0
+        compared = 0
+        for name in names:
+            size = client.count(name).count
+            for case, flt in cases.items():
+                for text in texts:
+                    vector = embedder.embed_one(text)
+                    everything = client.query_points(
+                        name, query=vector, query_filter=flt, limit=size, with_payload=["entity", "key"]
+                    ).points
+                    ranked = sorted(
+                        ((p.score, p.payload["entity"], p.payload["key"]) for p in everything),
+                        key=lambda t: rank_key(*t),
+                    )
+                    for k in (3, size):
+                        found = snapshot.indexes[name].search(vector, flt, k)
+                        where = (name, case, text[:20], k)
+                        assert [(p.entity, p.key) for p in found] == [(e, key) for _, e, key in ranked[:k]], where
+                        assert [p.score for p in found] == pytest.approx([s for s, _, _ in ranked[:k]], abs=1e-5)
+                        compared += len(found)
+        assert compared > 0
+    finally:
+        client.close()
+    # the filters narrow: each case keeps some points of the documents collection, fewer than all
+    documents = next(n for n in names if n.startswith("documents__"))
+    kept = {case: len(snapshot.indexes[documents].search(vector, flt, 100_000)) for case, flt in cases.items()}
+    assert all(0 < kept[c] < kept["none"] for c in cases if c not in ("none", "hub", "status")), kept
 
 
 # -- degraded (last: they move the vector store's watermarks and hold its folder) ------------------
