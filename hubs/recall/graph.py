@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from hubs.recall.expand import Found, Frontier, Step
-from hubs.recall.model import Freshness, Node, NodeRef, Relation
+from hubs.recall.model import Freshness, Node, NodeRef, RecallError, Relation, why_failed
 from hubs.secrets import scrub
 from hubs.settings import Settings
 from hubs.sync.connections import graph_dialect
@@ -24,6 +25,7 @@ from hubs.sync.graph.dialect import GraphDialect
 
 log = logging.getLogger(__name__)
 GRAPH_RETRY_SECONDS = 2.0
+T = TypeVar("T")
 PATTERN_TYPES = 16
 
 # whether the frontier node `a` is the relationship's start -> the pattern, given the types
@@ -140,6 +142,27 @@ class GraphConnection:
         if time.monotonic() < self._retry_at:
             return "the graph was unreachable moments ago"
         return ""
+
+    def ask(
+        self, source: str, lag: Freshness, question: Callable[[GraphSide], T | None], missing: str
+    ) -> tuple[T | None, str]:
+        """The graph's answer to `question` and "", or None and why the graph did not give it:
+        behind, unreachable moments ago, failing, or without the node asked about (`question`
+        answered None: `missing`). With source "graph" that is a RecallError instead (404 for the
+        missing node, 503 otherwise); with "auto" the caller asks PostgreSQL."""
+        why = "" if source == "graph" else self.refused(lag)
+        if not why:
+            try:
+                found = question(self.side())
+                if found is not None:
+                    return found, ""
+                why = missing
+            except Exception as exc:  # any failure of a derived store: PostgreSQL answers instead
+                why = f"the graph failed ({why_failed(exc)})"
+                self.drop()
+        if source == "graph":
+            raise RecallError(404 if why == missing else 503, why)
+        return None, why
 
     def side(self) -> GraphSide:
         with self._lock:

@@ -26,7 +26,7 @@ from hubs.catalog import Catalog, Entity, load_catalog
 from hubs.recall import context as blocks
 from hubs.recall import history, inputs, navigate, search
 from hubs.recall.expand import Found, Frontier, Step, breadth_first
-from hubs.recall.graph import GraphConnection
+from hubs.recall.graph import GraphConnection, GraphSide
 from hubs.recall.inputs import DEFAULT_LIMIT, QUERY_TIMEOUT_MS, Key, Names
 from hubs.recall.lags import FRESHNESS_SECONDS, Lags
 from hubs.recall.model import (
@@ -45,14 +45,15 @@ from hubs.recall.model import (
     Search,
     TimeBounds,
     TimelineSearch,
+    answered_by_postgres,
     bad_input,
+    why_failed,
 )
 from hubs.recall.postgres import Reader, current_row
 from hubs.recall.readthrough import ReadThrough
 from hubs.recall.relations import PostgresSide
 from hubs.recall.semantic import VectorReader
 from hubs.recall.timeline import TimelineConnection, Window, edge_name, query_text
-from hubs.secrets import scrub
 from hubs.settings import Settings
 from hubs.sync.connections import cache_client
 from hubs.sync.kinds import holds
@@ -73,11 +74,6 @@ def _period_rule(window: Window) -> str:
     start = window.valid_from.isoformat() if window.valid_from else "-infinity"
     end = window.valid_to.isoformat() if window.valid_to else "infinity"
     return f"valid at some time in [{start}, {end}): valid_from < end and (valid_to is null or valid_to > start)"
-
-
-def _why(exc: BaseException) -> str:
-    text = scrub(str(exc).strip())
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -158,7 +154,7 @@ class Memory:
         try:
             seen = self.cache.look(entity, key.text)
         except redis.RedisError as exc:
-            why = f"the cache is unreachable ({_why(exc)}): read from PostgreSQL"
+            why = f"the cache is unreachable ({why_failed(exc)}): read from PostgreSQL"
             return self._record_from_postgres(entity, key, Provenance(POSTGRES, True, why, lag))
         if seen.values is not None:
             return Record(
@@ -176,7 +172,7 @@ class Memory:
                 else ("not in the cache: read from PostgreSQL (not cached: the entity changed meanwhile)")
             )
         except redis.RedisError as exc:
-            ttl, why = None, f"not in the cache: read from PostgreSQL (not cached: {_why(exc)})"
+            ttl, why = None, f"not in the cache: read from PostgreSQL (not cached: {why_failed(exc)})"
         provenance = Provenance(POSTGRES, False, why, lag, ttl, read_as=self.postgres.read_as)
         return Record(entity.name, entity.label, key.text, properties(entity, row), provenance)
 
@@ -202,20 +198,12 @@ class Memory:
         if source not in SOURCES:
             raise bad_input(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
         lag = self.freshness("graph")
-        if source == POSTGRES:
-            return self._neighbours_from_postgres(question, lag, "")
-        why = "" if source == "graph" else self.graph.refused(lag)
-        if not why:
-            try:
-                answer = self._from_graph(question, lag)
-                if answer is not None:
-                    return answer
-                why = f"the graph has no node {question.entity.label} {question.key.text!r}"
-            except Exception as exc:  # any failure of a derived store: PostgreSQL answers instead
-                why = f"the graph failed ({_why(exc)})"
-                self.graph.drop()
-            if source == "graph":
-                raise RecallError(404 if "no node" in why else 503, why)
+        why = ""
+        if source != POSTGRES:
+            missing = f"the graph has no node {question.entity.label} {question.key.text!r}"
+            answer, why = self.graph.ask(source, lag, lambda side: self._from_graph(side, question, lag), missing)
+            if answer is not None:
+                return answer
         return self._neighbours_from_postgres(question, lag, why)
 
     def _question(
@@ -241,8 +229,7 @@ class Memory:
         )
         return _Question(found, self.names.key(found, key), inputs.hops(hops), step, limit)
 
-    def _from_graph(self, question: _Question, lag: Freshness) -> Neighbours | None:
-        graph = self.graph.side()
+    def _from_graph(self, graph: GraphSide, question: _Question, lag: Freshness) -> Neighbours | None:
         start = graph.node(question.entity.label, question.key.text)
         if start is None:
             return None
@@ -263,15 +250,8 @@ class Memory:
                 return self.relations.expand(conn, frontier, step)
 
             nodes, relations, cut = breadth_first(start, question.hops, question.step, expand, question.limit)
-        provenance = Provenance(
-            POSTGRES,
-            degraded=bool(why),
-            reason=f"{why}: answered from PostgreSQL" if why else "asked of PostgreSQL",
-            freshness=lag,
-            time_bounds=question.bounds,
-            not_included=self.relations.not_included(question.step.types),
-            read_as=self.postgres.read_as,
-        )
+        not_included = self.relations.not_included(question.step.types)
+        provenance = answered_by_postgres(why, lag, question.bounds, self.postgres.read_as, not_included)
         return Neighbours(start, nodes, relations, cut, provenance)
 
     # -- as of and changes (PostgreSQL: the bi-temporal history is kept there) ---------------------
@@ -304,7 +284,7 @@ class Memory:
             try:
                 return self._as_of_from_timeline(found, parsed, valid, known, bounds)
             except Exception as exc:  # any failure of a derived store: PostgreSQL answers instead
-                why = f"the timeline failed ({_why(exc)})"
+                why = f"the timeline failed ({why_failed(exc)})"
                 self.timeline.drop()
                 if source == "timeline":
                     raise RecallError(503, why) from None
@@ -421,7 +401,7 @@ class Memory:
             raise
         except Exception as exc:
             self.timeline.drop()
-            raise RecallError(503, f"the timeline failed ({_why(exc)}): only it keeps this search") from None
+            raise RecallError(503, f"the timeline failed ({why_failed(exc)}): only it keeps this search") from None
         spelled = [t.isoformat() if t else None for t in (window.valid_at, window.known_at)]
         bounds = TimeBounds(spelled[0], known_at=spelled[1])
         if window.valid_from or window.valid_to:
@@ -517,7 +497,7 @@ class Memory:
         if source not in SOURCES:
             raise bad_input(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
         lag = self.freshness("graph")
-        return navigate.answer(self.navigator, question, source, lag, self.graph, self.postgres, _why)
+        return navigate.answer(self.navigator, question, source, lag, self.graph, self.postgres)
 
     # -- health and lifetime -----------------------------------------------------------------------
 
@@ -533,13 +513,13 @@ class Memory:
             self.cache.client.ping()
             report["cache"]["ok"] = True
         except redis.RedisError as exc:
-            report["cache"].update(ok=False, error=_why(exc))
+            report["cache"].update(ok=False, error=why_failed(exc))
         try:
             self.graph.side().dialect.read("RETURN 1", timeout_ms=self.timeout_ms)
             report["graph"]["ok"] = True
         except Exception as exc:  # reported, not raised: a derived store being down is a state
             self.graph.drop()
-            report["graph"].update(ok=False, error=_why(exc))
+            report["graph"].update(ok=False, error=why_failed(exc))
         return report
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hubs.freshness import StoreLag
+from hubs.secrets import scrub
 
 POSTGRES = "postgres"
 STORES = (POSTGRES, "cache", "graph", "vectors", "timeline")
@@ -34,6 +35,12 @@ class RecallError(Exception):
 
 def bad_input(message: str) -> RecallError:
     return RecallError(400, message)
+
+
+def why_failed(exc: BaseException) -> str:
+    """A failure in a line for a provenance or a log: its type and first line, secrets masked."""
+    text = scrub(str(exc).strip())
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -308,3 +315,23 @@ class NavigationInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def answered_by_postgres(
+    why: str,
+    freshness: Freshness | None,
+    bounds: TimeBounds | None,
+    read_as: str,
+    not_included: tuple[str, ...] = (),
+) -> Provenance:
+    """PostgreSQL's answer to a question a derived store serves: degraded when `why` says why
+    that store did not answer ("": PostgreSQL was asked by name)."""
+    return Provenance(
+        POSTGRES,
+        degraded=bool(why),
+        reason=f"{why}: answered from PostgreSQL" if why else "asked of PostgreSQL",
+        freshness=freshness,
+        time_bounds=bounds,
+        not_included=not_included,
+        read_as=read_as,
+    )

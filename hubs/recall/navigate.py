@@ -47,6 +47,7 @@ from hubs.recall.model import (
     RecallError,
     Relation,
     TimeBounds,
+    answered_by_postgres,
     bad_input,
 )
 from hubs.recall.postgres import Reader, current_row
@@ -372,39 +373,17 @@ class Navigator:
 
 
 def answer(
-    navigator: Navigator,
-    q: Question,
-    source: str,
-    lag: Freshness,
-    graph: GraphConnection,
-    postgres: Reader,
-    why_failed: Callable[[BaseException], str],
+    navigator: Navigator, q: Question, source: str, lag: Freshness, graph: GraphConnection, postgres: Reader
 ) -> Navigated:
     """From the graph when it may answer (in sync, reachable, holding the start), else from
     PostgreSQL with the reason (`source` "graph" or "postgres" asks that store alone)."""
     name = q.navigation.name
     why = ""
     if source != POSTGRES:
-        why = "" if source == "graph" else graph.refused(lag)
-        if not why:
-            try:
-                found = navigator.from_graph(graph.side(), q)
-                if found is not None:
-                    return Navigated(name, *found, Provenance("graph", False, "", lag, None, q.bounds))
-                why = f"the graph has no node {q.navigation.start_label} {q.key.text!r}"
-            except Exception as exc:  # any failure of a derived store: PostgreSQL answers instead
-                why = f"the graph failed ({why_failed(exc)})"
-                graph.drop()
-            if source == "graph":
-                raise RecallError(404 if "no node" in why else 503, why)
+        missing = f"the graph has no node {q.navigation.start_label} {q.key.text!r}"
+        found, why = graph.ask(source, lag, lambda side: navigator.from_graph(side, q), missing)
+        if found is not None:
+            return Navigated(name, *found, Provenance("graph", False, "", lag, None, q.bounds))
     with postgres.connection() as conn:
         found = navigator.from_postgres(conn, q)
-    provenance = Provenance(
-        POSTGRES,
-        degraded=bool(why),
-        reason=f"{why}: answered from PostgreSQL" if why else "asked of PostgreSQL",
-        freshness=lag,
-        time_bounds=q.bounds,
-        read_as=postgres.read_as,
-    )
-    return Navigated(name, *found, provenance)
+    return Navigated(name, *found, answered_by_postgres(why, lag, q.bounds, postgres.read_as))

@@ -33,9 +33,10 @@ from hubs.recall.model import (
     SearchHit,
     SemanticMatch,
     bad_input,
+    why_failed,
 )
 from hubs.recall.postgres import Reader
-from hubs.recall.semantic import SemanticHit, VectorReader, VectorsUnavailable, why_failed
+from hubs.recall.semantic import SemanticHit, VectorReader, VectorsUnavailable
 
 RRF_K = 60
 MAX_K = 100

@@ -31,7 +31,7 @@ from hubs.catalog import Entity
 from hubs.embeddings import Embedder, embedder_from_env
 from hubs.recall.exact_index import ExactIndex, rank_key
 from hubs.recall.keyword import STATUS, Filters
-from hubs.secrets import scrub
+from hubs.recall.model import why_failed
 from hubs.settings import Settings
 from hubs.sync.vectors import TIME_FIELD, epoch, open_client
 
@@ -52,11 +52,6 @@ class SemanticHit:
     entity: Entity
     key: str
     score: float  # cosine similarity of the query and the point
-
-
-def why_failed(exc: BaseException) -> str:
-    text = scrub(str(exc).strip())
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _release_lock(client: QdrantClient) -> None:
