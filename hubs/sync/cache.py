@@ -42,6 +42,8 @@ REALTIME_TTL = 60
 RECORD_PREFIX = "hubs:get:"
 # Without TTL (so volatile-lru never evicts it): per label, how many times its records were invalidated.
 GENERATIONS = "hubs:generations"
+#: the sync's and Recall's own keys of one name (not cache content: `hubs cache` does not list them)
+BOOKKEEPING = (SYNCED_MARKER, GENERATIONS)
 DELETE_BATCH = 1000  # keys per DEL
 
 

@@ -13,7 +13,7 @@ from hubs.cli.app import main, require_servers, up_hint
 from hubs.cli.look.default_group import DefaultGroup
 from hubs.cli.look.table import echo_rows
 from hubs.secrets import redact, scrub
-from hubs.sync.cache import INDEX_PREFIX, SYNCED_MARKER
+from hubs.sync.cache import BOOKKEEPING, INDEX_PREFIX
 
 
 def _client() -> redis.Redis:
@@ -51,10 +51,10 @@ def keys(pattern: str, limit: int) -> None:
     """Keys matching PATTERN (a Redis glob, default *), with type and time to live."""
     client = _client()
     # The sync's own bookkeeping (which keys each row wrote) is shown only when asked for by name.
-    own = pattern.startswith((INDEX_PREFIX, SYNCED_MARKER))
+    own = pattern.startswith((INDEX_PREFIX, *BOOKKEEPING))
     found, hidden = [], 0
     for key in client.scan_iter(match=pattern, count=1000):
-        if not own and (key.startswith(INDEX_PREFIX) or key == SYNCED_MARKER):
+        if not own and (key.startswith(INDEX_PREFIX) or key in BOOKKEEPING):
             hidden += 1
         else:
             found.append(key)
