@@ -60,7 +60,7 @@ from hubs.db import connect
 from hubs.embeddings import embedder_from_env
 from hubs.recall import history
 from hubs.recall.inputs import DEFAULT_LIMIT
-from hubs.recall.memory import Memory
+from hubs.recall.memory import Memory, settle
 from hubs.recall.postgres import hub_table, key_condition
 from hubs.servers import embedded_servers, ensure_running
 from hubs.settings import Settings
@@ -457,6 +457,7 @@ def run(args: argparse.Namespace, settings: Settings, catalog: Catalog, stages: 
     throughput: dict[str, list[dict[str, float]]] = {}
     try:
         with Memory(settings, catalog) as memory, httpx.Client(base_url=server.url, timeout=30) as client:
+            settle()  # as `hubs serve` does once its Memory is made
             for operation in ops:
                 print(f"asking {operation.name} ({len(operation.questions)} questions) ...", flush=True)
                 results[operation.name], stages[operation.name] = timed(lambda o=operation: measure(o, memory, client))

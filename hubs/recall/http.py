@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse
 
 from hubs.recall.context import DEFAULT_CHARS, MAX_CHARS, MIN_CHARS
 from hubs.recall.inputs import DEFAULT_LIMIT, DIRECTIONS, MAX_HOPS, MAX_ROWS
-from hubs.recall.memory import TIMELINE_K, Memory
+from hubs.recall.memory import TIMELINE_K, Memory, settle
 from hubs.recall.model import RecallError
 from hubs.recall.search import MAX_K, MODES
 from hubs.recall.tokens import UNAUTHORIZED, authorized
@@ -49,6 +49,8 @@ def create_app(memory: Memory | None = None, token: str | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = memory is None
         app.state.memory = memory or Memory()
+        if own:
+            settle()
         try:
             yield
         finally:

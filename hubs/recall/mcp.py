@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hubs.recall.context import DEFAULT_CHARS
 from hubs.recall.inputs import DEFAULT_LIMIT
-from hubs.recall.memory import TIMELINE_K, Memory
+from hubs.recall.memory import TIMELINE_K, Memory, settle
 from hubs.recall.model import RecallError
 from hubs.recall.tokens import UNAUTHORIZED, authorized
 from hubs.secrets import scrub
@@ -49,6 +49,7 @@ class _Opened:
     def __call__(self) -> Memory:
         if self.memory is None:
             self.memory = self.factory()
+            settle()
         return self.memory
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ server: a stopped store is a degraded answer, a stopped PostgreSQL a RecallError
 
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -89,6 +90,15 @@ class _Question:
     @property
     def bounds(self) -> TimeBounds | None:
         return TimeBounds(self.step.at) if self.step.at else None
+
+
+def settle() -> None:
+    """For a process that serves questions (`hubs serve`, `hubs mcp`), once its Memory is made:
+    take what exists so far (the catalog, the clients, the imported modules) out of the garbage
+    collector's view. It lives as long as the process, yet every full collection walked it: ~135
+    ms at a time, the p99 of a two-hop neighbours question (140 ms; 23 ms settled, measured)."""
+    gc.collect()
+    gc.freeze()
 
 
 class Memory:
