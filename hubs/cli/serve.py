@@ -43,7 +43,8 @@ def serve(host: str, port: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (with --http).")
 @click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT + 1, show_default=True)
 def mcp(over_http: bool, host: str, port: int) -> None:
-    """Serve the read API as Model Context Protocol tools (get, as_of, changes, neighbours, context).
+    """Serve the read API as Model Context Protocol tools (get, as_of, changes, neighbours, search,
+    timeline_search, navigate, context).
 
     \b
     hubs mcp                  # stdio: what an assistant launches as its command
