@@ -70,7 +70,8 @@ def changed(answer: Changes) -> Section:
     """The last few changes, newest first, with the columns each changed."""
     lines = []
     for change in reversed(answer.changes[-RECENT_CHANGES:]):
-        when = change.get("at") or f"landing {change.get('seq')}"
+        at = change.get("at")
+        when = at.isoformat() if hasattr(at, "isoformat") else (at or f"landing {change.get('seq')}")
         if change["kind"] == "changed":
             before, after = change.get("before") or {}, change.get("after") or {}
             what = "; ".join(f"{c}: {_short(before.get(c), 40)} -> {_short(after.get(c), 40)}" for c in sorted(after))
