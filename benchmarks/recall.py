@@ -196,9 +196,9 @@ class Bare:
         self.redis = cache_client(settings, start=False)
         self.graph = graph_dialect(settings)
         self.embedder = embedder_from_env()
-        copy = Path(tempfile.mkdtemp(prefix="recall-bare-qdrant-")) / "qdrant"
-        shutil.copytree(settings.home / "qdrant", copy)
-        self.qdrant = open_client(None, copy)
+        self.copy = Path(tempfile.mkdtemp(prefix="recall-bare-qdrant-"))
+        shutil.copytree(settings.home / "qdrant", self.copy / "qdrant")
+        self.qdrant = open_client(None, self.copy / "qdrant")
 
     def select(self, query: sql.Composable, params: Any) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cur:
@@ -245,6 +245,7 @@ class Bare:
         self.conn.close()
         self.redis.close()
         self.qdrant.close()
+        shutil.rmtree(self.copy, ignore_errors=True)
 
 
 # -- timing ----------------------------------------------------------------------------------------
