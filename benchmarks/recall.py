@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -53,7 +52,7 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 from qdrant_client import models
 
-from benchmarks.stores import SERVERS, build_hubs, free_port, machine, prepare_environment, timed
+from benchmarks.stores import SERVERS, build_hubs, free_port, machine, prepare_environment, stop_servers, timed
 from hubs import settings as hubs_settings
 from hubs.catalog import Catalog, Entity, load_catalog
 from hubs.db import connect
@@ -62,7 +61,7 @@ from hubs.recall import history
 from hubs.recall.inputs import DEFAULT_LIMIT
 from hubs.recall.memory import Memory, settle
 from hubs.recall.postgres import hub_table, key_condition
-from hubs.servers import embedded_servers, ensure_running
+from hubs.servers import ensure_running
 from hubs.settings import Settings
 from hubs.sync.cache import record_key
 from hubs.sync.connections import cache_client, graph_dialect
@@ -534,11 +533,8 @@ def main() -> None:
         if args.keep:
             print(f"servers left running (HUBS_HOME={home})")
         else:
-            for name in SERVERS:
-                embedded_servers(settings)[name].stop()
-            shutil.rmtree(home, ignore_errors=True)
+            stop_servers(settings, home)
 
 
 if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     main()

@@ -156,6 +156,13 @@ def prepare_environment() -> Path:
     return home
 
 
+def stop_servers(settings: Settings, home: Path) -> None:
+    """Stop a benchmark's embedded servers and remove its data folder."""
+    for name in SERVERS:
+        embedded_servers(settings)[name].stop()
+    shutil.rmtree(home, ignore_errors=True)
+
+
 def timed(action: Callable[[], T]) -> tuple[T, float]:
     started = time.perf_counter()
     result = action()
@@ -1035,9 +1042,7 @@ def main() -> None:
             urls = ", ".join(f"{n} {embedded_servers(settings)[n].url}" for n in SERVERS)
             print(f"servers left running: {urls} (HUBS_HOME={home})")
         else:
-            for name in SERVERS:
-                embedded_servers(settings)[name].stop()
-            shutil.rmtree(home, ignore_errors=True)
+            stop_servers(settings, home)
 
 
 if __name__ == "__main__":

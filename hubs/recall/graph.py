@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hubs.recall.expand import Found, Frontier, Step
+from hubs.recall.lags import Backoff
 from hubs.recall.model import Freshness, Node, NodeRef, RecallError, Relation, why_failed
 from hubs.secrets import scrub
 from hubs.settings import Settings
@@ -24,7 +24,6 @@ from hubs.sync.connections import graph_dialect
 from hubs.sync.graph.dialect import GraphDialect
 
 log = logging.getLogger(__name__)
-GRAPH_RETRY_SECONDS = 2.0
 T = TypeVar("T")
 PATTERN_TYPES = 16
 
@@ -126,22 +125,14 @@ class GraphSide:
 
 class GraphConnection:
     """The graph server, connected on first use and never started from here. After a failure it
-    is left alone for GRAPH_RETRY_SECONDS (questions go to PostgreSQL meanwhile), then tried again."""
+    is left alone for a moment (lags.Backoff)."""
 
     def __init__(self, settings: Settings, timeout_ms: int) -> None:
         self.settings = settings
         self.timeout_ms = timeout_ms
         self._side: GraphSide | None = None
-        self._retry_at = float("-inf")
+        self.backoff = Backoff("graph")
         self._lock = threading.Lock()
-
-    def refused(self, lag: Freshness) -> str:
-        """Why the graph must not answer now ("" when it may)."""
-        if not lag.in_sync:
-            return f"the graph is behind PostgreSQL ({lag.description})"
-        if time.monotonic() < self._retry_at:
-            return "the graph was unreachable moments ago"
-        return ""
 
     def ask(
         self, source: str, lag: Freshness, question: Callable[[GraphSide], T | None], missing: str
@@ -150,7 +141,7 @@ class GraphConnection:
         behind, unreachable moments ago, failing, or without the node asked about (`question`
         answered None: `missing`). With source "graph" that is a RecallError instead (404 for the
         missing node, 503 otherwise); with "auto" the caller asks PostgreSQL."""
-        why = "" if source == "graph" else self.refused(lag)
+        why = "" if source == "graph" else self.backoff.refused(lag)
         if not why:
             try:
                 found = question(self.side())
@@ -170,14 +161,14 @@ class GraphConnection:
                 try:
                     self._side = GraphSide(graph_dialect(self.settings, start=False), self.timeout_ms)
                 except Exception:
-                    self._retry_at = time.monotonic() + GRAPH_RETRY_SECONDS
+                    self.backoff.failed()
                     raise
             return self._side
 
     def drop(self) -> None:
         with self._lock:
             side, self._side = self._side, None
-            self._retry_at = time.monotonic() + GRAPH_RETRY_SECONDS
+            self.backoff.failed()
         if side is not None:
             try:
                 side.close()

@@ -14,6 +14,7 @@ from hubs.recall.model import Freshness
 from hubs.recall.postgres import Reader
 
 FRESHNESS_SECONDS = 5.0
+RETRY_SECONDS = 2.0  # a derived store that failed is left alone this long
 
 
 class Lags:
@@ -42,3 +43,23 @@ class Lags:
         """Read them again at the next question."""
         with self._lock:
             self._read_at = float("-inf")
+
+
+class Backoff:
+    """Whether a derived store may answer now: not while it is behind PostgreSQL, nor for
+    RETRY_SECONDS after it failed (questions go to PostgreSQL meanwhile; then it is tried again)."""
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self._retry_at = float("-inf")
+
+    def failed(self) -> None:
+        self._retry_at = time.monotonic() + RETRY_SECONDS
+
+    def refused(self, lag: Freshness) -> str:
+        """Why the store must not answer now ("" when it may)."""
+        if not lag.in_sync:
+            return f"the {self.store} is behind PostgreSQL ({lag.description})"
+        if time.monotonic() < self._retry_at:
+            return f"the {self.store} was unreachable moments ago"
+        return ""

@@ -323,7 +323,7 @@ class Memory:
             if source == "timeline":
                 raise bad_input(f"the timeline does not track {entity.name}: ask PostgreSQL (source=postgres)")
             return f"the timeline does not track {entity.name}: the history is kept in PostgreSQL", False
-        return ("" if source == "timeline" else self.timeline.refused(self.freshness("timeline"))), True
+        return ("" if source == "timeline" else self.timeline.backoff.refused(self.freshness("timeline"))), True
 
     def _as_of_from_timeline(
         self, entity: Entity, key: Key, valid: datetime | None, known: int | datetime | None, bounds: TimeBounds

@@ -20,21 +20,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from hubs.catalog import Entity
-from hubs.recall.model import Freshness, TimelineHit, bad_input
+from hubs.recall.lags import Backoff
+from hubs.recall.model import TimelineHit, bad_input
 from hubs.secrets import scrub
 from hubs.settings import Settings
 from hubs.sync.connections import timeline_driver
 from hubs.sync.timeline import EARLIEST, GROUP, iso_text, known_at, state_name, valid_at
 
 log = logging.getLogger(__name__)
-RETRY_SECONDS = 2.0
 MAX_QUERY_CHARS = 1000  # a question, not a document: longer ones are refused (400)
 
 
@@ -103,8 +102,8 @@ def search_filters(window: Window, names: list[str] | None) -> Any:
 
 
 class TimelineConnection:
-    """The timeline's graph, connected on first use. After a failure it is left alone for
-    RETRY_SECONDS (questions go to PostgreSQL meanwhile), then tried again."""
+    """The timeline's graph, connected on first use. After a failure it is left alone for a
+    moment (lags.Backoff)."""
 
     def __init__(self, settings: Settings, timeout_ms: int) -> None:
         self.settings = settings
@@ -112,16 +111,8 @@ class TimelineConnection:
         self._driver: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._embedder: Any = None
-        self._retry_at = float("-inf")
+        self.backoff = Backoff("timeline")
         self._lock = threading.Lock()
-
-    def refused(self, lag: Freshness) -> str:
-        """Why the timeline must not answer now ("" when it may)."""
-        if not lag.in_sync:
-            return f"the timeline is behind PostgreSQL ({lag.description})"
-        if time.monotonic() < self._retry_at:
-            return "the timeline was unreachable moments ago"
-        return ""
 
     def _run(self, make: Any) -> Any:
         """Run the coroutine `make(driver)` returns on the connection's loop, within the time limit."""
@@ -133,7 +124,7 @@ class TimelineConnection:
                 except Exception:
                     self._loop.close()
                     self._loop = None
-                    self._retry_at = time.monotonic() + RETRY_SECONDS
+                    self.backoff.failed()
                     raise
             coroutine: Coroutine[Any, Any, Any] = make(self._driver)
             return self._loop.run_until_complete(asyncio.wait_for(coroutine, self.timeout_ms / 1000))
@@ -220,7 +211,7 @@ class TimelineConnection:
         with self._lock:
             driver, loop = self._driver, self._loop
             self._driver = self._loop = None
-            self._retry_at = time.monotonic() + RETRY_SECONDS
+            self.backoff.failed()
         if driver is not None and loop is not None:
             try:
                 loop.run_until_complete(driver.close())
