@@ -95,6 +95,20 @@ def iso(value: Any) -> str | None:
     return normalize(value) if isinstance(value, datetime) else str(value)
 
 
+def test_questions_inside_an_open_version_do_not_move_with_the_clock() -> None:
+    start = datetime(2023, 6, 1, tzinfo=UTC)
+    spans: dict[str, list[tuple[datetime, datetime | None]]] = {
+        "A": [(start, start + timedelta(days=9)), (start + timedelta(days=9), None)],
+        "B": [(start + timedelta(days=3), None)],
+    }
+    at_now = datetime(2026, 11, 30, 6, 0, 1, tzinfo=UTC)
+    earlier, later = (temporal.instant_questions(spans, at) for at in (at_now, at_now + timedelta(seconds=7)))
+    assert [q for q in earlier if q.kind != "now"] == [q for q in later if q.kind != "now"]
+    inside = {q.at for q in earlier if q.kind == "inside a version" and q.key == "A"}
+    # The data ends where A's open version starts, so it is asked about one day in (of the two it is given).
+    assert normalize(start + timedelta(days=10)) in inside
+
+
 @pytest.mark.parametrize("name", T_CHECKS)
 def test_temporal_checks_pass_on_freshly_synced_stores(synced: StoreBench, name: str) -> None:
     outcome = synced.run_check(name)

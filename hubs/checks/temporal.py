@@ -183,8 +183,10 @@ def _spread(keys: list[str], n: int) -> list[str]:
     return [keys[round(i * (len(keys) - 1) / (n - 1))] for i in range(n)]
 
 
-def _inside(start: datetime, end: datetime | None, now: datetime) -> datetime:
-    end = end or max(now, start + timedelta(days=2))
+def _inside(start: datetime, end: datetime | None, horizon: datetime) -> datetime:
+    # An open version ends at the data's horizon, not at now(): the check and a test that asks
+    # the same questions a second later must get the same instants.
+    end = end or max(horizon, start + timedelta(days=2))
     middle = start + (end - start) / 2
     whole = middle.replace(microsecond=0)
     return whole if start < whole < end else middle
@@ -215,6 +217,7 @@ def instant_questions(
     more instants inside and at the start of the keys' versions, up to QUESTIONS."""
     chosen: list[list[Question]] = []
     more: list[list[Question]] = []
+    horizon = max((end or start for spanned in spans.values() for start, end in spanned), default=at_now)
     for key in _spread(list(spans), KEYS):
         spanned = sorted(spans[key], key=lambda s: s[0])
         starts = [start for start, _ in spanned]
@@ -222,14 +225,14 @@ def instant_questions(
         middle = spanned[len(spanned) // 2]
         chosen.append(
             [
-                Question(key, _iso(_inside(*middle, at_now)), "inside a version"),
+                Question(key, _iso(_inside(*middle, horizon)), "inside a version"),
                 Question(key, _iso(boundary), "at a valid_from"),
                 Question(key, _iso(starts[0] - timedelta(seconds=1)), "just before the first version"),
                 Question(key, _iso(at_now), "now"),
             ]
         )
         more.append(
-            [Question(key, _iso(_inside(s, e, at_now)), "inside a version") for s, e in spanned]
+            [Question(key, _iso(_inside(s, e, horizon)), "inside a version") for s, e in spanned]
             + [Question(key, _iso(s), "at a valid_from") for s in starts]
         )
     ordered = list(first or [])
