@@ -19,6 +19,7 @@ import psycopg2.errors
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from pydantic import TypeAdapter
 
 from hubs import settings as hubs_settings
 from hubs.catalog import Entity
@@ -368,6 +369,13 @@ def test_http_answers_as_memory_does_and_says_what_is_wrong(world: World) -> Non
     found = client.get(f"/entities/tractor/{unit}/neighbours", params={"type": "DROVE", "at": moment.isoformat()})
     assert found.status_code == 200 and {n["key"] for n in found.json()["nodes"]} == then
     assert found.json()["provenance"]["time_bounds"]["valid_at"] == moment.astimezone(UTC).isoformat()
+    # The same JSON FastAPI made of the answer's dict when it validated it (dates, decimals, tuples)
+    wide = client.get(f"/entities/tractor/{unit}/neighbours", params={"hops": 2}).json()
+    asked = world.memory.neighbours("tractor", unit, hops=2).to_dict()
+    as_fastapi = TypeAdapter(dict[str, Any]).dump_python(asked, mode="json")
+    assert len(wide["nodes"]) > 1 and {k: wide[k] for k in ("start", "nodes", "relationships")} == {
+        k: as_fastapi[k] for k in ("start", "nodes", "relationships")
+    }
     for path, params, status, message in [
         ("/entities/tractr/6501", {}, 400, "unknown entity 'tractr'"),
         ("/entities/fuel_transaction/abc", {}, 400, "it has 2 parts"),

@@ -6,6 +6,7 @@ The module syncs the small dataset's vectors once into a local-mode Qdrant of it
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -18,6 +19,7 @@ from psycopg2 import sql
 
 from hubs import settings as hubs_settings
 from hubs.catalog import Entity
+from hubs.recall import keyword
 from hubs.recall.exact_index import rank_key
 from hubs.recall.http import create_app
 from hubs.recall.keyword import Filters, document
@@ -159,6 +161,22 @@ def test_the_keyword_search_reads_the_gin_index(world: World) -> None:
         plan = "\n".join(r[0] for r in cur.fetchall())
     world.bench.conn.rollback()
     assert f"{entity.table}__search" in plan, plan
+
+
+def test_a_word_most_rows_hold_is_ranked_among_the_first_candidates_and_says_so(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    orders = world.rows(ORDERS)
+    words = Counter(w.strip(".,;:").lower() for r in orders.values() for w in set(r["complaint"].split()))
+    common = next(w for w, n in words.most_common() if n >= 6 and len(w) > 3)
+    whole = world.memory.search(common, entities=[ORDERS], mode="keyword", k=100)
+    assert len(whole.hits) >= 6 and "ranked the first" not in whole.provenance.reason
+    monkeypatch.setattr(keyword, "CANDIDATES", 4)
+    cut = world.memory.search(common, entities=[ORDERS], mode="keyword", k=3)
+    assert f"ranked the first 4 matching rows of {ORDERS}" in cut.provenance.reason
+    assert len(cut.hits) == 3 and keys(cut) <= keys(whole)
+    rare = world.memory.search(common, entities=[ORDERS], mode="keyword", k=3, status=["no-such-status"])
+    assert rare.hits == [] and "ranked the first" not in rare.provenance.reason
 
 
 def test_expansion_adds_each_hits_neighbours(world: World) -> None:

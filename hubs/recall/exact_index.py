@@ -245,15 +245,16 @@ class ExactIndex:
         """Local mode's float64 scores of the rows, a block at a time: a query scoring alike
         everywhere (a blank one) makes every row a candidate, and a float64 copy of all would double
         the index's memory."""
-        blocks = [
-            self.vectors[rows[i : i + RESCORE_BLOCK]].astype(np.float64) @ query
-            for i in range(0, len(rows), RESCORE_BLOCK)
-        ]
+        blocks = [_dot(self.vectors[rows[i : i + RESCORE_BLOCK]], query) for i in range(0, len(rows), RESCORE_BLOCK)]
         return np.concatenate(blocks)
 
 
 def _dot(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,j->i", matrix, vector)
+    """Each row of the matrix times the vector, in the vector's precision (float32 rows cast to
+    float64 a buffer at a time, never copied whole). einsum, not BLAS: see ExactIndex.search;
+    rescoring 52,000 candidates took 105 ms with `@` and 12 ms so (an inspection's kind, whose
+    vectors all but tie: scale 1)."""
+    return np.einsum("ij,j->i", matrix, vector, dtype=vector.dtype, casting="safe")
 
 
 def _only_match(condition: models.FieldCondition) -> bool:

@@ -4,6 +4,12 @@ store (meta.hubs.vectors.text), read with websearch_to_tsquery (quotes, OR, -wor
 The document is the same expression the dbt post-hook hubs_search_index indexes with GIN
 (dbt_project/macros/hubs/search.sql), so PostgreSQL answers from the index. Every entity in
 scope is one branch of a single UNION ALL (one round trip), each cut at k by its rank.
+
+A branch ranks at most CANDIDATES matching rows (in the order the index gives them): the
+document is not stored, so every row ranked is parsed again, and a word most rows hold (an
+inspection's kind, "dvir_pre": 51,710 of 52,909 rows at scale 1) cost 190 ms to rank whole.
+Such a word barely tells rows apart; the search says which entities were cut, so a caller can
+add words or filters.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from hubs.sync.records import key_of
 
 LANGUAGE = "english"
 STATUS = "status"
+#: matching rows a branch ranks at most (ten times the largest k a search may ask)
+CANDIDATES = 1000
 
 
 @dataclass(frozen=True)
@@ -79,16 +87,19 @@ def _conditions(entity: Entity, filters: Filters) -> tuple[list[sql.Composable],
 
 
 def _branch(entity: Entity, index: int, filters: Filters, k: int) -> tuple[sql.Composable, list[Any]]:
-    """The entity's best k documents matching the query (`q`, from the outer query's CTE), ties
-    broken by key as the outer query breaks them (so a deeper search keeps the same first k)."""
+    """The entity's best k documents among its first CANDIDATES matching the query (`q`, from the
+    outer query's CTE), ties broken by key as the outer query breaks them (so a deeper search
+    keeps the same first k); `matched` counts the candidates (CANDIDATES: the branch was cut)."""
     conditions, params = _conditions(entity, filters)
     where = sql.SQL("").join(sql.SQL(" and ") + c for c in conditions)
     keys = sql.SQL(", ").join(sql.Identifier("t", c) for c in entity.primary_key)
     query = sql.SQL(
-        "(select {index} as entity_index, json_build_array({keys}) as key_values, ts_rank_cd(d.doc, q.query) as rank,"
-        " array(select unnest(tsvector_to_array(d.doc)) intersect select unnest(q.lexemes)) as terms"
-        " from {table} as t cross join q cross join lateral (select {document} as doc) as d"
-        " where {document} @@ q.query{where} order by rank desc, json_build_array({keys})::text limit %s)"
+        "(select {index} as entity_index, c.key_values, ts_rank_cd(c.doc, q.query) as rank,"
+        " array(select unnest(tsvector_to_array(c.doc)) intersect select unnest(q.lexemes)) as terms,"
+        " count(*) over () as matched"
+        " from (select json_build_array({keys}) as key_values, {document} as doc from {table} as t cross join q"
+        " where {document} @@ q.query{where} limit %s) as c cross join q"
+        " order by rank desc, c.key_values::text limit %s)"
     ).format(
         index=sql.Literal(index),
         keys=keys,
@@ -96,30 +107,42 @@ def _branch(entity: Entity, index: int, filters: Filters, k: int) -> tuple[sql.C
         document=document(entity, "t"),
         where=where,
     )
-    return query, [*params, k]
+    return query, [*params, CANDIDATES, k]
 
 
-def search(conn: Connection, entities: list[Entity], text: str, filters: Filters, k: int) -> list[KeywordHit]:
+@dataclass(frozen=True)
+class KeywordAnswer:
+    hits: list[KeywordHit]  # best first
+    cut: list[str]  # entities whose matches were more than CANDIDATES: the best of the first ranked
+
+
+def search(conn: Connection, entities: list[Entity], text: str, filters: Filters, k: int) -> KeywordAnswer:
     """The k best keyword hits over the entities (those that can meet the filters), best first."""
     chosen = [e for e in entities if e.vectors and in_scope(e, filters)]
     if not chosen:
-        return []
+        return KeywordAnswer([], [])
     branches, params = [], []
     for index, entity in enumerate(chosen):
         branch, branch_params = _branch(entity, index, filters, k)
         branches.append(branch)
         params += branch_params
-    query = sql.SQL(
+    hits_query = sql.SQL(
         "with q as (select websearch_to_tsquery({language}::regconfig, %s) as query,"
-        " tsvector_to_array(to_tsvector({language}::regconfig, %s)) as lexemes)"
-        " select * from ({branches}) as hits order by rank desc, entity_index, key_values::text limit %s"
+        " tsvector_to_array(to_tsvector({language}::regconfig, %s)) as lexemes),"
+        " hits as ({branches})"
+        " select * from (select * from hits order by rank desc, entity_index, key_values::text limit %s) as best"
+        " union all select entity_index, null, null, null, max(matched) from hits group by entity_index"
+        " having max(matched) >= %s"
     ).format(language=sql.Literal(LANGUAGE), branches=sql.SQL(" union all ").join(branches))
     with conn.cursor(cursor_factory=RealDictCursor) as cur:
-        cur.execute(query, [text, text, *params, k])
+        cur.execute(hits_query, [text, text, *params, k, CANDIDATES])
         rows = cur.fetchall()
-    hits = []
+    hits, cut = [], []
     for row in rows:
         entity = chosen[row["entity_index"]]
+        if row["key_values"] is None:
+            cut.append(entity.name)
+            continue
         values = dict(zip(entity.primary_key, row["key_values"], strict=True))
         hits.append(KeywordHit(entity, key_of(entity, values), float(row["rank"]), tuple(sorted(row["terms"] or ()))))
-    return hits
+    return KeywordAnswer(hits, sorted(cut))

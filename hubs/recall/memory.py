@@ -27,7 +27,7 @@ from hubs.catalog import Catalog, Entity, load_catalog
 from hubs.recall import context as blocks
 from hubs.recall import history, inputs, navigate, search
 from hubs.recall.expand import Found, Frontier, Step, breadth_first
-from hubs.recall.graph import GraphConnection, GraphSide
+from hubs.recall.graph import GraphConnection, GraphSide, Ids
 from hubs.recall.inputs import DEFAULT_LIMIT, QUERY_TIMEOUT_MS, Key, Names
 from hubs.recall.lags import FRESHNESS_SECONDS, Lags
 from hubs.recall.model import (
@@ -240,12 +240,19 @@ class Memory:
         return _Question(found, self.names.key(found, key), inputs.hops(hops), step, limit)
 
     def _from_graph(self, graph: GraphSide, question: _Question, lag: Freshness) -> Neighbours | None:
-        start = graph.node(question.entity.label, question.key.text)
-        if start is None:
+        # The start's properties come with the others' (one round trip less): a start the graph
+        # lacks has no relationships either, and is told by its missing properties.
+        start = Node(question.entity.label, question.key.text, 0)
+        ids: Ids = {}
+
+        def expand(frontier: Frontier, step: Step) -> tuple[list[Found], bool]:
+            return graph.expand(frontier, step, ids)
+
+        nodes, relations, cut = breadth_first(start, question.hops, question.step, expand, question.limit)
+        read = graph.with_properties([start, *nodes], ids)
+        if not read or read[0].ref != start.ref:
             return None
-        nodes, relations, cut = breadth_first(start, question.hops, question.step, graph.expand, question.limit)
-        nodes = graph.with_properties(nodes)
-        return Neighbours(start, nodes, relations, cut, Provenance("graph", False, "", lag, None, question.bounds))
+        return Neighbours(read[0], read[1:], relations, cut, Provenance("graph", False, "", lag, None, question.bounds))
 
     def _neighbours_from_postgres(self, question: _Question, lag: Freshness, why: str) -> Neighbours:
         """The answer computed from the rows (`why`: why the graph did not give it; "": not asked)."""

@@ -20,7 +20,7 @@ from hubs.catalog import Entity
 from hubs.catalog_meta import COLLECTIONS
 from hubs.recall import inputs, keyword
 from hubs.recall.inputs import Names
-from hubs.recall.keyword import Filters, KeywordHit
+from hubs.recall.keyword import Filters, KeywordAnswer, KeywordHit
 from hubs.recall.model import (
     POSTGRES,
     Expansion,
@@ -172,7 +172,7 @@ class Searcher:
 
     def search(self, q: Question, lag: Callable[[], Freshness], expand: Expand) -> Search:
         semantic: list[SemanticHit] = []
-        keywords: list[KeywordHit] = []
+        words = KeywordAnswer([], [])
         freshness: Freshness | None = None
         why = ""
         if q.mode != "keyword" and q.entities:
@@ -180,11 +180,18 @@ class Searcher:
             semantic, why = self._semantic(q, freshness)
         if q.mode != "semantic" or why:
             with self.postgres.connection() as conn:
-                keywords = keyword.search(conn, q.entities, q.text, q.filters, q.depth)
-        hits = _fused(semantic, keywords, q.k)
+                words = keyword.search(conn, q.entities, q.text, q.filters, q.depth)
+        hits = _fused(semantic, words.hits, q.k)
         if q.expand:
             hits = [replace(h, expansion=_expansion(expand(h.entity, h.key))) for h in hits]
-        return Search(q.text, q.mode, [e.name for e in q.entities], hits, self._provenance(q, freshness, why))
+        provenance = self._provenance(q, freshness, why)
+        if words.cut:
+            cut = (
+                f"; keyword ranked the first {keyword.CANDIDATES} matching rows of {', '.join(words.cut)}"
+                " (more match: add words or filters)"
+            )
+            provenance = replace(provenance, reason=provenance.reason + cut)
+        return Search(q.text, q.mode, [e.name for e in q.entities], hits, provenance)
 
     def _semantic(self, q: Question, freshness: Freshness) -> tuple[list[SemanticHit], str]:
         """The semantic hits, or why Qdrant could not give them."""

@@ -23,6 +23,9 @@ class GraphDialect(ABC):
     #: are not the replica's, so its checks look past them)
     foreign_labels: frozenset[str] = frozenset()
     foreign_types: frozenset[str] = frozenset()
+    #: the function naming a node's id within the server (valid while the node lives), which a
+    #: lookup by id finds without a label's index: `MATCH (n) WHERE id(n) = $i`
+    node_id: str = "id"
 
     @abstractmethod
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:

@@ -20,6 +20,7 @@ GRAPHITI_TYPES = frozenset({"RELATES_TO", "MENTIONS", "HAS_MEMBER", "HAS_EPISODE
 class Neo4jDialect(GraphDialect):
     foreign_labels = GRAPHITI_LABELS
     foreign_types = GRAPHITI_TYPES
+    node_id = "elementId"  # id() is deprecated in Neo4j 5
 
     def __init__(self, uri: str, user: str, password: str | None) -> None:
         self.uri = uri
