@@ -148,6 +148,43 @@ def test_a_run_killed_in_any_step_is_recovered_by_the_next(operator: Operator) -
     assert_every_store_like_a_rebuild()
 
 
+def test_a_timeline_sync_killed_between_saving_beliefs_and_pruning_is_mended(
+    operator: Operator, tmp_path: Path
+) -> None:
+    """A late version of a tractor supersedes a belief; the timeline saves the key's beliefs (the
+    superseded one expired), then removes the edges no longer believed. Killed in between, the
+    next sync does the key again and the timeline is what a rebuild makes."""
+    operator.ensure_built()
+    operator.succeeds("sync", "timeline")
+    [(unit, first, second)] = query(
+        os.environ["HUBS_POSTGRES_URL"],
+        "select unit_number, min(valid_from), (array_agg(valid_from order by valid_from))[2]"
+        " from hub3_origin.tractors_history group by 1 having count(*) > 1 order by 1 limit 1",
+    )
+    late = first + (second - first) / 2
+    folder = tmp_path / "late"
+    folder.mkdir()
+    tractors = load_catalog().by_model("tractors")
+    columns = [c.name for c in tractors.landed_columns if not c.name.startswith("_")]
+    [landed] = query(
+        os.environ["HUBS_POSTGRES_URL"],
+        f"select {', '.join(columns)} from landing.{tractors.landing_table}"
+        " where unit_number = %s order by _landing_seq desc limit 1",
+        (unit,),
+    )
+    row = dict(zip(columns, landed, strict=True)) | {"status": "maintenance", "valid_from": late.isoformat()}
+    write_csv(folder / "hub3_origin.tractors.csv", [row])
+    operator.killed_at("sync.timeline.saved@1", "refresh", str(folder))
+    operator.succeeds("sync", "timeline")
+    bench = StoreBench()
+    try:
+        edges = bench.store("timeline").edges(bench.catalog.by_model("tractors"))
+    finally:
+        bench.close()
+    assert any(e["key"] == unit and e["expired_at"] for e in edges), "the late version superseded no belief"
+    assert_every_store_like_a_rebuild(("timeline",))
+
+
 def test_two_rebuilds_at_once_write_the_graph_once(operator: Operator) -> None:
     if operator.backend != "falkordb":
         pytest.skip("the writer lock lives in PostgreSQL, the same for either graph server")

@@ -32,6 +32,7 @@ from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
 from hubs.embeddings import Embedder
+from hubs.faults import failpoint
 from hubs.secrets import scrub
 from hubs.settings import Settings
 from hubs.sync.connections import TIMELINE_GRAPH, timeline_driver
@@ -208,6 +209,7 @@ class TimelineStore(Store):
         edges = [self._edge(entity, key, v, nodes) for key, versions in beliefs.items() for v in versions]
         if edges:
             self._save(nodes, edges)
+        failpoint("sync.timeline.saved")
         self._prune(entity, list(beliefs), edges)
 
     def _save(self, nodes: dict[str, EntityNode], edges: list[EntityEdge]) -> None:
