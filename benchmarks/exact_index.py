@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 import tracemalloc
 import uuid
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 from qdrant_client import QdrantClient, models
 
+from benchmarks.stores import percentiles
 from hubs.recall.exact_index import ExactIndex, rank_key
 from hubs.recall.semantic import KEYWORD_FIELDS, NUMBER_FIELDS
 from hubs.sync.vectors import TIME_FIELD, tune_local_storage
@@ -28,7 +33,6 @@ from hubs.sync.vectors import TIME_FIELD, tune_local_storage
 DIMENSION = 256
 ENTITIES = ("maintenance_orders", "inspections", "rate_confirmations", "meeting_notes")
 STATUSES = ("open", "done", "void")
-PERCENTILES = (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))
 START = 1.7e9  # epoch seconds of the first point's time; each next point is 10 minutes later
 FILTER = models.Filter(
     must=[
@@ -59,11 +63,6 @@ def _fill(client: QdrantClient, name: str, count: int, rng: np.random.Generator)
             for n, vector in enumerate(vectors, start=start)
         ]
         client.upsert(name, points=points)
-
-
-def _ms(times: list[float]) -> dict[str, float]:
-    ordered = sorted(times)
-    return {q: round(ordered[min(len(ordered) - 1, int(f * len(ordered)))] * 1000, 2) for q, f in PERCENTILES}
 
 
 def main() -> None:
@@ -97,7 +96,11 @@ def main() -> None:
                 # the index orders scores within a TIE step by (entity, key): so is local mode's answer
                 ranked = sorted(theirs.points, key=lambda p: rank_key(p.score, p.payload["entity"], p.payload["key"]))
                 same += [p.key for p in mine] == [p.payload["key"] for p in ranked[:10]]
-            report[label] = {"exact index": _ms(exact), "local mode": _ms(local), "same answer": same}
+            report[label] = {
+                "exact index": percentiles(exact, digits=2),
+                "local mode": percentiles(local, digits=2),
+                "same answer": same,
+            }
         client.close()
     print(json.dumps(report, indent=1))
 

@@ -52,7 +52,17 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 from qdrant_client import models
 
-from benchmarks.stores import SERVERS, build_hubs, free_port, machine, prepare_environment, stop_servers, timed
+from benchmarks.stores import (
+    PERCENTILES,
+    SERVERS,
+    build_hubs,
+    free_port,
+    machine,
+    percentiles,
+    prepare_environment,
+    stop_servers,
+    timed,
+)
 from hubs import settings as hubs_settings
 from hubs.catalog import Catalog, Entity, load_catalog
 from hubs.db import connect
@@ -74,7 +84,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 SYNCED = ("graph", "cache", "vectors")
 NEIGHBOUR_HOPS = 2
-PERCENTILES = (50, 95, 99)
 CLIENT_SECONDS = 5.0
 SEARCH_K = 10
 BARE_SEARCH_QUESTIONS = 200
@@ -248,14 +257,6 @@ class Bare:
 
 
 # -- timing ----------------------------------------------------------------------------------------
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-    if not ordered:
-        return {}
-    picked = {f"p{p}": ordered[min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1)] for p in PERCENTILES}
-    return {name: round(value * 1000, 3) for name, value in picked.items()} | {"n": len(ordered)}
 
 
 def time_each(questions: list[Question], ask: Callable[[Question], Any]) -> dict[str, float]:

@@ -15,11 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from psycopg2 import sql
 
+from benchmarks.stores import percentiles
 from hubs.recall.memory import Memory
 from hubs.recall.semantic import LocalSnapshot
 from hubs.sync.feed import hub_table
@@ -33,12 +38,6 @@ def _words(memory: Memory, seed: int, count: int) -> list[str]:
             cur.execute(sql.SQL("select {}::text from {} limit 200").format(column, hub_table(entity)))
             found += [w.strip(".,;:()") for (text,) in cur.fetchall() if text for w in text.split() if len(w) > 5]
     return random.Random(seed).sample(found, min(count, len(found)))
-
-
-def _percentiles(times: list[float]) -> dict[str, float]:
-    ordered = sorted(times)
-    at = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000  # noqa: E731
-    return {"p50": round(at(0.5), 2), "p95": round(at(0.95), 2), "p99": round(at(0.99), 2), "n": len(ordered)}
 
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -70,7 +69,7 @@ def _run(memory: Memory, words: list[str], k: int) -> dict[str, Any]:
             began = time.perf_counter()
             answer = memory.search(word, k=k, **extra)
             times.append(time.perf_counter() - began)
-        report[name] = {**_percentiles(times), "degraded": answer.provenance.degraded}
+        report[name] = {**percentiles(times, digits=2), "degraded": answer.provenance.degraded}
     return report
 
 

@@ -163,6 +163,18 @@ def stop_servers(settings: Settings, home: Path) -> None:
     shutil.rmtree(home, ignore_errors=True)
 
 
+PERCENTILES = (50, 95, 99)
+
+
+def percentiles(samples: list[float], digits: int = 3) -> dict[str, float]:
+    """p50/p95/p99 (nearest rank) of durations in seconds, in ms, and how many there were."""
+    ordered = sorted(samples)
+    if not ordered:
+        return {}
+    picked = {f"p{p}": ordered[min(len(ordered) - 1, round(p / 100 * len(ordered)) - 1)] for p in PERCENTILES}
+    return {name: round(value * 1000, digits) for name, value in picked.items()} | {"n": len(ordered)}
+
+
 def timed(action: Callable[[], T]) -> tuple[T, float]:
     started = time.perf_counter()
     result = action()
