@@ -137,14 +137,17 @@ class Names:
 def _typed(entity: Entity, column: str, part: str) -> Any:
     """A key part as the Python value of its column's type (so it is spelled as the stores spell it)."""
     data_type = entity.column(column).data_type.lower().split("(")[0].strip()
-    wrong = bad_input(f"{part!r} is not a valid {column} of {entity.name} (a {data_type})")
+
+    def wrong() -> RecallError:  # made only when needed: a key is read on every question
+        return bad_input(f"{part!r} is not a valid {column} of {entity.name} (a {data_type})")
+
     try:
         if data_type == "uuid":
             return uuid.UUID(part)
         if data_type in _INTEGERS:
             number = int(part)
             if not -_INTEGERS[data_type] <= number < _INTEGERS[data_type]:
-                raise wrong
+                raise wrong()
             return number
         if data_type in ("numeric", "decimal", "real", "double precision"):
             return Decimal(part)
@@ -153,7 +156,7 @@ def _typed(entity: Entity, column: str, part: str) -> Any:
         if data_type == "date":
             return date.fromisoformat(part)
     except (ValueError, InvalidOperation, OverflowError):
-        raise wrong from None
+        raise wrong() from None
     if len(part.encode()) > MAX_KEY_BYTES:
         raise bad_input(f"{column} of {entity.name} is longer than any key ({MAX_KEY_BYTES} bytes at most)")
     return part
