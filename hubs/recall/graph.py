@@ -104,7 +104,7 @@ class GraphSide:
         """A hop from the frontier: by the ids an earlier hop of the question found (`ids`, which
         this fills with the ids of the nodes it reaches), else by label and key."""
         params: dict[str, Any] = {"types": list(step.types), "labels": list(step.labels or ()), "cap": step.cap}
-        refs = [NodeRef(label, key) for label, keys in frontier.items() for key in keys]
+        refs = [NodeRef(label, key) for label in sorted(frontier) for key in frontier[label]]
         by_id = all(ref in ids for ref in refs)
         labels = None if by_id else sorted(frontier)
         if labels is None:
@@ -116,12 +116,15 @@ class GraphSide:
         rows = self.dialect.read(expansion(labels, step, self.dialect.node_id), params, timeout_ms=self.timeout_ms)
         found: list[Found] = []
         counts: dict[tuple[bool, str], int] = {}
+        asked = set(refs)
         for outgoing, near_label, near, rel_type, far_label, far, rel, far_id, near_id in rows:
             part = (bool(outgoing), "" if by_id else str(near_label))  # what one cap counted
             counts[part] = counts.get(part, 0) + 1
             props = dict(rel)
             owner = str(props.pop("_owner", ""))
             here, there = NodeRef(str(near_label), str(near)), NodeRef(str(far_label), str(far))
+            if here not in asked:  # an id a sync freed and reused since the last hop: not ours
+                continue
             ids.setdefault(here, near_id)
             ids.setdefault(there, far_id)
             start, end = (here, there) if outgoing else (there, here)
