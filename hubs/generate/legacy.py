@@ -1,0 +1,286 @@
+"""The legacy system of the generated world: the old operational database a company arrives with,
+in the shapes old trucking and brokerage software has, derived from the same world as the landing
+files so that what a correct migration yields is known exactly.
+
+Work in progress (issue 11, branch wip-issue11): trucks, drivers, customers and one wide loads
+table. Each legacy row keeps the world's key it was made from in `Legacy.truth` (never in the
+legacy database), so a test can say which hub row each legacy row must become.
+
+What makes it legacy (each drawn from one seeded random.Random, so a seed always writes the same
+database):
+- unit numbers written several ways: '#6520', 'unit 6520', ' 6520 ', '6520';
+- one full-name column ('Young, Linda' or 'Linda Young'), status codes ('A', 'I', 'T');
+- money as text ('$2,450.00'), free-text places ('Tulsa, OK' or 'TULSA OK');
+- soft deletes (`deleted` flag), an `active` flag;
+- the same customer entered twice, spelled differently;
+- one `loads` table for brokerage loads (kind 'B') and asset trips (kind 'A');
+- `updated_at` that is sometimes not maintained (older than the row's last change).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg2 import sql
+from psycopg2.extensions import connection as Connection
+from psycopg2.extras import execute_values
+
+#: legacy table -> its columns and their PostgreSQL types, in order
+TABLES: dict[str, dict[str, str]] = {
+    "trucks": {
+        "truck_id": "integer primary key",
+        "unit_no": "text",
+        "vin": "text",
+        "make": "text",
+        "model": "text",
+        "yr": "integer",
+        "active": "boolean",
+        "owner_code": "text",
+        "deleted": "boolean",
+        "updated_at": "timestamptz",
+    },
+    "drivers": {
+        "driver_id": "integer primary key",
+        "emp_code": "text",
+        "full_name": "text",
+        "license_no": "text",
+        "license_st": "text",
+        "hired": "text",
+        "status_cd": "text",
+        "cell": "text",
+        "deleted": "boolean",
+        "updated_at": "timestamptz",
+    },
+    "customers": {
+        "cust_id": "integer primary key",
+        "cust_code": "text",
+        "cust_name": "text",
+        "credit_limit": "text",
+        "terms": "text",
+        "active": "boolean",
+        "updated_at": "timestamptz",
+    },
+    "loads": {
+        "load_id": "integer primary key",
+        "load_no": "text",
+        "kind": "text",
+        "cust_id": "integer",
+        "truck_unit": "text",
+        "driver_code": "text",
+        "pickup_place": "text",
+        "drop_place": "text",
+        "rate": "text",
+        "status_cd": "text",
+        "pickup_date": "text",
+        "deleted": "boolean",
+        "updated_at": "timestamptz",
+    },
+}
+
+#: the world's statuses as the old software coded them
+DRIVER_CODES = {"active": "A", "inactive": "I", "terminated": "T"}
+LOAD_CODES = {
+    "uncovered": "OPN",
+    "covered": "COV",
+    "dispatched": "DSP",
+    "in_transit": "INT",
+    "delivered": "DEL",
+    "invoiced": "INV",
+    "cancelled": "CAN",
+    "completed": "DEL",
+}
+STALE_SHARE = 0.05  # rows whose updated_at was not maintained
+DELETED_SHARE = 0.01  # soft-deleted rows (not in the hubs: a migration skips them)
+DUPLICATE_SHARE = 0.2  # customers entered twice
+
+
+@dataclass
+class Legacy:
+    """The legacy tables' rows, and for each row the world's key it was made from."""
+
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: (table, legacy id) -> (hub stem, world key); None: a row no hub row comes from (deleted)
+    truth: dict[tuple[str, int], tuple[str, str] | None] = field(default_factory=dict)
+
+
+def unit_spelling(rng: random.Random, unit: str) -> str:
+    return rng.choice([f"#{unit}", f"unit {unit}", f" {unit} ", unit, f"UNIT#{unit}"])
+
+
+def place(rng: random.Random, city: str, state: str) -> str:
+    return rng.choice([f"{city}, {state}", f"{city.upper()} {state}", f"{city},{state}", f"{city} {state}"])
+
+
+def money_text(rng: random.Random, amount: str) -> str:
+    value = float(amount)
+    return rng.choice([f"${value:,.2f}", f"{value:.2f}", f"{value:,.2f} USD"])
+
+
+def full_name(rng: random.Random, first: str, last: str) -> str:
+    return rng.choice([f"{last}, {first}", f"{first} {last}", f"{last.upper()}, {first.upper()}"])
+
+
+def _latest(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """The last version of each key (rows come in valid_from order per key)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row[key] not in latest or str(row.get("valid_from", "")) >= str(latest[row[key]].get("valid_from", "")):
+            latest[row[key]] = row
+    return latest
+
+
+def _updated(rng: random.Random, changed: str) -> datetime:
+    moment = datetime.fromisoformat(changed)
+    if rng.random() < STALE_SHARE:  # not maintained: the row changed after this
+        return moment - timedelta(days=rng.randint(30, 400))
+    return moment
+
+
+def build_legacy(world: dict[str, list[dict[str, Any]]], seed: int) -> Legacy:
+    """The legacy database's rows from the world's good rows (`hubs.generate.build_rows`)."""
+    rng = random.Random(seed + 11)
+    legacy = Legacy()
+    _trucks(rng, world, legacy)
+    _drivers(rng, world, legacy)
+    customer_ids = _customers(rng, world, legacy)
+    _loads(rng, world, legacy, customer_ids)
+    return legacy
+
+
+def _add(legacy: Legacy, table: str, row: dict[str, Any], stem: str, key: str, deleted: bool) -> None:
+    legacy.rows.setdefault(table, []).append(row)
+    legacy.truth[table, row[next(iter(TABLES[table]))]] = None if deleted else (stem, key)
+
+
+def _trucks(rng: random.Random, world: dict[str, list[dict[str, Any]]], legacy: Legacy) -> None:
+    for number, (unit, row) in enumerate(sorted(_latest(world["hub3_origin.tractors"], "unit_number").items()), 1):
+        deleted = rng.random() < DELETED_SHARE
+        legacy_row = {
+            "truck_id": number,
+            "unit_no": unit_spelling(rng, unit),
+            "vin": row["vin"],
+            "make": row["make"],
+            "model": row["model"],
+            "yr": row["model_year"],
+            "active": row["status"] == "active",
+            "owner_code": row["owner_entity"],
+            "deleted": deleted,
+            "updated_at": _updated(rng, row["valid_from"]),
+        }
+        _add(legacy, "trucks", legacy_row, "hub3_origin.tractors", unit, deleted)
+
+
+def _drivers(rng: random.Random, world: dict[str, list[dict[str, Any]]], legacy: Legacy) -> None:
+    for number, (code, row) in enumerate(sorted(_latest(world["hub3_origin.drivers"], "driver_code").items()), 1):
+        deleted = rng.random() < DELETED_SHARE
+        legacy_row = {
+            "driver_id": number,
+            "emp_code": code.lower() if rng.random() < 0.3 else code,
+            "full_name": full_name(rng, row["first_name"], row["last_name"]),
+            "license_no": row["cdl_number"],
+            "license_st": row["cdl_state"],
+            "hired": rng.choice([row["hire_date"], row["hire_date"].replace("-", "/")]),
+            "status_cd": DRIVER_CODES.get(row["status"], "I"),
+            "cell": row["mobile_phone"].removeprefix("+1"),
+            "deleted": deleted,
+            "updated_at": _updated(rng, row["valid_from"]),
+        }
+        _add(legacy, "drivers", legacy_row, "hub3_origin.drivers", code, deleted)
+
+
+def _customers(rng: random.Random, world: dict[str, list[dict[str, Any]]], legacy: Legacy) -> dict[str, list[int]]:
+    names = {p["party_id"]: p["display_name"] for p in world["hub4_contacts.parties"]}
+    ids: dict[str, list[int]] = {}
+    number = 0
+    for row in sorted(world["hub2_openhaul.customers"], key=lambda r: r["customer_code"]):
+        name = names.get(row["party_id"], row["customer_code"])
+        spellings = [name] + ([name.upper().replace(",", "")] if rng.random() < DUPLICATE_SHARE else [])
+        for spelling in spellings:
+            number += 1
+            legacy_row = {
+                "cust_id": number,
+                "cust_code": row["customer_code"],
+                "cust_name": spelling,
+                "credit_limit": money_text(rng, row["credit_limit"] or "0"),
+                "terms": f"NET{row['payment_terms_days']}",
+                "active": row["status"] == "active",
+                "updated_at": _updated(rng, f"{row['customer_since']}T00:00:00+00:00"),
+            }
+            _add(legacy, "customers", legacy_row, "hub2_openhaul.customers", row["customer_code"], False)
+            ids.setdefault(row["customer_code"], []).append(number)
+    return ids
+
+
+def _loads(
+    rng: random.Random,
+    world: dict[str, list[dict[str, Any]]],
+    legacy: Legacy,
+    customer_ids: dict[str, list[int]],
+) -> None:
+    number = 0
+    for code, row in sorted(_latest(world["hub2_openhaul.loads"], "load_number").items()):
+        number += 1
+        deleted = rng.random() < DELETED_SHARE
+        duplicates = customer_ids.get(row["customer_code"]) or [None]
+        legacy_row = {
+            "load_id": number,
+            "load_no": code,
+            "kind": "B",
+            "cust_id": rng.choice(duplicates),
+            "truck_unit": None,
+            "driver_code": None,
+            "pickup_place": None,
+            "drop_place": None,
+            "rate": money_text(rng, row["customer_rate"] or "0"),
+            "status_cd": LOAD_CODES.get(row["status"], row["status"][:3].upper()),
+            "pickup_date": row["pickup_at"][:10],
+            "deleted": deleted,
+            "updated_at": _updated(rng, row["valid_from"]),
+        }
+        _add(legacy, "loads", legacy_row, "hub2_openhaul.loads", code, deleted)
+    for code, row in sorted(_latest(world["hub3_origin.trips"], "trip_number").items()):
+        number += 1
+        deleted = rng.random() < DELETED_SHARE
+        legacy_row = {
+            "load_id": number,
+            "load_no": code,
+            "kind": "A",
+            "cust_id": None,
+            "truck_unit": unit_spelling(rng, row["unit_number"]),
+            "driver_code": row["driver_code"],
+            "pickup_place": place(rng, row["origin_city"], row["origin_state"]),
+            "drop_place": place(rng, row["dest_city"], row["dest_state"]),
+            "rate": money_text(rng, row["revenue"] or "0"),
+            "status_cd": LOAD_CODES.get(row["status"], row["status"][:3].upper()),
+            "pickup_date": row["planned_pickup_at"][:10],
+            "deleted": deleted,
+            "updated_at": _updated(rng, row["valid_from"]),
+        }
+        _add(legacy, "loads", legacy_row, "hub3_origin.trips", code, deleted)
+
+
+def write_legacy(conn: Connection, legacy: Legacy, schema: str = "public") -> dict[str, int]:
+    """Create the legacy tables in `schema` (dropped first) and fill them; rows per table."""
+    written = {}
+    with conn.cursor() as cur:
+        for table, columns in TABLES.items():
+            name = sql.Identifier(schema, table)
+            cur.execute(sql.SQL("drop table if exists {}").format(name))
+            body = sql.SQL(", ").join(
+                sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t in columns.items()
+            )
+            cur.execute(sql.SQL("create table {} ({})").format(name, body))
+            rows = legacy.rows.get(table, [])
+            if rows:
+                insert = sql.SQL("insert into {} ({}) values %s").format(
+                    name, sql.SQL(", ").join(map(sql.Identifier, columns))
+                )
+                execute_values(
+                    cur, insert.as_string(conn), [tuple(r[c] for c in columns) for r in rows], page_size=5000
+                )
+            written[table] = len(rows)
+    conn.commit()
+    return written
