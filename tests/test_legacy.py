@@ -3,12 +3,15 @@ landing files, messy in the ways old software is, and its truth known row by row
 
 from __future__ import annotations
 
+import os
 import re
 
 import psycopg2
 
 from hubs.generate import build_rows
 from hubs.generate.legacy import TABLES, build_legacy, write_legacy
+from hubs.migrate.foreign import LEGACY_SCHEMA, attach
+from tests.conftest import admin
 
 SCALE, SEED = 0.02, 7
 
@@ -40,3 +43,29 @@ def test_the_legacy_rows_come_from_the_world_and_say_which_hub_row_they_become(e
                 assert cur.fetchone()[0] == written[table] == len(legacy.rows.get(table, [])), table
     finally:
         conn.close()
+
+
+def test_the_legacy_database_is_read_through_foreign_tables(postgres_server: str, empty_db: str) -> None:
+    legacy = build_legacy(build_rows(SCALE, SEED), SEED)
+    name = f"legacy{os.getpid()}"
+    admin(postgres_server, f"create database {name}")
+    try:
+        source = psycopg2.connect(f"{postgres_server}/{name}")
+        try:
+            written = write_legacy(source, legacy)
+        finally:
+            source.close()
+        hubs = psycopg2.connect(empty_db)
+        try:
+            assert attach(hubs, f"{postgres_server}/{name}") == sorted(TABLES)
+            assert attach(hubs, f"{postgres_server}/{name}") == sorted(TABLES), "attaching again is harmless"
+            with hubs.cursor() as cur:
+                for table, count in written.items():
+                    cur.execute(f"select count(*) from {LEGACY_SCHEMA}.{table}")
+                    assert cur.fetchone()[0] == count, table
+                cur.execute(f"select unit_no from {LEGACY_SCHEMA}.trucks where truck_id = 1")
+                assert cur.fetchone()[0] == legacy.rows["trucks"][0]["unit_no"]
+        finally:
+            hubs.close()
+    finally:
+        admin(postgres_server, f"drop database if exists {name} with (force)")

@@ -1,0 +1,1 @@
+"""Migration from a legacy system into the hubs (issue 11, work in progress)."""
