@@ -62,7 +62,7 @@ def _branch(source: str, node_id: str, outgoing: bool, step: Step) -> str:
     )
 
 
-def expansion(labels: list[str] | None, step: Step, node_id: str = "id") -> str:
+def expansion(labels: list[str] | None, step: Step, node_id: str) -> str:
     """One query for a hop, both directions, in one round trip: from the nodes of every label
     (`$keys<i>`: the keys of labels[i]), each part with its own cap, or, `labels` None, from the
     nodes with the ids `$ids`, a part (and a cap) per direction. The by-id form is one plan
@@ -75,7 +75,7 @@ def expansion(labels: list[str] | None, step: Step, node_id: str = "id") -> str:
     return " UNION ALL ".join(_branch(source, node_id, outgoing, step) for source in sources for outgoing in wanted)
 
 
-def properties_query(labels: list[str], node_id: str = "id") -> str:
+def properties_query(labels: list[str], node_id: str) -> str:
     """One query for the properties of nodes by key (`$keys<i>`: the keys of labels[i]) and by
     id (`$ids`)."""
     by_key = [_BY_KEY.format(var="n", keys=f"keys{i}", label=label) for i, label in enumerate(labels)]
