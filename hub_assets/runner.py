@@ -231,7 +231,7 @@ def run_job(job_name: str, path: str = "", quiet: bool = False, ops: dict[str, A
 
     job = defs.resolve_job_def(job_name)
     run_config: dict[str, Any] = {"ops": dict(ops or {})}
-    if "land_files" in {node.name for node in job.graph.nodes}:
+    if "land_files" in {node.name for node in job.graph.nodes} and "land_files" not in run_config["ops"]:
         run_config["ops"]["land_files"] = {"config": {"path": path}}
     return run(job, run_config, quiet, repository_name=defs.get_repository_def().name)
 

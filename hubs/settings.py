@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from hubs.secrets import redact
 
@@ -20,6 +21,9 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # developer's own servers keep theirs.
 DEFAULT_PORTS = {"postgres": 55432, "cache": 56379, "graph": 56380, "neo4j": 57687}
 EMBEDDED_DATABASE = "hubs"
+# The generated legacy system (`hubs generate --legacy`) lives beside the hubs on their server
+# unless HUBS_LEGACY_URL names another.
+LEGACY_DATABASE = "legacy"
 
 # (variable, meaning) pairs; the README's table of variables is checked against this list.
 ENVIRONMENT = [
@@ -32,6 +36,10 @@ ENVIRONMENT = [
     ("HUBS_NEO4J_PASSWORD", "Neo4j password"),
     ("HUBS_QDRANT_URL", "Qdrant server; unset = qdrant-client local mode under HUBS_HOME"),
     ("HUBS_DAGSTER_POSTGRES_URL", "Dagster run/event storage in PostgreSQL; unset = SQLite"),
+    (
+        "HUBS_LEGACY_URL",
+        "legacy system `hubs migrate` extracts from; unset = database `legacy` on the PostgreSQL server",
+    ),
     ("HUBS_POSTGRES_PORT", "port of the embedded PostgreSQL (default 55432)"),
     ("HUBS_REDIS_PORT", "port of the embedded Redis cache (default 56379)"),
     ("HUBS_FALKORDB_PORT", "port of the embedded FalkorDB graph (default 56380)"),
@@ -75,6 +83,7 @@ class Settings:
     redis_port: int
     falkordb_port: int
     dbt_threads: int
+    legacy_url: str | None = None
 
     @property
     def run_dir(self) -> Path:
@@ -100,6 +109,13 @@ class Settings:
     @property
     def effective_falkordb_url(self) -> str:
         return self.falkordb_url or f"redis://127.0.0.1:{self.falkordb_port}"
+
+    @property
+    def effective_legacy_url(self) -> str:
+        if self.legacy_url:
+            return self.legacy_url
+        parts = urlsplit(self.effective_postgres_url)
+        return urlunsplit(parts._replace(path=f"/{LEGACY_DATABASE}"))
 
     def embedded_servers_needed(self) -> list[str]:
         """Names of the embedded servers that stand in for unset URLs."""
@@ -128,6 +144,7 @@ def in_effect(settings: Settings) -> dict[str, str]:
         "HUBS_NEO4J_PASSWORD": "(unset: no password)" if settings.neo4j_uri else "(unused: the graph is in FalkorDB)",
         "HUBS_QDRANT_URL": f"local mode at {settings.home / 'qdrant'}",
         "HUBS_DAGSTER_POSTGRES_URL": f"SQLite under {settings.dagster_dir}",
+        "HUBS_LEGACY_URL": redact(settings.effective_legacy_url),
         "HUBS_POSTGRES_PORT": str(settings.postgres_port),
         "HUBS_REDIS_PORT": str(settings.redis_port),
         "HUBS_FALKORDB_PORT": str(settings.falkordb_port),
@@ -157,6 +174,7 @@ def load() -> Settings:
         redis_port=port("HUBS_REDIS_PORT", "cache"),
         falkordb_port=port("HUBS_FALKORDB_PORT", "graph"),
         dbt_threads=int(_env("HUBS_DBT_THREADS") or 4),
+        legacy_url=_env("HUBS_LEGACY_URL"),
     )
 
 

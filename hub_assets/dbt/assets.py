@@ -8,9 +8,10 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from psycopg2 import sql
 
 from hub_assets.dbt.project import hubs_dbt_project
-from hub_assets.dbt.translator import HubsDbtTranslator
+from hub_assets.dbt.translator import LEGACY_TAG, HubsDbtTranslator
 from hub_assets.pools import POSTGRES_WRITERS
 from hubs.faults import failpoint
+from hubs.migrate.foreign import attach
 from resources import PostgresResource
 
 AUDIT_SCHEMA = "hubs_audit"
@@ -49,16 +50,40 @@ def with_offending_keys(result: AssetCheckResult, postgres: PostgresResource) ->
     )
 
 
-@dbt_assets(
-    manifest=hubs_dbt_project.manifest_path,
-    project=hubs_dbt_project,
-    dagster_dbt_translator=HubsDbtTranslator(),
-    pool=POSTGRES_WRITERS,
-)
-def hub_models(context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource) -> Iterator[Any]:
+def _build(context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource) -> Iterator[Any]:
     postgres.ensure_ready()
     for event in dbt.cli(["build"], context=context).stream():
         failpoint("dbt.event")
         if isinstance(event, AssetCheckResult) and not event.passed:
             event = with_offending_keys(event, postgres)
         yield event
+
+
+@dbt_assets(
+    manifest=hubs_dbt_project.manifest_path,
+    project=hubs_dbt_project,
+    dagster_dbt_translator=HubsDbtTranslator(),
+    exclude=f"tag:{LEGACY_TAG}",
+    pool=POSTGRES_WRITERS,
+)
+def hub_models(context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource) -> Iterator[Any]:
+    yield from _build(context, dbt, postgres)
+
+
+@dbt_assets(
+    manifest=hubs_dbt_project.manifest_path,
+    project=hubs_dbt_project,
+    dagster_dbt_translator=HubsDbtTranslator(),
+    select=f"tag:{LEGACY_TAG}",
+    pool=POSTGRES_WRITERS,
+)
+def legacy_models(context: AssetExecutionContext, dbt: DbtCliResource, postgres: PostgresResource) -> Iterator[Any]:
+    """The legacy mapping views (and the status codes they decode with) over the legacy system,
+    attached first as foreign tables (hubs.migrate.foreign)."""
+    conn = postgres.connect()
+    try:
+        tables = attach(conn, postgres.settings().effective_legacy_url)
+    finally:
+        conn.close()
+    context.log.info(f"legacy system attached: {', '.join(tables) or 'no tables'}")
+    yield from _build(context, dbt, postgres)

@@ -21,6 +21,12 @@ LANDING_SOURCE = "landing"  # the dbt source of the landing tables (sources.yml)
 # Staging models, and hubs_meta.hub_deletions: the delete pass reads landing and runs before
 # every hub table (it was once alone in a group named `platform`).
 STAGING_GROUP = "staging"
+# The legacy system's tables (dbt sources), its status codes (a seed) and the map_* models that
+# turn its rows into landing rows: built and read only by `hubs migrate`.
+LEGACY_GROUP = "legacy"
+LEGACY_TAG = "legacy"
+# The migration's gates (hub_assets/migration): run by the phase jobs only.
+MIGRATION_GROUP = "migration"
 
 
 def _hub_schema(props: Mapping[str, Any]) -> str | None:
@@ -41,6 +47,8 @@ class HubsDbtTranslator(DagsterDbtTranslator):
         return AssetKey([props["schema"], props.get("alias") or props["name"]])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if LEGACY_TAG in dbt_resource_props.get("tags", ()) or dbt_resource_props.get("source_name") == LEGACY_GROUP:
+            return LEGACY_GROUP
         if dbt_resource_props["resource_type"] == "source":
             return LANDING_GROUP
         return _hub_schema(dbt_resource_props) or STAGING_GROUP

@@ -28,6 +28,7 @@ from hubs.catalog import Catalog, Entity
 from hubs.db import connect
 from hubs.faults import failpoint
 from hubs.landing.loader import FileResult, load_paths
+from hubs.migrate.extract import MAP_PREFIX, extract_legacy
 from resources import PostgresResource
 
 FILES_KEY = AssetKey([LANDING_GROUP, "_files"])
@@ -45,6 +46,19 @@ def _landing_keys() -> dict[str, AssetKey]:
     }
 
 
+@cache
+def mapping_models() -> dict[str, list[AssetKey]]:
+    """Landing table -> the keys of the legacy mapping models (dbt, map_<landing table>) feeding
+    it, so the lineage runs legacy source -> mapping -> landing -> staging -> hub."""
+    manifest = json.loads(hubs_dbt_project.manifest_path.read_text())
+    translator = HubsDbtTranslator()
+    found: dict[str, list[AssetKey]] = defaultdict(list)
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["name"].startswith(MAP_PREFIX):
+            found[node["name"].removeprefix(MAP_PREFIX)].append(translator.get_asset_key(node))
+    return dict(found)
+
+
 def landing_key(entity: Entity) -> AssetKey:
     """The key dagster-dbt gives the dbt source landing.<table> (the translator's), so the lineage
     from a landing table to its staging model is one asset."""
@@ -54,6 +68,10 @@ def landing_key(entity: Entity) -> AssetKey:
 class LandingConfig(Config):
     path: str = ""
     """A file or folder to land; empty means the inbox (HUBS_HOME/inbox)."""
+    legacy: str = ""
+    """Instead of files, extract from the legacy system's mapping views (hubs migrate): `changes`
+    (rows updated since the last extraction; everything the first time) or `sweep` (every row,
+    for changes the legacy system did not date)."""
 
 
 def _landed_totals(settings: Any) -> dict[str, int]:
@@ -70,12 +88,14 @@ def _landed_totals(settings: Any) -> dict[str, int]:
 
 def build_landing_assets(catalog: Catalog) -> AssetsDefinition:
     by_key = {landing_key(e): e for e in catalog.entities}
+    mapped = mapping_models()
     specs = [
         AssetSpec(
             key,
             group_name=LANDING_GROUP,
             kinds={"postgres"},
             description=f"Rows landed from {e.qualified_name}.csv|jsonl files, as received (text).",
+            deps=mapped.get(e.landing_table, []),
         )
         for key, e in by_key.items()
     ]
@@ -104,14 +124,17 @@ def build_landing_assets(catalog: Catalog) -> AssetsDefinition:
     def land_files(context: AssetExecutionContext, config: LandingConfig, postgres: PostgresResource) -> Iterator[Any]:
         settings = postgres.ensure_ready()
         path = Path(config.path) if config.path else settings.inbox_dir
-        if not config.path:
+        if not config.path and not config.legacy:
             path.mkdir(parents=True, exist_ok=True)
 
         def report(result: FileResult) -> None:
             (context.log.warning if result.status == "refused" else context.log.info)(result.line)
             failpoint("land.file")
 
-        results = load_paths(settings, catalog, [path], progress=report)
+        if config.legacy:
+            results = extract_legacy(settings, catalog, config.legacy, progress=report)
+        else:
+            results = load_paths(settings, catalog, [path], progress=report)
         new_rows: Counter[str] = Counter()
         files: dict[str, list[str]] = defaultdict(list)
         for r in results:

@@ -37,6 +37,7 @@ from dagster_dbt import get_asset_key_for_model
 from hub_assets.dbt.assets import hub_models
 from hubs.catalog import Catalog, Entity
 from hubs.freshness import StoreLag, store_lags
+from hubs.migrate.phases import PHASE_TAG, PhaseBlocked, require_open
 from hubs.sync.engine import EntitySync, StoreUnavailable, SyncFailed, sync
 from hubs.sync.kinds import KINDS, STORES
 from hubs.sync.stores import opened
@@ -134,6 +135,17 @@ def _freshness(lag: StoreLag | None) -> dict[str, Any]:
     }
 
 
+def _require_phase_open(context: AssetExecutionContext, conn: Any) -> None:
+    """A migration phase's run (tagged by its job) writes nothing before the previous gate is go."""
+    phase = context.run.tags.get(PHASE_TAG)
+    if phase is None:
+        return
+    try:
+        require_open(conn, int(phase))
+    except PhaseBlocked as exc:
+        raise Failure(description=str(exc), allow_retries=False) from exc
+
+
 def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
     """One multi-asset that keeps a store in sync with PostgreSQL (any subset of its entities)."""
     entities = held(kind, catalog)
@@ -154,6 +166,7 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
         settings = postgres.settings()
         failed: SyncFailed | None = None
         try:
+            _require_phase_open(context, conn)
             with opened(kind, settings, catalog) as store:
                 try:
                     reports = sync(

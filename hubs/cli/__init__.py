@@ -2,7 +2,7 @@
 
 Each module adds its commands to the one group, `main` (the `hubs` entry point)."""
 
-from hubs.cli import data, look, scaffold, serve, servers  # noqa: F401 - registers the commands
+from hubs.cli import data, look, migrate, scaffold, serve, servers  # noqa: F401 - registers the commands
 from hubs.cli.app import main
 
 __all__ = ["main"]

@@ -30,11 +30,22 @@ REFUSED_CHECK = "landing/_files:no_refused_files"
     help="1 = a mid-size group (~250 tractors, ~300 drivers, two years).",
 )
 @click.option("--seed", type=int, default=DEMO_SEED, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the landing files.")
-def generate(scale: float, seed: int, out: Path) -> None:
-    """Write landing files for a fictional group (deterministic per seed)."""
+@click.option("--out", type=click.Path(path_type=Path), help="Folder for the landing files.")
+@click.option(
+    "--legacy",
+    is_flag=True,
+    help="Instead, write the same group's legacy system: a database (HUBS_LEGACY_URL, default `legacy`"
+    " beside the hubs) for `hubs migrate`.",
+)
+def generate(scale: float, seed: int, out: Path | None, legacy: bool) -> None:
+    """Write landing files for a fictional group (deterministic per seed), or its legacy system."""
     from hubs.generate import generate as run_generate
 
+    if legacy:
+        _generate_legacy(scale, seed)
+        return
+    if out is None:
+        raise click.UsageError("--out FOLDER is required (or --legacy for the legacy system)")
     started = time.monotonic()
     result = run_generate(scale, seed, out)
     for name, rows in result.files.items():
@@ -44,6 +55,25 @@ def generate(scale: float, seed: int, out: Path) -> None:
         f"{sum(result.files.values()):,} rows in {len(result.files)} files "
         f"({bad:,} deliberately bad) in {time.monotonic() - started:.1f}s -> {out}"
     )
+
+
+def _generate_legacy(scale: float, seed: int) -> None:
+    from hubs.generate import build_rows
+    from hubs.generate.legacy import build_legacy, create_database, write_legacy
+
+    started = time.monotonic()
+    settings = hubs_settings.load()
+    if settings.postgres_url is None:
+        start_servers(settings)
+    url = settings.effective_legacy_url
+    conn = create_database(url)
+    try:
+        written = write_legacy(conn, build_legacy(build_rows(scale, seed), seed))
+    finally:
+        conn.close()
+    for table, rows in written.items():
+        click.echo(f"  {table:12} {rows:10,} rows")
+    click.echo(f"{sum(written.values()):,} legacy rows in {time.monotonic() - started:.1f}s -> {redact(url)}")
 
 
 @main.command()

@@ -2,14 +2,15 @@
 in the shapes old trucking and brokerage software has, derived from the same world as the landing
 files so that what a correct migration yields is known exactly.
 
-Work in progress (issue 11, branch wip-issue11): trucks, drivers, customers and one wide loads
-table. Each legacy row keeps the world's key it was made from in `Legacy.truth` (never in the
+Six tables: companies, carriers, trucks, drivers, customers and one wide loads table. Each
+legacy row keeps the world's key it was made from in `Legacy.truth` (never in the
 legacy database), so a test can say which hub row each legacy row must become.
 
 What makes it legacy (each drawn from one seeded random.Random, so a seed always writes the same
 database):
 - unit numbers written several ways: '#6520', 'unit 6520', ' 6520 ', '6520';
-- one full-name column ('Young, Linda' or 'Linda Young'), status codes ('A', 'I', 'T');
+- one full-name column ('Young, Linda' or 'Linda Young'), status codes
+  (dbt_project/seeds/legacy_status_codes.csv);
 - money as text ('$2,450.00'), free-text places ('Tulsa, OK' or 'TULSA OK');
 - soft deletes (`deleted` flag), an `active` flag;
 - the same customer entered twice, spelled differently;
@@ -19,17 +20,42 @@ database):
 
 from __future__ import annotations
 
+import csv
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
+import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 from psycopg2.extras import execute_values
 
 #: legacy table -> its columns and their PostgreSQL types, in order
 TABLES: dict[str, dict[str, str]] = {
+    "companies": {
+        "company_id": "integer primary key",
+        "co_code": "text",
+        "co_name": "text",
+        "fein": "text",
+        "co_type": "text",
+        "state_of_inc": "text",
+        "status": "text",
+        "dissolved": "text",
+        "updated_at": "timestamptz",
+    },
+    "carriers": {
+        "carrier_id": "integer primary key",
+        "dot_no": "text",
+        "mc_no": "text",
+        "carrier_name": "text",
+        "approved": "text",
+        "deleted": "boolean",
+        "updated_at": "timestamptz",
+    },
     "trucks": {
         "truck_id": "integer primary key",
         "unit_no": "text",
@@ -37,6 +63,7 @@ TABLES: dict[str, dict[str, str]] = {
         "make": "text",
         "model": "text",
         "yr": "integer",
+        "status_cd": "text",
         "active": "boolean",
         "owner_code": "text",
         "deleted": "boolean",
@@ -48,7 +75,10 @@ TABLES: dict[str, dict[str, str]] = {
         "full_name": "text",
         "license_no": "text",
         "license_st": "text",
+        "license_class": "text",
+        "license_exp": "text",
         "hired": "text",
+        "termed": "text",
         "status_cd": "text",
         "cell": "text",
         "deleted": "boolean",
@@ -68,30 +98,33 @@ TABLES: dict[str, dict[str, str]] = {
         "load_no": "text",
         "kind": "text",
         "cust_id": "integer",
+        "carrier_id": "integer",
         "truck_unit": "text",
         "driver_code": "text",
+        "equip": "text",
         "pickup_place": "text",
         "drop_place": "text",
         "rate": "text",
         "status_cd": "text",
         "pickup_date": "text",
+        "delivered": "text",
         "deleted": "boolean",
         "updated_at": "timestamptz",
     },
 }
 
-#: the world's statuses as the old software coded them
-DRIVER_CODES = {"active": "A", "inactive": "I", "terminated": "T"}
-LOAD_CODES = {
-    "uncovered": "OPN",
-    "covered": "COV",
-    "dispatched": "DSP",
-    "in_transit": "INT",
-    "delivered": "DEL",
-    "invoiced": "INV",
-    "cancelled": "CAN",
-    "completed": "DEL",
-}
+#: how the old software coded statuses, per domain (truck, driver, load, trip): the dbt seed the
+#: mapping models decode them with, so the generator and the mapping share one table
+STATUS_CODES_CSV = Path(__file__).resolve().parents[2] / "dbt_project" / "seeds" / "legacy_status_codes.csv"
+
+
+@cache
+def status_codes(domain: str) -> dict[str, str]:
+    """status -> the legacy code for it, in one domain."""
+    with STATUS_CODES_CSV.open() as handle:
+        return {row["status"]: row["code"] for row in csv.DictReader(handle) if row["domain"] == domain}
+
+
 STALE_SHARE = 0.05  # rows whose updated_at was not maintained
 DELETED_SHARE = 0.01  # soft-deleted rows (not in the hubs: a migration skips them)
 DUPLICATE_SHARE = 0.2  # customers entered twice
@@ -111,7 +144,10 @@ def unit_spelling(rng: random.Random, unit: str) -> str:
 
 
 def place(rng: random.Random, city: str, state: str) -> str:
-    return rng.choice([f"{city}, {state}", f"{city.upper()} {state}", f"{city},{state}", f"{city} {state}"])
+    spellings = [f"{city}, {state}", f"{city},{state}", f"{city} {state}"]
+    if city.upper().title() == city:  # capitals only where the mapping can restore the case
+        spellings.append(f"{city.upper()} {state}")
+    return rng.choice(spellings)
 
 
 def money_text(rng: random.Random, amount: str) -> str:
@@ -120,7 +156,7 @@ def money_text(rng: random.Random, amount: str) -> str:
 
 
 def full_name(rng: random.Random, first: str, last: str) -> str:
-    return rng.choice([f"{last}, {first}", f"{first} {last}", f"{last.upper()}, {first.upper()}"])
+    return rng.choice([f"{last}, {first}", f"{first} {last}"])
 
 
 def _latest(rows: list[dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
@@ -143,16 +179,54 @@ def build_legacy(world: dict[str, list[dict[str, Any]]], seed: int) -> Legacy:
     """The legacy database's rows from the world's good rows (`hubs.generate.build_rows`)."""
     rng = random.Random(seed + 11)
     legacy = Legacy()
+    _companies(world, legacy)
+    carrier_ids = _carriers(rng, world, legacy)
     _trucks(rng, world, legacy)
     _drivers(rng, world, legacy)
     customer_ids = _customers(rng, world, legacy)
-    _loads(rng, world, legacy, customer_ids)
+    _loads(rng, world, legacy, customer_ids, carrier_ids)
     return legacy
 
 
 def _add(legacy: Legacy, table: str, row: dict[str, Any], stem: str, key: str, deleted: bool) -> None:
     legacy.rows.setdefault(table, []).append(row)
     legacy.truth[table, row[next(iter(TABLES[table]))]] = None if deleted else (stem, key)
+
+
+def _companies(world: dict[str, list[dict[str, Any]]], legacy: Legacy) -> None:
+    for number, row in enumerate(sorted(world["hub5_financial.legal_entities"], key=lambda r: r["entity_code"]), 1):
+        legacy_row = {
+            "company_id": number,
+            "co_code": row["entity_code"],
+            "co_name": row["legal_name"],
+            "fein": row["ein"].replace("-", ""),
+            "co_type": row["entity_type"],
+            "state_of_inc": row["formation_state"],
+            "status": row["status"],
+            "dissolved": row["dissolved_on"] or None,
+            "updated_at": datetime.fromisoformat(f"{row['formed_on']}T00:00:00+00:00"),
+        }
+        _add(legacy, "companies", legacy_row, "hub5_financial.legal_entities", row["entity_code"], False)
+
+
+def _carriers(rng: random.Random, world: dict[str, list[dict[str, Any]]], legacy: Legacy) -> dict[str, int]:
+    """The carriers' table; usdot number -> carrier id."""
+    ids = {}
+    for number, row in enumerate(sorted(world["hub2_openhaul.carriers"], key=lambda r: r["usdot_number"]), 1):
+        usdot = str(row["usdot_number"])
+        deleted = rng.random() < DELETED_SHARE
+        legacy_row = {
+            "carrier_id": number,
+            "dot_no": rng.choice([usdot, f"USDOT {usdot}", f"DOT#{usdot}"]),
+            "mc_no": row["mc_docket"] or None,
+            "carrier_name": row["legal_name"],
+            "approved": status_codes("carrier")[row["onboarding_status"]],
+            "deleted": deleted,
+            "updated_at": _updated(rng, f"{row['packet_completed_on'] or '2020-01-01'}T00:00:00+00:00"),
+        }
+        _add(legacy, "carriers", legacy_row, "hub2_openhaul.carriers", usdot, deleted)
+        ids[usdot] = number
+    return ids
 
 
 def _trucks(rng: random.Random, world: dict[str, list[dict[str, Any]]], legacy: Legacy) -> None:
@@ -165,6 +239,7 @@ def _trucks(rng: random.Random, world: dict[str, list[dict[str, Any]]], legacy: 
             "make": row["make"],
             "model": row["model"],
             "yr": row["model_year"],
+            "status_cd": status_codes("truck")[row["status"]],
             "active": row["status"] == "active",
             "owner_code": row["owner_entity"],
             "deleted": deleted,
@@ -182,8 +257,11 @@ def _drivers(rng: random.Random, world: dict[str, list[dict[str, Any]]], legacy:
             "full_name": full_name(rng, row["first_name"], row["last_name"]),
             "license_no": row["cdl_number"],
             "license_st": row["cdl_state"],
+            "license_class": row["cdl_class"],
+            "license_exp": row["cdl_expires_on"],
             "hired": rng.choice([row["hire_date"], row["hire_date"].replace("-", "/")]),
-            "status_cd": DRIVER_CODES.get(row["status"], "I"),
+            "termed": row.get("termination_date") or None,
+            "status_cd": status_codes("driver")[row["status"]],
             "cell": row["mobile_phone"].removeprefix("+1"),
             "deleted": deleted,
             "updated_at": _updated(rng, row["valid_from"]),
@@ -219,6 +297,7 @@ def _loads(
     world: dict[str, list[dict[str, Any]]],
     legacy: Legacy,
     customer_ids: dict[str, list[int]],
+    carrier_ids: dict[str, int],
 ) -> None:
     number = 0
     for code, row in sorted(_latest(world["hub2_openhaul.loads"], "load_number").items()):
@@ -230,13 +309,16 @@ def _loads(
             "load_no": code,
             "kind": "B",
             "cust_id": rng.choice(duplicates),
+            "carrier_id": carrier_ids.get(str(row.get("carrier_usdot") or "")),
             "truck_unit": None,
             "driver_code": None,
+            "equip": row["equipment"],
             "pickup_place": None,
             "drop_place": None,
             "rate": money_text(rng, row["customer_rate"] or "0"),
-            "status_cd": LOAD_CODES.get(row["status"], row["status"][:3].upper()),
+            "status_cd": status_codes("load")[row["status"]],
             "pickup_date": row["pickup_at"][:10],
+            "delivered": row.get("delivered_at") or None,
             "deleted": deleted,
             "updated_at": _updated(rng, row["valid_from"]),
         }
@@ -249,17 +331,38 @@ def _loads(
             "load_no": code,
             "kind": "A",
             "cust_id": None,
+            "carrier_id": None,
             "truck_unit": unit_spelling(rng, row["unit_number"]),
             "driver_code": row["driver_code"],
+            "equip": None,
             "pickup_place": place(rng, row["origin_city"], row["origin_state"]),
             "drop_place": place(rng, row["dest_city"], row["dest_state"]),
             "rate": money_text(rng, row["revenue"] or "0"),
-            "status_cd": LOAD_CODES.get(row["status"], row["status"][:3].upper()),
+            "status_cd": status_codes("trip")[row["status"]],
             "pickup_date": row["planned_pickup_at"][:10],
+            "delivered": row.get("delivered_at") or None,
             "deleted": deleted,
             "updated_at": _updated(rng, row["valid_from"]),
         }
         _add(legacy, "loads", legacy_row, "hub3_origin.trips", code, deleted)
+
+
+def create_database(url: str) -> Connection:
+    """A connection to the legacy database at `url`, created first if its server lacks it."""
+    try:
+        return psycopg2.connect(url)
+    except psycopg2.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+    parts = urlsplit(url)
+    admin = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("create database {}").format(sql.Identifier(unquote(parts.path.lstrip("/")))))
+    finally:
+        admin.close()
+    return psycopg2.connect(url)
 
 
 def write_legacy(conn: Connection, legacy: Legacy, schema: str = "public") -> dict[str, int]:

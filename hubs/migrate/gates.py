@@ -1,0 +1,77 @@
+"""What a phase's gate asks before it says go.
+
+- Phase 1 (PostgreSQL): the reconciliation of the legacy system with the hubs (every legacy row
+  in a hub table or in quarantine, every mapped value equal), besides the dbt tests that ran in
+  the phase's build (a failing blocking test stops the run before the gate).
+- Phases 2-5: the store's own checks (G1-G10 graph, X1-X3 vectors and cache, T1-T5 and X4
+  timeline), run against the store the phase just wrote. A check that asked nothing is evidence,
+  not a reason for no-go (it is listed).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg2.extensions import connection as Connection
+
+from hubs.catalog import Catalog
+from hubs.checks import checks_of
+from hubs.checks.base import CheckContext, CheckOutcome
+from hubs.migrate.phases import Phase
+from hubs.migrate.reconcile import reconcile
+from hubs.settings import Settings
+from hubs.sync.engine import StoreUnavailable
+
+
+@dataclass
+class GateEvaluation:
+    reasons: list[str] = field(default_factory=list)
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+def _postgres(conn: Connection, catalog: Catalog) -> GateEvaluation:
+    results = reconcile(conn, catalog)
+    gate = GateEvaluation(evidence={"entities": {r.entity: r.as_dict() for r in results}})
+    if not results:
+        gate.reasons.append("no legacy mapping views (legacy_map.map_*): nothing was migrated")
+    for r in results:
+        if r.unaccounted:
+            gate.reasons.append(
+                f"{r.entity}: {r.unaccounted} legacy row(s) neither in the hub nor in quarantine"
+                f" (e.g. {', '.join(r.unaccounted_sample)})"
+            )
+        if r.mismatched:
+            example = r.mismatch_sample[0]
+            gate.reasons.append(
+                f"{r.entity}: {r.mismatched} row(s) differ from the legacy system"
+                f" (e.g. {example['legacy_row']}: {', '.join(example['columns'])})"
+            )
+    return gate
+
+
+def _store(kind: str, conn: Connection, catalog: Catalog, settings: Settings) -> GateEvaluation:
+    checks = CheckContext(conn, catalog, settings)
+    gate = GateEvaluation(evidence={"checks": {}})
+    try:
+        for registered in checks_of(kind):
+            try:
+                outcome = registered.run(checks)
+            except StoreUnavailable as exc:
+                outcome = CheckOutcome(registered.name, False, f"store unavailable: {exc}")
+            verdict = "passed" if outcome.passed else "asked nothing" if outcome.warned else "failed"
+            gate.evidence["checks"][outcome.name] = {"verdict": verdict, "summary": outcome.summary, **outcome.counts}
+            if not outcome.passed and not outcome.warned:
+                gate.reasons.append(f"{outcome.name}: {outcome.summary}")
+    finally:
+        checks.close()
+    return gate
+
+
+def evaluate(phase: Phase, conn: Connection, catalog: Catalog, settings: Settings) -> GateEvaluation:
+    started = time.monotonic()
+    postgres = phase.store == "postgres"
+    gate = _postgres(conn, catalog) if postgres else _store(phase.store, conn, catalog, settings)
+    gate.evidence["gate_seconds"] = round(time.monotonic() - started, 3)
+    return gate
