@@ -82,7 +82,7 @@ def build_gate(phase: Phase, catalog: Catalog) -> AssetsDefinition:
         conn = postgres.connect()
         try:
             evaluation = evaluate(phase, conn, catalog, postgres.settings())
-            gate = record(conn, phase.number, context.run_id, evaluation.reasons, evaluation.evidence)
+            gate = record(conn, phase.number, context.run.run_id, evaluation.reasons, evaluation.evidence)
         finally:
             conn.close()
         (context.log.info if gate.go else context.log.error)(
@@ -110,15 +110,11 @@ def _selection(phase: Phase, catalog: Catalog) -> AssetSelection:
         return AssetSelection.groups(phase.store).materializable().without_checks() | gate
     mapped = mapped_entities(catalog)
     landing = AssetSelection.assets(*(landing_key(e) for e in mapped))
-    # The hubs' dbt models and tests downstream of the mapped landing tables, but not the
-    # validations (tag validation): those ask for a complete business (every delivered load
-    # invoiced, every party categorised), which no legacy system of six tables is; the gate asks
-    # instead whether the hubs hold exactly what the legacy system holds.
-    built = build_dbt_asset_selection(
-        [hub_models],
-        dbt_select=" ".join(f"source:landing.{e.landing_table}+" for e in mapped),
-        dbt_exclude="tag:validation",
-    )
+    # Every hub model and its tests (a mapped table's staging joins parents that may not be
+    # mapped), but not the validations (tag validation): those ask for a complete business (every
+    # delivered load invoiced, every party categorised), which no legacy system of a few tables
+    # is; the gate asks instead whether the hubs hold exactly what the legacy system holds.
+    built = build_dbt_asset_selection([hub_models], dbt_select="fqn:*", dbt_exclude="tag:validation tag:legacy")
     return AssetSelection.groups(LEGACY_GROUP).materializable() | landing | built | gate
 
 

@@ -2,7 +2,7 @@
 in the shapes old trucking and brokerage software has, derived from the same world as the landing
 files so that what a correct migration yields is known exactly.
 
-Six tables: companies, carriers, trucks, drivers, customers and one wide loads table. Each
+Seven tables: companies, carriers, trucks, drivers, customers, repairs and one wide loads table. Each
 legacy row keeps the world's key it was made from in `Legacy.truth` (never in the
 legacy database), so a test can say which hub row each legacy row must become.
 
@@ -91,6 +91,20 @@ TABLES: dict[str, dict[str, str]] = {
         "credit_limit": "text",
         "terms": "text",
         "active": "boolean",
+        "updated_at": "timestamptz",
+    },
+    "repairs": {
+        "ro_id": "integer primary key",
+        "ro_no": "text",
+        "truck_unit": "text",
+        "category": "text",
+        "status_cd": "text",
+        "opened": "timestamptz",
+        "closed": "timestamptz",
+        "complaint": "text",
+        "cause": "text",
+        "fix": "text",
+        "labor": "text",
         "updated_at": "timestamptz",
     },
     "loads": {
@@ -184,6 +198,7 @@ def build_legacy(world: dict[str, list[dict[str, Any]]], seed: int) -> Legacy:
     _trucks(rng, world, legacy)
     _drivers(rng, world, legacy)
     customer_ids = _customers(rng, world, legacy)
+    _repairs(rng, world, legacy)
     _loads(rng, world, legacy, customer_ids, carrier_ids)
     return legacy
 
@@ -290,6 +305,27 @@ def _customers(rng: random.Random, world: dict[str, list[dict[str, Any]]], legac
             _add(legacy, "customers", legacy_row, "hub2_openhaul.customers", row["customer_code"], False)
             ids.setdefault(row["customer_code"], []).append(number)
     return ids
+
+
+def _repairs(rng: random.Random, world: dict[str, list[dict[str, Any]]], legacy: Legacy) -> None:
+    """Shop repair orders of tractors, with their free-text complaint, cause and fix."""
+    orders = sorted(_latest(world["hub3_origin.maintenance_orders"], "ro_number").items())
+    for number, (code, row) in enumerate(((c, r) for c, r in orders if r["asset_type"] == "tractor"), 1):
+        legacy_row = {
+            "ro_id": number,
+            "ro_no": code,
+            "truck_unit": unit_spelling(rng, row["unit_number"]),
+            "category": row["category"],
+            "status_cd": status_codes("repair")[row["status"]],
+            "opened": row["opened_at"],
+            "closed": row.get("closed_at") or None,
+            "complaint": row.get("complaint") or None,
+            "cause": row.get("cause") or None,
+            "fix": row.get("correction") or None,
+            "labor": money_text(rng, row["labor_cost"]) if row.get("labor_cost") else None,
+            "updated_at": _updated(rng, row.get("closed_at") or row["opened_at"]),
+        }
+        _add(legacy, "repairs", legacy_row, "hub3_origin.maintenance_orders", code, False)
 
 
 def _loads(

@@ -63,7 +63,8 @@ def _store(kind: str, conn: Connection, catalog: Catalog, settings: Settings) ->
             verdict = "passed" if outcome.passed else "asked nothing" if outcome.warned else "failed"
             gate.evidence["checks"][outcome.name] = {"verdict": verdict, "summary": outcome.summary, **outcome.counts}
             if not outcome.passed and not outcome.warned:
-                gate.reasons.append(f"{outcome.name}: {outcome.summary}")
+                example = f" (e.g. {outcome.offending[0]})" if outcome.offending else ""
+                gate.reasons.append(f"{outcome.name}: {outcome.summary}{example}")
     finally:
         checks.close()
     return gate
