@@ -176,8 +176,8 @@ class Catalog:
 
 
 def _newest_source_mtime() -> float:
-    newest = (DBT_PROJECT_DIR / "dbt_project.yml").stat().st_mtime
-    for folder in ("models", "macros", "tests"):
+    newest = max((DBT_PROJECT_DIR / name).stat().st_mtime for name in ("dbt_project.yml", "selectors.yml"))
+    for folder in ("models", "macros", "tests", "seeds"):
         for path in (DBT_PROJECT_DIR / folder).rglob("*"):
             if path.is_file():
                 newest = max(newest, path.stat().st_mtime)

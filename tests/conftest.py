@@ -49,6 +49,8 @@ def hubs_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "HUBS_NEO4J_URI",
             "HUBS_QDRANT_URL",
             "HUBS_DAGSTER_POSTGRES_URL",
+            "HUBS_LEGACY_URL",
+            "HUBS_MIGRATION_APPROVALS",
         )
     }
     for key in saved:

@@ -1,0 +1,176 @@
+"""A legacy system migrated through the five phases, on private embedded servers.
+
+    python benchmarks/migration.py --scale 1 [--seed 42] [--keep]
+
+Stages: generate the legacy system (database `legacy`), extract it (postgres_fdw through the dbt
+mapping views into landing), then each phase's job with its gate. The baseline, measured in the
+same run on the same server, is a bare binary COPY of every legacy table out of the legacy
+database and into the hubs database: the cost of moving the rows once, so extraction's ratio to
+it says what mapping, hashing and bookkeeping cost on top. Writes
+benchmarks/results/migration-<scale>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bare_copy(legacy_url: str, hubs_url: str, tables: list[str]) -> tuple[int, float]:
+    """Every legacy table copied (binary COPY out, COPY in) into schema bench of the hubs database:
+    rows and seconds."""
+    import psycopg2
+
+    source, target = psycopg2.connect(legacy_url), psycopg2.connect(hubs_url)
+    rows = 0
+    try:
+        with source.cursor() as out, target.cursor() as into:
+            into.execute("create schema bench")
+            started = time.perf_counter()
+            for table in tables:
+                into.execute(f"create table bench.{table} (like legacy_src.{table})")
+                buffer = io.BytesIO()
+                out.copy_expert(f"copy public.{table} to stdout (format binary)", buffer)
+                buffer.seek(0)
+                into.copy_expert(f"copy bench.{table} from stdin (format binary)", buffer)
+                rows += into.rowcount
+            target.commit()
+            seconds = time.perf_counter() - started
+            into.execute("drop schema bench cascade")
+        target.commit()
+    finally:
+        source.close()
+        target.close()
+    return rows, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="leave the servers running")
+    args = parser.parse_args()
+
+    home = Path(tempfile.mkdtemp(prefix="hubs-bench-migration-"))
+    os.environ.update(
+        HUBS_HOME=str(home),
+        HUBS_POSTGRES_PORT=str(free_port()),
+        HUBS_REDIS_PORT=str(free_port()),
+        HUBS_FALKORDB_PORT=str(free_port()),
+        DBT_TARGET_PATH=str(home / "dbt"),
+    )
+    for name in ("HUBS_POSTGRES_URL", "HUBS_REDIS_URL", "HUBS_FALKORDB_URL", "HUBS_NEO4J_URI", "HUBS_LEGACY_URL"):
+        os.environ.pop(name, None)
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HUBS_EMBEDDER", "HUBS_MIGRATION_APPROVALS"):
+        os.environ.pop(name, None)
+
+    from hub_assets.runner import run_job
+    from hubs import settings as hubs_settings
+    from hubs.catalog import dbt_executable, load_catalog
+    from hubs.db import connect
+    from hubs.generate import build_rows
+    from hubs.generate.legacy import TABLES, build_legacy, create_database, write_legacy
+    from hubs.landing.schema import ensure_landing
+    from hubs.migrate.extract import extract_legacy
+    from hubs.migrate.foreign import attach
+    from hubs.migrate.phases import PHASES, latest
+    from hubs.servers import embedded_servers, ensure_running
+    from hubs.settings import DBT_PROJECT_DIR
+
+    settings = hubs_settings.load()
+    ensure_running(settings, settings.embedded_servers_needed())
+    stages: dict[str, float] = {}
+    result: dict = {"scale": args.scale, "seed": args.seed}
+    try:
+        started = time.perf_counter()
+        conn = create_database(settings.effective_legacy_url)
+        written = write_legacy(conn, build_legacy(build_rows(args.scale, args.seed), args.seed))
+        conn.close()
+        stages["generate legacy system"] = time.perf_counter() - started
+        result["legacy_rows"] = written
+
+        conn = connect(settings)
+        with conn.cursor() as cur:
+            ensure_landing(cur, load_catalog())
+        conn.commit()
+        attach(conn, settings.effective_legacy_url)
+        conn.close()
+        copied, copy_seconds = bare_copy(settings.effective_legacy_url, settings.effective_postgres_url, list(TABLES))
+        stages["baseline: bare COPY of the legacy tables"] = copy_seconds
+
+        import subprocess
+
+        started = time.perf_counter()
+        subprocess.run(
+            [dbt_executable(), "build", "--select", "tag:legacy", "--profiles-dir", str(DBT_PROJECT_DIR)],
+            cwd=DBT_PROJECT_DIR,
+            check=True,
+            capture_output=True,
+        )
+        stages["build the mapping views"] = time.perf_counter() - started
+        started = time.perf_counter()
+        extracted = extract_legacy(settings, load_catalog(), "changes")
+        stages["extract (first copy)"] = time.perf_counter() - started
+        landed = sum(r.rows for r in extracted)
+        started = time.perf_counter()
+        extract_legacy(settings, load_catalog(), "changes")
+        stages["extract again, nothing changed"] = time.perf_counter() - started
+        started = time.perf_counter()
+        extract_legacy(settings, load_catalog(), "sweep")
+        stages["sweep, nothing changed"] = time.perf_counter() - started
+
+        gates = {}
+        for phase in PHASES:
+            ops = {"land_files": {"config": {"legacy": "changes"}}} if phase.store == "postgres" else None
+            started = time.perf_counter()
+            outcome = run_job(phase.job, quiet=True, ops=ops)
+            stages[f"phase {phase.number} {phase.store} (job and gate)"] = time.perf_counter() - started
+            conn = connect(settings)
+            gate = latest(conn, phase.number)
+            conn.close()
+            gates[phase.number] = {"decision": gate.decision if gate else None, "reasons": gate.reasons if gate else []}
+            if not outcome.success:
+                print(f"phase {phase.number} failed: {outcome.failures} {outcome.checks_failed}")
+                break
+        result.update(
+            stages={k: round(v, 3) for k, v in stages.items()},
+            gates=gates,
+            extraction={
+                "legacy_rows": sum(written.values()),
+                "landed_rows": landed,
+                "rows_per_second": round(sum(written.values()) / stages["extract (first copy)"]),
+                "bare_copy_rows_per_second": round(copied / copy_seconds),
+                "ratio_to_bare_copy": round(stages["extract (first copy)"] / copy_seconds, 2),
+            },
+            rollback_seconds=None,  # not built yet: phases write in place (issue 11, generations)
+        )
+    finally:
+        if not args.keep:
+            for server in embedded_servers(settings).values():
+                server.stop()
+    for name, seconds in stages.items():
+        print(f"{name:45} {seconds:9.2f} s")
+    print(json.dumps(result["extraction"], indent=2))
+    out = ROOT / "benchmarks" / "results" / f"migration-{args.scale:g}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()
