@@ -15,21 +15,15 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import socket
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from benchmarks.stores import prepare_environment, stop_servers  # noqa: E402
 
 
 def bare_copy(legacy_url: str, hubs_url: str, tables: list[str]) -> tuple[int, float]:
@@ -67,18 +61,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the servers running")
     args = parser.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="hubs-bench-migration-"))
-    os.environ.update(
-        HUBS_HOME=str(home),
-        HUBS_POSTGRES_PORT=str(free_port()),
-        HUBS_REDIS_PORT=str(free_port()),
-        HUBS_FALKORDB_PORT=str(free_port()),
-        DBT_TARGET_PATH=str(home / "dbt"),
-    )
-    for name in ("HUBS_POSTGRES_URL", "HUBS_REDIS_URL", "HUBS_FALKORDB_URL", "HUBS_NEO4J_URI", "HUBS_LEGACY_URL"):
-        os.environ.pop(name, None)
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "HUBS_EMBEDDER", "HUBS_MIGRATION_APPROVALS"):
-        os.environ.pop(name, None)
+    home = prepare_environment()
 
     from hub_assets.runner import run_job
     from hubs import settings as hubs_settings
@@ -90,7 +73,7 @@ def main() -> None:
     from hubs.migrate.extract import extract_legacy
     from hubs.migrate.foreign import attach
     from hubs.migrate.phases import PHASES, latest
-    from hubs.servers import embedded_servers, ensure_running
+    from hubs.servers import ensure_running
     from hubs.settings import DBT_PROJECT_DIR
 
     settings = hubs_settings.load()
@@ -113,8 +96,6 @@ def main() -> None:
         conn.close()
         copied, copy_seconds = bare_copy(settings.effective_legacy_url, settings.effective_postgres_url, list(TABLES))
         stages["baseline: bare COPY of the legacy tables"] = copy_seconds
-
-        import subprocess
 
         started = time.perf_counter()
         subprocess.run(
@@ -161,9 +142,10 @@ def main() -> None:
             rollback_seconds=None,  # not built yet: phases write in place (issue 11, generations)
         )
     finally:
-        if not args.keep:
-            for server in embedded_servers(settings).values():
-                server.stop()
+        if args.keep:
+            print(f"servers left running, data in {home}")
+        else:
+            stop_servers(settings, home)
     for name, seconds in stages.items():
         print(f"{name:45} {seconds:9.2f} s")
     print(json.dumps(result["extraction"], indent=2))

@@ -98,6 +98,8 @@ UNSET = (
     "HUBS_QDRANT_URL",
     "OPENAI_API_KEY",
     "HUBS_EMBEDDER",
+    "HUBS_LEGACY_URL",
+    "HUBS_MIGRATION_APPROVALS",
 )
 BASELINE_GRAPH = "bench_baseline"
 TIMELINE_BASELINE_GRAPH = "bench_timeline_baseline"

@@ -7,10 +7,11 @@ import os
 import re
 
 import psycopg2
+import pytest
 
 from hubs.generate import build_rows
 from hubs.generate.legacy import TABLES, build_legacy, write_legacy
-from hubs.migrate.foreign import LEGACY_SCHEMA, attach
+from hubs.migrate.foreign import LEGACY_SCHEMA, LegacyUnreachable, attach
 from tests.conftest import admin
 
 SCALE, SEED = 0.02, 7
@@ -69,3 +70,17 @@ def test_the_legacy_database_is_read_through_foreign_tables(postgres_server: str
             hubs.close()
     finally:
         admin(postgres_server, f"drop database if exists {name} with (force)")
+
+
+def test_a_legacy_system_that_cannot_be_reached_is_named_without_its_password(
+    postgres_server: str, empty_db: str
+) -> None:
+    hubs = psycopg2.connect(empty_db)
+    try:
+        url = postgres_server.replace("postgres@", "postgres:s3cret@") + "/no_such_legacy"
+        with pytest.raises(LegacyUnreachable) as raised:
+            attach(hubs, url)
+        assert 'database "no_such_legacy" does not exist' in str(raised.value)
+        assert "s3cret" not in str(raised.value) and "***" in str(raised.value)
+    finally:
+        hubs.close()

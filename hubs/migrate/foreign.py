@@ -10,12 +10,19 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
+import psycopg2
 from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
+
+from hubs.secrets import redact
 
 LEGACY_SCHEMA = "legacy_src"
 SERVER = "legacy"
 FETCH_SIZE = 10_000  # rows a foreign scan asks the legacy server for at a time (default 100)
+
+
+class LegacyUnreachable(Exception):
+    """The legacy database cannot be reached; the message says where (password hidden) and why."""
 
 
 def _options(url: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -57,11 +64,19 @@ def attach(conn: Connection, legacy_url: str, remote_schema: str = "public") -> 
         )
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(sql.Identifier(LEGACY_SCHEMA)))
         cur.execute(sql.SQL("create schema {}").format(sql.Identifier(LEGACY_SCHEMA)))
-        cur.execute(
-            sql.SQL("import foreign schema {} from server {} into {}").format(
-                sql.Identifier(remote_schema), sql.Identifier(SERVER), sql.Identifier(LEGACY_SCHEMA)
+        try:
+            cur.execute(
+                sql.SQL("import foreign schema {} from server {} into {}").format(
+                    sql.Identifier(remote_schema), sql.Identifier(SERVER), sql.Identifier(LEGACY_SCHEMA)
+                )
             )
-        )
+        except psycopg2.OperationalError as exc:
+            conn.rollback()
+            why = (exc.diag.message_detail or exc.diag.message_primary or "").strip().removeprefix("FATAL:").strip()
+            raise LegacyUnreachable(
+                f"the legacy system at {redact(legacy_url)} cannot be reached ({why}): set HUBS_LEGACY_URL,"
+                " or make one with `hubs generate --legacy`"
+            ) from None
         cur.execute(
             "select foreign_table_name from information_schema.foreign_tables"
             " where foreign_table_schema = %s order by 1",
