@@ -269,12 +269,6 @@ def extract_entity(conn: Connection, view: str, entity: Entity, *, sweep: bool =
     return Extracted(entity.qualified_name, view, file_id, rows, rejected, deleted, read, time.monotonic() - started)
 
 
-def extract(conn: Connection, catalog: Catalog, *, sweep: bool = False) -> list[Extracted]:
-    """Every mapping view's changes, entity by entity (parents before children, as the catalog
-    orders them)."""
-    return [extract_entity(conn, view, entity, sweep=sweep) for view, entity in mapping_views(conn, catalog).items()]
-
-
 EXTRACTION_MODES = ("changes", "sweep")
 
 
