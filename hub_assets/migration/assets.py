@@ -18,6 +18,7 @@ from dagster import (
     AssetsDefinition,
     AssetSelection,
     AssetSpec,
+    Failure,
     MaterializeResult,
     MetadataValue,
     define_asset_job,
@@ -31,7 +32,7 @@ from hub_assets.landing.assets import landing_key, mapping_models
 from hub_assets.stores.assets import hub_key, store_key
 from hubs.catalog import Catalog, Entity
 from hubs.migrate.gates import evaluate
-from hubs.migrate.phases import PHASE_TAG, PHASES, Phase, record
+from hubs.migrate.phases import PHASE_TAG, PHASES, Phase, PhaseBlocked, record, require_open
 from resources import PostgresResource
 
 GO_CHECK = "go"
@@ -81,6 +82,11 @@ def build_gate(phase: Phase, catalog: Catalog) -> AssetsDefinition:
     def _gate(context: AssetExecutionContext, postgres: PostgresResource) -> Iterator[Any]:
         conn = postgres.connect()
         try:
+            # Launched on its own (Materialize in the UI), a gate still judges only in order.
+            try:
+                require_open(conn, phase.number)
+            except PhaseBlocked as exc:
+                raise Failure(description=str(exc), allow_retries=False) from exc
             evaluation = evaluate(phase, conn, catalog, postgres.settings())
             gate = record(conn, phase.number, context.run.run_id, evaluation.reasons, evaluation.evidence)
         finally:
