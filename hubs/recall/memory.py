@@ -532,7 +532,7 @@ class Memory:
         except redis.RedisError as exc:
             report["cache"].update(ok=False, error=why_failed(exc))
         try:
-            self.graph.side().dialect.read("RETURN 1", timeout_ms=self.timeout_ms)
+            self.graph.side(self.freshness("graph").generation).dialect.read("RETURN 1", timeout_ms=self.timeout_ms)
             report["graph"]["ok"] = True
         except Exception as exc:  # reported, not raised: a derived store being down is a state
             self.graph.drop()

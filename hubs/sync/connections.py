@@ -11,6 +11,8 @@ import redis
 
 from hubs.servers import ensure_running
 from hubs.settings import Settings
+from hubs.sync.engine import StoreUnavailable
+from hubs.sync.generations import physical, resolve
 from hubs.sync.graph.dialect import GraphDialect
 
 # Graphiti's graph on FalkorDB (a group_id there is the graph's name, so both are this).
@@ -22,18 +24,24 @@ def _embedded(settings: Settings, server: str) -> None:
         ensure_running(settings, [server])
 
 
-def graph_dialect(settings: Settings, start: bool = True) -> GraphDialect:
-    """The graph server's dialect; `start=False` for a reader, which must never start a server
-    (a stopped graph means answers from PostgreSQL, not a graph restarted behind an operator)."""
+def graph_dialect(settings: Settings, start: bool = True, generation: int | None = None) -> GraphDialect:
+    """The graph server's dialect, on the replica's published generation unless another is named
+    (hubs/sync/generations.py: resolving it reads PostgreSQL); `start=False` for a reader, which
+    must never start a server (a stopped graph means answers from PostgreSQL, not a graph
+    restarted behind an operator)."""
+    if generation is None:
+        generation = resolve(settings, "graph")
     if settings.neo4j_uri:
         from hubs.sync.graph.neo4j import Neo4jDialect
 
+        if generation != 0:
+            raise StoreUnavailable(f"graph generation {generation} was asked for: Neo4j keeps no generations yet")
         return Neo4jDialect(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password)
-    from hubs.sync.graph.falkordb import FalkorDialect
+    from hubs.sync.graph.falkordb import GRAPH, FalkorDialect
 
     if start:
         _embedded(settings, "graph")
-    return FalkorDialect(settings.effective_falkordb_url)
+    return FalkorDialect(settings.effective_falkordb_url, physical(GRAPH, generation))
 
 
 def cache_client(settings: Settings, start: bool = True, timeout: float = 30) -> redis.Redis:

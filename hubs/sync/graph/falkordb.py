@@ -118,6 +118,18 @@ class FalkorDialect(GraphDialect):
         while self.run("MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*)")[0][0]:
             pass
 
+    def copy_to(self, name: str) -> None:
+        # GRAPH.COPY: one command, the copy made from a fork's snapshot (indexes and constraints
+        # come with it); 1.75 M nodes and edges took ~7 s here (scratch measurement).
+        try:
+            self.db.connection.execute_command("GRAPH.COPY", self.graph_name, name)
+        except redis.ConnectionError as exc:
+            raise StoreUnavailable.reaching(f"FalkorDB (graph '{self.graph_name}', lost)", self.url, exc) from None
+
+    def drop(self) -> None:
+        with contextlib.suppress(redis.ResponseError):  # never made (an empty generation): nothing to drop
+            self.graph.delete()
+
     def after_writes(self) -> None:
         try:
             # A managed server may refuse either command; a rewrite may have started meanwhile.

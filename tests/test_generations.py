@@ -1,0 +1,104 @@
+"""Generations of the derived stores (hubs/sync/generations.py): a generation is built beside the
+published one, the readers (Recall, the checks, an opened store) see only the published one, and
+publishing and rolling back flip which one they read; a generation whose gate said no is never
+published; old generations are dropped."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from falkordb import FalkorDB
+
+from hubs.catalog import Entity
+from hubs.recall.memory import Memory
+from hubs.recall.model import RecallError
+from hubs.sync import generations
+from hubs.sync.engine import sync
+from hubs.sync.graph import generation as graph_generations
+from hubs.sync.graph import pending
+from hubs.sync.stores import opened
+from tests.conftest import StoreBench
+
+
+def entity(bench: StoreBench, model: str) -> Entity:
+    return next(e for e in bench.catalog.entities if e.model == model)
+
+
+def neighbours(memory: Memory, tractor: str) -> Any:
+    """What Recall's graph answers about a tractor (None: the graph has no such node)."""
+    try:
+        found = memory.neighbours("tractor", tractor, source="graph")
+    except RecallError as exc:
+        assert exc.status == 404, exc
+        return None
+    assert found.provenance.store == "graph"
+    return sorted((r.type, r.start.key, r.end.key, r.owner) for r in found.relationships)
+
+
+def nodes_seen_by_checks(bench: StoreBench, label: str) -> int:
+    context = bench.context()
+    context._stores = {}  # opened afresh, as a check run does
+    try:
+        return context.graph.run(f"MATCH (n:{label}) RETURN count(n)")[0][0]
+    finally:
+        context.close()
+
+
+def test_a_graph_generation_is_published_and_rolled_back_without_a_rebuild(
+    bench: StoreBench, offline_embedder: None
+) -> None:
+    bench.sync("graph", full=True)
+    tractors = entity(bench, "tractors")
+    graph = bench.store("graph").dialect
+    [[key, _]] = graph.run("MATCH (n:Tractor)-[r]-() RETURN n.key, count(r) AS c ORDER BY c DESC, n.key LIMIT 1")
+    nodes = nodes_seen_by_checks(bench, "Tractor")
+    with Memory(bench.settings, bench.catalog, freshness_seconds=0) as memory:
+        before = neighbours(memory, key)
+        assert before and nodes > 1
+
+        waiting = pending.count(bench.conn, 0)
+        built = generations.begin(bench.conn, "graph", seeded_from=0)
+        graph_generations.seed(bench.conn, bench.settings, 0, built)
+        assert pending.count(bench.conn, built) == waiting
+        with opened("graph", bench.settings, bench.catalog, built) as store:
+            assert store.name == f"graph@g{built}" and store.dialect.graph_name == f"hubs__g{built}"
+            # a copy and the watermarks it came with agree: a sync of it finds nothing to do
+            assert not any(r.upserted or r.deleted for r in sync(store, bench.conn, bench.catalog))
+            store.begin(bench.conn)
+            store.delete(tractors, [key])  # the new generation's different data
+            bench.conn.commit()
+        # each generation its own pending relationships: the other rows' edges to the tractor wait in its
+        assert pending.count(bench.conn, built) > waiting == pending.count(bench.conn, 0)
+
+        # building: every reader still reads generation 0
+        assert neighbours(memory, key) == before
+        assert nodes_seen_by_checks(bench, "Tractor") == nodes
+
+        assert generations.publish(bench.conn, "graph", built) == 0
+        assert neighbours(memory, key) is None
+        assert nodes_seen_by_checks(bench, "Tractor") == nodes - 1
+
+        assert generations.rollback(bench.conn, "graph") == 0
+        assert neighbours(memory, key) == before
+        assert nodes_seen_by_checks(bench, "Tractor") == nodes
+
+    # a generation its gate refused is never published
+    refused = generations.begin(bench.conn, "graph", seeded_from=0)
+    generations.fail(bench.conn, "graph", refused, "G1_node_counts: no-go")
+    with pytest.raises(generations.GenerationRefused, match="failed"):
+        generations.publish(bench.conn, "graph", refused)
+    with pytest.raises(generations.GenerationRefused, match="no earlier"):
+        generations.rollback(bench.conn, "graph")  # generation 0 is published, nothing before it
+    assert generations.published(bench.conn, "graph") == 0
+
+    # only the newest are kept: the withdrawn generation goes, graph and bookkeeping
+    assert generations.droppable(bench.conn, "graph", keep=2) == [built]
+    graph_generations.drop(bench.conn, bench.settings, built)
+    generations.dropped(bench.conn, "graph", [built])
+    server = FalkorDB.from_url(bench.settings.effective_falkordb_url)
+    assert f"hubs__g{built}" not in server.list_graphs() and "hubs" in server.list_graphs()
+    assert bench.sql("select to_regclass(%s)", (pending.table(built),)) == [(None,)]
+    assert not bench.sql("select 1 from hubs_meta.sync_state where store = %s", (f"graph@g{built}",))
+    statuses = {g.generation: g.status for g in generations.listed(bench.conn, "graph")}
+    assert statuses == {0: "published", built: "dropped", refused: "failed"}
