@@ -14,10 +14,14 @@ from hubs.catalog import Entity
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
 from hubs.sync import generations
+from hubs.sync import vector_generation as vector_generations
 from hubs.sync.engine import sync
+from hubs.sync.feed import current_rows
 from hubs.sync.graph import generation as graph_generations
 from hubs.sync.graph import pending
+from hubs.sync.records import key_of
 from hubs.sync.stores import opened
+from hubs.sync.vectors import text_of
 from tests.conftest import StoreBench
 
 
@@ -102,3 +106,47 @@ def test_a_graph_generation_is_published_and_rolled_back_without_a_rebuild(
     assert not bench.sql("select 1 from hubs_meta.sync_state where store = %s", (f"graph@g{built}",))
     statuses = {g.generation: g.status for g in generations.listed(bench.conn, "graph")}
     assert statuses == {0: "published", built: "dropped", refused: "failed"}
+
+
+def semantic(memory: Memory, text: str) -> list[tuple[str, str]]:
+    found = memory.search(text, entities=[ORDERS], mode="semantic", k=5)
+    assert found.provenance.store == "vectors" and not found.provenance.degraded, found.provenance
+    return [(h.entity, h.key) for h in found.hits]
+
+
+ORDERS = "maintenance_order"
+
+
+def test_a_vector_generation_is_published_and_rolled_back_without_a_rebuild(
+    bench: StoreBench, offline_embedder: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HUBS_QDRANT_URL", raising=False)
+    orders = entity(bench, "maintenance_orders")
+    bench.sync("vectors", full=True)
+    bench.release()  # local mode: one client per folder at a time
+    row = next(r for r in current_rows(bench.conn, orders, {}) if text_of(orders, r))
+    key, text = key_of(orders, row), text_of(orders, row)
+    bench.conn.commit()
+    with Memory(bench.settings, bench.catalog, freshness_seconds=0) as memory:
+        before = semantic(memory, text)
+        assert before[0] == (ORDERS, key)
+
+        built = generations.begin(bench.conn, "vectors", seeded_from=0)
+        assert vector_generations.seed(bench.conn, bench.settings, bench.catalog, 0, built) > 0
+        with opened("vectors", bench.settings, bench.catalog, built) as store:
+            assert store.collection(orders).endswith(f"__g{built}")
+            assert not any(r.upserted or r.deleted for r in sync(store, bench.conn, bench.catalog))
+            store.delete(orders, [key])  # the new generation's different data
+
+        assert semantic(memory, text) == before  # building: read from generation 0
+        generations.publish(bench.conn, "vectors", built)
+        after = semantic(memory, text)
+        assert (ORDERS, key) not in after and after[0] == before[1]
+        generations.rollback(bench.conn, "vectors")
+        assert semantic(memory, text) == before
+
+    vector_generations.drop(bench.conn, bench.settings, bench.catalog, built)
+    generations.dropped(bench.conn, "vectors", [built])
+    with opened("vectors", bench.settings, bench.catalog) as store:
+        names = {c.name for c in store.client.get_collections().collections}
+    assert store.collection(orders) in names and not any(n.endswith(f"__g{built}") for n in names)
