@@ -11,6 +11,7 @@ import pytest
 from falkordb import FalkorDB
 
 from hubs.catalog import Entity
+from hubs.checks.base import REGISTRY, CheckContext
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
 from hubs.sync import generations
@@ -40,17 +41,29 @@ def neighbours(memory: Memory, tractor: str) -> Any:
     return sorted((r.type, r.start.key, r.end.key, r.owner) for r in found.relationships)
 
 
+def fresh_context(bench: StoreBench) -> CheckContext:
+    """A check run's context: its stores opened afresh (the published generation)."""
+    return CheckContext(bench.conn, bench.catalog, bench.settings)
+
+
 def nodes_seen_by_checks(bench: StoreBench, label: str) -> int:
-    context = bench.context()
-    context._stores = {}  # opened afresh, as a check run does
+    context = fresh_context(bench)
     try:
         return context.graph.run(f"MATCH (n:{label}) RETURN count(n)")[0][0]
     finally:
         context.close()
 
 
+def label_check(bench: StoreBench) -> Any:
+    context = fresh_context(bench)
+    try:
+        return next(c for c in REGISTRY if c.name == "G8_label_and_type_set").run(context)
+    finally:
+        context.close()
+
+
 def test_a_graph_generation_is_published_and_rolled_back_without_a_rebuild(
-    bench: StoreBench, offline_embedder: None
+    graph_backend: str, bench: StoreBench, offline_embedder: None
 ) -> None:
     bench.sync("graph", full=True)
     tractors = entity(bench, "tractors")
@@ -63,21 +76,25 @@ def test_a_graph_generation_is_published_and_rolled_back_without_a_rebuild(
 
         waiting = pending.count(bench.conn, 0)
         built = generations.begin(bench.conn, "graph", seeded_from=0)
-        graph_generations.seed(bench.conn, bench.settings, 0, built)
-        assert pending.count(bench.conn, built) == waiting
+        copied = graph_generations.seed(bench.conn, bench.settings, 0, built)
+        assert copied == (graph_backend == "falkordb")  # Neo4j copies nothing: the first sync fills it
         with opened("graph", bench.settings, bench.catalog, built) as store:
-            assert store.name == f"graph@g{built}" and store.dialect.graph_name == f"hubs__g{built}"
+            assert store.name == f"graph@g{built}"
             # a copy and the watermarks it came with agree: a sync of it finds nothing to do
-            assert not any(r.upserted or r.deleted for r in sync(store, bench.conn, bench.catalog))
+            upserted = sum(r.upserted for r in sync(store, bench.conn, bench.catalog))
+            assert (upserted == 0) if copied else (upserted > 0)
+            assert pending.count(bench.conn, built) == waiting
+            assert store.size(bench.catalog) == bench.store("graph").size(bench.catalog)
             store.begin(bench.conn)
             store.delete(tractors, [key])  # the new generation's different data
             bench.conn.commit()
         # each generation its own pending relationships: the other rows' edges to the tractor wait in its
         assert pending.count(bench.conn, built) > waiting == pending.count(bench.conn, 0)
 
-        # building: every reader still reads generation 0
+        # building: every reader still reads generation 0, and sees nothing of the other's
         assert neighbours(memory, key) == before
         assert nodes_seen_by_checks(bench, "Tractor") == nodes
+        assert label_check(bench).passed, label_check(bench).summary
 
         assert generations.publish(bench.conn, "graph", built) == 0
         assert neighbours(memory, key) is None
@@ -100,8 +117,13 @@ def test_a_graph_generation_is_published_and_rolled_back_without_a_rebuild(
     assert generations.droppable(bench.conn, "graph", keep=2) == [built]
     graph_generations.drop(bench.conn, bench.settings, built)
     generations.dropped(bench.conn, "graph", [built])
-    server = FalkorDB.from_url(bench.settings.effective_falkordb_url)
-    assert f"hubs__g{built}" not in server.list_graphs() and "hubs" in server.list_graphs()
+    if graph_backend == "falkordb":
+        server = FalkorDB.from_url(bench.settings.effective_falkordb_url)
+        assert f"hubs__g{built}" not in server.list_graphs() and "hubs" in server.list_graphs()
+    else:  # the generation's labels, types, constraints and indexes are gone from the one database
+        with opened("graph", bench.settings, bench.catalog, built) as gone:
+            assert gone.size(bench.catalog) == {"nodes": 0, "relationships": 0} and not gone.dialect.schema()
+        assert bench.store("graph").size(bench.catalog)["nodes"] > 0
     assert bench.sql("select to_regclass(%s)", (pending.table(built),)) == [(None,)]
     assert not bench.sql("select 1 from hubs_meta.sync_state where store = %s", (f"graph@g{built}",))
     statuses = {g.generation: g.status for g in generations.listed(bench.conn, "graph")}

@@ -11,7 +11,6 @@ import redis
 
 from hubs.servers import ensure_running
 from hubs.settings import Settings
-from hubs.sync.engine import StoreUnavailable
 from hubs.sync.generations import physical, resolve
 from hubs.sync.graph.dialect import GraphDialect
 
@@ -34,9 +33,7 @@ def graph_dialect(settings: Settings, start: bool = True, generation: int | None
     if settings.neo4j_uri:
         from hubs.sync.graph.neo4j import Neo4jDialect
 
-        if generation != 0:
-            raise StoreUnavailable(f"graph generation {generation} was asked for: Neo4j keeps no generations yet")
-        return Neo4jDialect(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password)
+        return Neo4jDialect(settings.neo4j_uri, settings.neo4j_user, settings.neo4j_password, generation)
     from hubs.sync.graph.falkordb import GRAPH, FalkorDialect
 
     if start:

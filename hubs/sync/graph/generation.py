@@ -1,6 +1,7 @@
 """Generations of the graph replica (hubs/sync/generations.py): on FalkorDB a graph per
 generation (`hubs`, `hubs__g2`, ...), seeded by GRAPH.COPY of another and then synced on its own
-(its own watermarks and pending relationships, copied with it)."""
+(its own watermarks and pending relationships, copied with it); on Neo4j a label and type suffix
+per generation in the one database (hubs/sync/graph/neo4j.py), filled by its own sync."""
 
 from __future__ import annotations
 
@@ -17,16 +18,20 @@ from hubs.sync.lock import store_writer
 STORE = "graph"
 
 
-def seed(conn: Connection, settings: Settings, source: int, target: int) -> None:
-    """Make generation `target` a copy of `source`: the graph, its watermarks and the
-    relationships waiting for a node, taken while no sync writes the source (its writer lock),
-    so the copy holds exactly what the copied watermarks say."""
+def seed(conn: Connection, settings: Settings, source: int, target: int) -> bool:
+    """Make generation `target` a copy of `source` where the server copies a graph (FalkorDB):
+    the graph, its watermarks and the relationships waiting for a node, taken while no sync
+    writes the source (its writer lock), so the copy holds exactly what the copied watermarks
+    say. Elsewhere (Neo4j) the target starts empty, without watermarks: its first sync fills it
+    whole. Whether it was copied."""
     with store_writer(conn, sync_name(STORE, source)):
         leftover = graph_dialect(settings, generation=target)
         try:
-            leftover.drop()  # an earlier attempt's: GRAPH.COPY makes a new graph only
+            leftover.drop()  # an earlier attempt's (GRAPH.COPY makes a new graph only)
         finally:
             leftover.close()
+        if settings.neo4j_uri:
+            return False
         dialect = graph_dialect(settings, generation=source)
         try:
             dialect.copy_to(physical(GRAPH, target))
@@ -36,6 +41,7 @@ def seed(conn: Connection, settings: Settings, source: int, target: int) -> None
         pending.copy(conn, source, target)
         state.copy(conn, sync_name(STORE, source), sync_name(STORE, target))
         conn.commit()
+    return True
 
 
 def drop(conn: Connection, settings: Settings, generation: int) -> None:

@@ -223,21 +223,16 @@ class GraphStore(Store):
         subset.clear_entities(self, self._pending_conn(), entities)
 
     def size(self, catalog: Catalog) -> dict[str, int]:
-        # Only the replica's: on Neo4j, Graphiti's timeline shares the database (its labels and
-        # types are the dialect's foreign ones; FalkorDB keeps it in a graph of its own).
-        foreign = {"labels": sorted(self.dialect.foreign_labels), "types": sorted(self.dialect.foreign_types)}
-        [[nodes]] = self.dialect.run(
-            "MATCH (n) WHERE NOT any(l IN labels(n) WHERE l IN $labels) RETURN count(n)"
-            if foreign["labels"]
-            else "MATCH (n) RETURN count(n)",
-            foreign,
-        )
-        [[relationships]] = self.dialect.run(
-            "MATCH ()-[r]->() WHERE NOT type(r) IN $types RETURN count(r)"
-            if foreign["types"]
-            else "MATCH ()-[r]->() RETURN count(r)",
-            foreign,
-        )
+        # Only the replica's, label by label and type by type: on Neo4j, Graphiti's timeline (the
+        # dialect's foreign labels and types) and the replica's other generations share the
+        # database, and the listings show a generation its own names only (FalkorDB keeps each in a
+        # graph of its own). Both servers count a label or a type without a scan.
+        labels = [r[0] for r in self.dialect.run("CALL db.labels()") if r[0] not in self.dialect.foreign_labels]
+        types = [
+            r[0] for r in self.dialect.run("CALL db.relationshipTypes()") if r[0] not in self.dialect.foreign_types
+        ]
+        nodes = sum(self.dialect.run(f"MATCH (n:`{label}`) RETURN count(n)")[0][0] for label in labels)
+        relationships = sum(self.dialect.run(f"MATCH ()-[r:`{t}`]->() RETURN count(r)")[0][0] for t in types)
         sizes = {"nodes": int(nodes), "relationships": int(relationships)}
         if self.conn is not None:
             sizes["relationships waiting for a node"] = pending.count(self.conn, self.generation)
