@@ -14,8 +14,10 @@ from hubs.catalog import Entity
 from hubs.checks.base import REGISTRY, CheckContext
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
+from hubs.sync import cache_generation as cache_generations
 from hubs.sync import generations
 from hubs.sync import vector_generation as vector_generations
+from hubs.sync.cache import CacheStore
 from hubs.sync.engine import sync
 from hubs.sync.feed import current_rows
 from hubs.sync.graph import generation as graph_generations
@@ -172,3 +174,40 @@ def test_a_vector_generation_is_published_and_rolled_back_without_a_rebuild(
     with opened("vectors", bench.settings, bench.catalog) as store:
         names = {c.name for c in store.client.get_collections().collections}
     assert store.collection(orders) in names and not any(n.endswith(f"__g{built}") for n in names)
+
+
+def test_a_cache_generation_is_swapped_into_the_readers_database_and_back(
+    bench: StoreBench, offline_embedder: None
+) -> None:
+    bench.sync("cache", full=True)
+    # an entity whose keys outlive the test (real-time keys expire within 60 s)
+    chosen = next(e for e in bench.catalog.entities if e.cache and min(c.ttl_seconds for c in e.cache) > 600)
+    home = bench.store("cache").client  # the readers' database
+    row = next(current_rows(bench.conn, chosen, bench.store("cache").extra_columns(chosen)))
+    bench.conn.commit()
+    key = key_of(chosen, row)
+    keys = sorted(k.decode() for k in home.smembers(CacheStore.index_key(chosen, key)))
+    before = {k: home.get(k) for k in keys}
+    assert keys and all(before.values())
+
+    built = cache_generations.begin(bench.conn, bench.settings)
+    with opened("cache", bench.settings, bench.catalog, built) as store:
+        assert store.name == f"cache@g{built}"
+        assert store.client.connection_pool.connection_kwargs["db"] != home.connection_pool.connection_kwargs["db"]
+        assert sum(r.upserted for r in sync(store, bench.conn, bench.catalog)) > 0  # filled whole
+        store.delete(chosen, [key])  # the new generation's different data
+    assert {k: home.get(k) for k in keys} == before  # building: the readers' database is untouched
+
+    assert cache_generations.publish(bench.conn, bench.settings, built) == 0
+    assert all(home.get(k) is None for k in keys) and home.dbsize() > 0
+    with opened("cache", bench.settings, bench.catalog) as published:  # the next sync writes the readers' database
+        assert published.name == f"cache@g{built}"
+        assert published.client.connection_pool.connection_kwargs["db"] == home.connection_pool.connection_kwargs["db"]
+
+    assert cache_generations.rollback(bench.conn, bench.settings) == 0
+    assert {k: home.get(k) for k in keys} == before
+
+    cache_generations.drop(bench.conn, bench.settings, built)
+    with opened("cache", bench.settings, bench.catalog, built) as gone:
+        assert gone.client.dbsize() == 0
+    assert {k: home.get(k) for k in keys} == before

@@ -5,7 +5,7 @@ adapters and the tests all connect here, so they always reach the same place."""
 from __future__ import annotations
 
 import os
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import redis
 
@@ -41,10 +41,20 @@ def graph_dialect(settings: Settings, start: bool = True, generation: int | None
     return FalkorDialect(settings.effective_falkordb_url, physical(GRAPH, generation))
 
 
-def cache_client(settings: Settings, start: bool = True, timeout: float = 30) -> redis.Redis:
+def cache_home(settings: Settings) -> int:
+    """The Redis database the cache's readers use (its URL's): the published generation's."""
+    return int(redis.connection.parse_url(settings.effective_redis_url).get("db", 0))
+
+
+def cache_client(settings: Settings, start: bool = True, timeout: float = 30, db: int | None = None) -> redis.Redis:
+    """The cache's Redis, in its URL's database or in database `db` (a generation being built)."""
     if start:
         _embedded(settings, "cache")
-    return redis.Redis.from_url(settings.effective_redis_url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    url = settings.effective_redis_url
+    if db is not None:
+        parts = urlsplit(url)
+        url = urlunsplit((parts.scheme, parts.netloc, f"/{int(db)}", parts.query, parts.fragment))
+    return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
 def timeline_driver(settings: Settings, start: bool = True):

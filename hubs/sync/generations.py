@@ -21,6 +21,7 @@ published) ; published -> withdrawn (rolled back: never published again) ; any b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,6 +44,9 @@ create table if not exists hubs_meta.generations (
     note text,
     primary key (store, generation)
 );
+alter table hubs_meta.generations add column if not exists location text;
+comment on column hubs_meta.generations.location is
+    'Where the generation is when its name does not say (the cache: its Redis database number).';
 create unique index if not exists generations_one_published on hubs_meta.generations (store)
     where status = 'published';
 comment on table hubs_meta.generations is
@@ -55,6 +59,11 @@ KEEP = 3
 
 class GenerationRefused(RuntimeError):
     """A publish or rollback that the registry does not allow (nothing changed)."""
+
+
+#: a store's own part of a switch (the cache swaps two Redis databases), run inside the registry's
+#: transaction after it recorded the switch and before it commits: (conn, from, to) generations
+Switch = Callable[[Connection, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -179,7 +188,7 @@ def _set(conn: Connection, store: str, generation: int, status: str, stamp: str 
         )
 
 
-def publish(conn: Connection, store: str, generation: int) -> int:
+def publish(conn: Connection, store: str, generation: int, switch: Switch | None = None) -> int:
     """Make a building generation the published one, in one transaction; returns the generation
     published before (now retired, the rollback target). Only a building generation can be
     published: a failed one (its gate said no) never is."""
@@ -192,6 +201,8 @@ def publish(conn: Connection, store: str, generation: int) -> int:
         previous = next(n for n, s in statuses.items() if s == "published")
         _set(conn, store, previous, "retired", "ended_at", None)
         _set(conn, store, generation, "published", "published_at", None)
+        if switch is not None:
+            switch(conn, previous, generation)
         conn.commit()
     except Exception:
         conn.rollback()
@@ -199,7 +210,7 @@ def publish(conn: Connection, store: str, generation: int) -> int:
     return previous
 
 
-def rollback(conn: Connection, store: str) -> int:
+def rollback(conn: Connection, store: str, switch: Switch | None = None) -> int:
     """Publish again the generation published before the current one (the current one is
     withdrawn), in one transaction; returns the generation now published."""
     ensure(conn)
@@ -220,11 +231,47 @@ def rollback(conn: Connection, store: str) -> int:
             [current] = cur.fetchone()
         _set(conn, store, current, "withdrawn", "ended_at", "rolled back")
         _set(conn, store, row[0], "published", "published_at", None)
+        if switch is not None:
+            switch(conn, current, row[0])
         conn.commit()
     except Exception:
         conn.rollback()
         raise
     return int(row[0])
+
+
+def location(conn: Connection, store: str, generation: int) -> str | None:
+    """Where the registry says the generation is (None: where its name says)."""
+    with conn.cursor() as cur:
+        if not relation_exists(cur, "hubs_meta", "generations"):
+            return None
+        cur.execute(
+            "select location from hubs_meta.generations where store = %s and generation = %s", (store, generation)
+        )
+        row = cur.fetchone()
+    return row[0] if row else None
+
+
+def locations(conn: Connection, store: str) -> dict[int, str]:
+    """Where each generation not dropped is, of those the registry places."""
+    with conn.cursor() as cur:
+        if not relation_exists(cur, "hubs_meta", "generations"):
+            return {}
+        cur.execute(
+            "select generation, location from hubs_meta.generations"
+            " where store = %s and location is not null and status <> 'dropped'",
+            (store,),
+        )
+        return {int(n): where for n, where in cur.fetchall()}
+
+
+def place(conn: Connection, store: str, generation: int, where: str) -> None:
+    """Record where the generation is (not committed: the caller's transaction holds it)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "update hubs_meta.generations set location = %s where store = %s and generation = %s",
+            (where, store, generation),
+        )
 
 
 def fail(conn: Connection, store: str, generation: int, reason: str) -> None:
