@@ -16,6 +16,7 @@ from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
 from hubs.sync import cache_generation as cache_generations
 from hubs.sync import generations
+from hubs.sync import timeline_generation as timeline_generations
 from hubs.sync import vector_generation as vector_generations
 from hubs.sync.cache import CacheStore
 from hubs.sync.engine import sync
@@ -211,3 +212,47 @@ def test_a_cache_generation_is_swapped_into_the_readers_database_and_back(
     with opened("cache", bench.settings, bench.catalog, built) as gone:
         assert gone.client.dbsize() == 0
     assert {k: home.get(k) for k in keys} == before
+
+
+def beliefs(memory: Memory, tractor: str) -> list[Any]:
+    found = memory.as_of("tractor", tractor, source="timeline")
+    assert found.provenance.store == "timeline", found.provenance
+    return found.beliefs
+
+
+def test_a_timeline_generation_is_published_and_rolled_back_without_a_rebuild(
+    graph_backend: str, bench: StoreBench, offline_embedder: None
+) -> None:
+    bench.sync("timeline", full=True)
+    tractors = entity(bench, "tractors")
+    [[key]] = bench.sql("select unit_number from hub3_origin.tractors order by unit_number limit 1")
+    with Memory(bench.settings, bench.catalog, freshness_seconds=0) as memory:
+        before = beliefs(memory, key)
+        assert before
+
+        built = generations.begin(bench.conn, "timeline", seeded_from=0)
+        copied = timeline_generations.seed(bench.conn, bench.settings, bench.catalog, 0, built)
+        assert copied == (graph_backend == "falkordb")
+        with opened("timeline", bench.settings, bench.catalog, built) as store:
+            assert store.group == f"hubs_timeline__g{built}" and store.name == f"timeline@g{built}"
+            upserted = sum(r.upserted for r in sync(store, bench.conn, bench.catalog))
+            assert (upserted == 0) if copied else (upserted > 0)
+            assert store.size(bench.catalog) == bench.store("timeline").size(bench.catalog)
+            store.query(  # the new generation's different data: the tractor's beliefs gone
+                "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity"
+                " AND e.entity_key = $key DELETE e",
+                group=store.group,
+                entity=tractors.model,
+                key=key,
+            )
+        assert beliefs(memory, key) == before  # building: read from generation 0
+
+        generations.publish(bench.conn, "timeline", built)
+        assert beliefs(memory, key) == []
+        generations.rollback(bench.conn, "timeline")
+        assert beliefs(memory, key) == before
+
+    timeline_generations.drop(bench.conn, bench.settings, bench.catalog, built)
+    with opened("timeline", bench.settings, bench.catalog, built) as gone:
+        assert gone.size(bench.catalog) == {"edges": 0, "entity nodes": 0}
+    assert bench.store("timeline").size(bench.catalog)["edges"] > 0

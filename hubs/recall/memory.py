@@ -336,6 +336,7 @@ class Memory:
         self, entity: Entity, key: Key, valid: datetime | None, known: int | datetime | None, bounds: TimeBounds
     ) -> AsOf:
         moment = valid or datetime.now(UTC)
+        self.timeline.use(self.freshness("timeline").generation)
         beliefs = self.timeline.as_of(entity, key.text, moment.astimezone(UTC), _utc(known))
         kept = ", ".join(entity.timeline_facts)
         provenance = Provenance(
@@ -413,6 +414,7 @@ class Memory:
             names = sorted({edge_name(e) for e in tracked})
         lag = self.freshness("timeline")
         try:
+            self.timeline.use(lag.generation)
             hits = self.timeline.search(text, names, window, inputs.limit(k))
         except RecallError:
             raise

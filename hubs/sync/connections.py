@@ -57,8 +57,12 @@ def cache_client(settings: Settings, start: bool = True, timeout: float = 30, db
     return redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
-def timeline_driver(settings: Settings, start: bool = True):
-    """Graphiti's driver to the timeline's graph; `start=False` for a reader (see graph_dialect)."""
+def timeline_driver(settings: Settings, start: bool = True, generation: int | None = None):
+    """Graphiti's driver to the timeline's graph, of its published generation unless another is
+    named (on FalkorDB a graph per generation, named as its group id); `start=False` for a reader
+    (see graph_dialect)."""
+    if generation is None:
+        generation = resolve(settings, "timeline")
     # Graphiti reports usage to PostHog unless told not to; the platform never phones home.
     os.environ.setdefault("GRAPHITI_TELEMETRY_ENABLED", "false")
     if settings.neo4j_uri:
@@ -75,5 +79,5 @@ def timeline_driver(settings: Settings, start: bool = True):
         port=url.port or 6379,
         username=unquote(url.username) if url.username else None,
         password=unquote(url.password) if url.password else None,
-        database=TIMELINE_GRAPH,
+        database=physical(TIMELINE_GRAPH, generation),
     )
