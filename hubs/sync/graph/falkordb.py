@@ -33,6 +33,7 @@ def log_needs_rewrite(persistence: dict, threshold: int = LOG_REWRITE_BYTES) -> 
 
 
 _CHILDREN = ("aof_rewrite_in_progress", "rdb_bgsave_in_progress", "module_fork_in_progress")
+COPY_TIMEOUT_SECONDS = 1800
 CHILD_WAIT_SECONDS = 600  # an AOF rewrite of the replica at scale 1 takes seconds; a stuck one is an error
 
 
@@ -148,16 +149,21 @@ class FalkorDialect(GraphDialect):
 
     def copy_to(self, name: str) -> None:
         # GRAPH.COPY forks to dump the graph. A fork refused because another child runs (an AOF
-        # rewrite: "Can't fork for module: File exists") left FalkorDB 4.16's main thread waiting
-        # forever, every client with it (scratch measurement). So the copy waits until no child
-        # runs, with automatic rewrites off meanwhile (a server that refuses CONFIG keeps its own).
-        connection = self.db.connection
+        # rewrite: "Can't fork for module: File exists") leaves FalkorDB 4.16.3's main thread
+        # waiting forever, every client with it (reproduced: BGREWRITEAOF, then GRAPH.COPY). So the
+        # copy waits until no child runs, with automatic rewrites off meanwhile (a server that
+        # refuses CONFIG keeps its own; a rewrite asked for during the copy is only scheduled).
+        # Its own client: the copy outlasts the queries' socket timeout (5 s): 1.75 M nodes and
+        # 5.25 M relationships (more than the replica at scale 1) took 19-26 s on a busy 2-core machine.
+        connection = redis.Redis.from_url(self.url, socket_timeout=COPY_TIMEOUT_SECONDS)
         try:
             with _automatic_rewrites_off(connection):
                 _wait_for_no_child(connection)
                 connection.execute_command("GRAPH.COPY", self.graph_name, name)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable.reaching(f"FalkorDB (graph '{self.graph_name}', lost)", self.url, exc) from None
+        finally:
+            connection.close()
 
     def drop(self) -> None:
         with contextlib.suppress(redis.ResponseError):  # never made (an empty generation): nothing to drop
