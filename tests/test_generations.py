@@ -14,10 +14,8 @@ from hubs.catalog import Entity
 from hubs.checks.base import REGISTRY, CheckContext
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
-from hubs.sync import cache_generation as cache_generations
-from hubs.sync import generations
+from hubs.sync import generations, publishing
 from hubs.sync import timeline_generation as timeline_generations
-from hubs.sync import vector_generation as vector_generations
 from hubs.sync.cache import CacheStore
 from hubs.sync.engine import sync
 from hubs.sync.feed import current_rows
@@ -156,22 +154,20 @@ def test_a_vector_generation_is_published_and_rolled_back_without_a_rebuild(
         before = semantic(memory, text)
         assert before[0] == (ORDERS, key)
 
-        built = generations.begin(bench.conn, "vectors", seeded_from=0)
-        assert vector_generations.seed(bench.conn, bench.settings, bench.catalog, 0, built) > 0
+        built = publishing.start(bench.conn, bench.settings, bench.catalog, "vectors")
         with opened("vectors", bench.settings, bench.catalog, built) as store:
             assert store.collection(orders).endswith(f"__g{built}")
             assert not any(r.upserted or r.deleted for r in sync(store, bench.conn, bench.catalog))
             store.delete(orders, [key])  # the new generation's different data
 
         assert semantic(memory, text) == before  # building: read from generation 0
-        generations.publish(bench.conn, "vectors", built)
+        publishing.publish(bench.conn, bench.settings, "vectors", built)
         after = semantic(memory, text)
         assert (ORDERS, key) not in after and after[0] == before[1]
-        generations.rollback(bench.conn, "vectors")
+        publishing.rollback(bench.conn, bench.settings, "vectors")
         assert semantic(memory, text) == before
 
-    vector_generations.drop(bench.conn, bench.settings, bench.catalog, built)
-    generations.dropped(bench.conn, "vectors", [built])
+    assert publishing.prune(bench.conn, bench.settings, bench.catalog, "vectors", keep=1) == [built]
     with opened("vectors", bench.settings, bench.catalog) as store:
         names = {c.name for c in store.client.get_collections().collections}
     assert store.collection(orders) in names and not any(n.endswith(f"__g{built}") for n in names)
@@ -191,7 +187,7 @@ def test_a_cache_generation_is_swapped_into_the_readers_database_and_back(
     before = {k: home.get(k) for k in keys}
     assert keys and all(before.values())
 
-    built = cache_generations.begin(bench.conn, bench.settings)
+    built = publishing.start(bench.conn, bench.settings, bench.catalog, "cache")
     with opened("cache", bench.settings, bench.catalog, built) as store:
         assert store.name == f"cache@g{built}"
         assert store.client.connection_pool.connection_kwargs["db"] != home.connection_pool.connection_kwargs["db"]
@@ -199,16 +195,16 @@ def test_a_cache_generation_is_swapped_into_the_readers_database_and_back(
         store.delete(chosen, [key])  # the new generation's different data
     assert {k: home.get(k) for k in keys} == before  # building: the readers' database is untouched
 
-    assert cache_generations.publish(bench.conn, bench.settings, built) == 0
+    assert publishing.publish(bench.conn, bench.settings, "cache", built) == 0
     assert all(home.get(k) is None for k in keys) and home.dbsize() > 0
     with opened("cache", bench.settings, bench.catalog) as published:  # the next sync writes the readers' database
         assert published.name == f"cache@g{built}"
         assert published.client.connection_pool.connection_kwargs["db"] == home.connection_pool.connection_kwargs["db"]
 
-    assert cache_generations.rollback(bench.conn, bench.settings) == 0
+    assert publishing.rollback(bench.conn, bench.settings, "cache") == 0
     assert {k: home.get(k) for k in keys} == before
 
-    cache_generations.drop(bench.conn, bench.settings, built)
+    assert publishing.prune(bench.conn, bench.settings, bench.catalog, "cache", keep=1) == [built]
     with opened("cache", bench.settings, bench.catalog, built) as gone:
         assert gone.client.dbsize() == 0
     assert {k: home.get(k) for k in keys} == before
