@@ -18,7 +18,8 @@ from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog, Entity
 from hubs.db import relation_exists
-from hubs.sync import state
+from hubs.sync import generations, state
+from hubs.sync.generations import sync_name
 from hubs.sync.stores import STORES, holds
 
 
@@ -30,6 +31,7 @@ class StoreLag:
     changed: int  # rows and history versions changed since the store's watermarks
     deleted: int  # deletes applied in PostgreSQL since
     entities_behind: int
+    generation: int = 0  # the store's published generation (hubs/sync/generations.py) these figures are of
 
     def describe(self) -> str:
         if self.last_sync is None:
@@ -46,9 +48,11 @@ class StoreLag:
         )
 
 
-def store_names(vectors_name: str) -> dict[str, str]:
-    """Each store kind's name in sync_state."""
-    return {kind: (vectors_name if kind == "vectors" else kind) for kind in STORES}
+def store_names(vectors_name: str, generations: dict[str, int] | None = None) -> dict[str, str]:
+    """Each store kind's name in sync_state: its published generation's (`generations`: kind ->
+    generation, 0 when absent)."""
+    published = generations or {}
+    return {kind: sync_name(vectors_name if kind == "vectors" else kind, published.get(kind, 0)) for kind in STORES}
 
 
 def _counts_past(marks: list[int]) -> sql.Composable:
@@ -85,13 +89,15 @@ def _deleted_since(conn: Connection, entity: Entity, marks: list[int]) -> list[i
 def store_lags(
     conn: Connection, catalog: Catalog, vectors_name: str = "vectors", kinds: Iterable[str] = STORES
 ) -> list[StoreLag]:
-    """How far behind PostgreSQL each derived store (of `kinds`) is, in one read-only transaction."""
-    names = store_names(vectors_name)
+    """How far behind PostgreSQL each derived store (of `kinds`) is, in one read-only transaction:
+    the published generation of each (the one readers read) with its own watermarks."""
     kinds = [k for k in STORES if k in set(kinds)]
     saved = conn.readonly
     conn.rollback()
     conn.readonly = True
     try:
+        published = generations.published_all(conn)
+        names = store_names(vectors_name, published)
         marks = state.read_all(conn)
         totals = {kind: [0, 0, 0] for kind in kinds}  # changed, deleted, entities behind
         for entity in catalog.entities:
@@ -109,7 +115,11 @@ def store_lags(
         for kind in kinds:
             synced = [at for (store, _), (_, at) in marks.items() if store == names[kind]]
             changed, deleted, behind = totals[kind]
-            lags.append(StoreLag(kind, names[kind], max(synced) if synced else None, changed, deleted, behind))
+            lags.append(
+                StoreLag(
+                    kind, names[kind], max(synced) if synced else None, changed, deleted, behind, published.get(kind, 0)
+                )
+            )
         return lags
     finally:
         conn.rollback()

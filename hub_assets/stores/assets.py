@@ -39,6 +39,7 @@ from hubs.catalog import Catalog, Entity
 from hubs.freshness import StoreLag, store_lags
 from hubs.migrate.phases import PHASE_TAG, PhaseBlocked, require_open
 from hubs.sync.engine import EntitySync, StoreUnavailable, SyncFailed, sync
+from hubs.sync.generations import family
 from hubs.sync.kinds import KINDS, STORES
 from hubs.sync.stores import opened
 from resources import PostgresResource
@@ -184,7 +185,7 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
                     failed, reports = exc, exc.reports
                 whole = store_key(kind) in context.selected_asset_keys
                 size = store.size(catalog) if whole else {}
-                lag = store_lags(conn, catalog, store.name, [kind])[0] if whole else None
+                lag = store_lags(conn, catalog, family(store.name), [kind])[0] if whole else None
         except StoreUnavailable as exc:
             raise Failure(description=f"the {kind} store is unavailable: {exc}", allow_retries=True) from exc
         finally:

@@ -28,7 +28,7 @@ from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.sync.feed import history_table, hub_table
 from hubs.sync.graph.edges import VERSION
 from hubs.sync.records import normalize
-from hubs.sync.timeline import GROUP, TimelineStore, node_uuid, state_name
+from hubs.sync.timeline import TimelineStore, node_uuid, state_name
 
 QUESTIONS = 25
 KEYS = 6  # keys a check asks about; each gets the four kinds of instant before any key gets more
@@ -160,8 +160,10 @@ def graphiti_as_of(ctx: CheckContext, spec: AsOf, questions: list[Question]) -> 
         "UNWIND $questions AS q MATCH (o:Entity)-[e:RELATES_TO]->(n:Entity {uuid: q.node}) "
         f"WHERE e.group_id = $group AND e.name = $name AND {store.as_of('e', 'q.at')} "
         f"RETURN q.i AS i{other}{facts}",
-        questions=[{"i": i + 1, "node": node_uuid(spec.label, q.key), "at": q.at} for i, q in enumerate(questions)],
-        group=GROUP,
+        questions=[
+            {"i": i + 1, "node": node_uuid(spec.label, q.key, store.scope), "at": q.at} for i, q in enumerate(questions)
+        ],
+        group=store.group,
         name=spec.timeline_name,
     )
     names = (("other",) if spec.other else ()) + spec.facts

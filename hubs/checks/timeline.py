@@ -25,7 +25,7 @@ from hubs.catalog import Entity
 from hubs.checks.base import CheckContext, CheckOutcome, check
 from hubs.sync.feed import history_table, hub_table
 from hubs.sync.records import key_of, normalize
-from hubs.sync.timeline import EARLIEST, GROUP, TimelineStore
+from hubs.sync.timeline import EARLIEST, TimelineStore
 from hubs.sync.timeline_beliefs import known_since, versioned
 
 Belief = tuple[str, str, str | None, str | None]  # key, valid_from, valid_to, known_to (ISO UTC text)
@@ -140,7 +140,7 @@ def postgres_graphiti_parity(ctx: CheckContext) -> CheckOutcome:
     strays = store.query(
         "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND NOT coalesce(e.entity, '') IN $tracked "
         "RETURN e.entity AS entity, e.entity_key AS key, e.uuid AS uuid LIMIT $limit",
-        group=GROUP,
+        group=store.group,
         tracked=[e.model for e in tracked],
         limit=SAMPLE_STRAYS,
     )

@@ -161,6 +161,7 @@ class GraphConnection:
         self.settings = settings
         self.timeout_ms = timeout_ms
         self._side: GraphSide | None = None
+        self._generation = 0  # of the graph _side reads
         self.backoff = Backoff("graph")
         self._lock = threading.Lock()
 
@@ -174,7 +175,7 @@ class GraphConnection:
         why = "" if source == "graph" else self.backoff.refused(lag)
         if not why:
             try:
-                found = question(self.side())
+                found = question(self.side(lag.generation))
                 if found is not None:
                     return found, ""
                 why = missing
@@ -185,11 +186,17 @@ class GraphConnection:
             raise RecallError(404 if why == missing else 503, why)
         return None, why
 
-    def side(self) -> GraphSide:
+    def side(self, generation: int) -> GraphSide:
+        """The connection to the replica's `generation` (the published one, as the freshness figures
+        read it): a publish or a rollback since the last question moves it to the other graph."""
         with self._lock:
+            if self._side is not None and self._generation != generation:
+                stale, self._side = self._side, None
+                _close(stale)
             if self._side is None:
                 try:
-                    self._side = GraphSide(graph_dialect(self.settings, start=False), self.timeout_ms)
+                    dialect = graph_dialect(self.settings, start=False, generation=generation)
+                    self._side, self._generation = GraphSide(dialect, self.timeout_ms), generation
                 except Exception:
                     self.backoff.failed()
                     raise
@@ -200,7 +207,11 @@ class GraphConnection:
             side, self._side = self._side, None
             self.backoff.failed()
         if side is not None:
-            try:
-                side.close()
-            except Exception as exc:  # closing a lost connection may fail too; nothing to keep
-                log.debug("closing the graph connection: %s: %s", type(exc).__name__, scrub(str(exc)))
+            _close(side)
+
+
+def _close(side: GraphSide) -> None:
+    try:
+        side.close()
+    except Exception as exc:  # closing a lost connection may fail too; nothing to keep
+        log.debug("closing the graph connection: %s: %s", type(exc).__name__, scrub(str(exc)))

@@ -336,6 +336,7 @@ class Memory:
         self, entity: Entity, key: Key, valid: datetime | None, known: int | datetime | None, bounds: TimeBounds
     ) -> AsOf:
         moment = valid or datetime.now(UTC)
+        self.timeline.use(self.freshness("timeline").generation)
         beliefs = self.timeline.as_of(entity, key.text, moment.astimezone(UTC), _utc(known))
         kept = ", ".join(entity.timeline_facts)
         provenance = Provenance(
@@ -413,6 +414,7 @@ class Memory:
             names = sorted({edge_name(e) for e in tracked})
         lag = self.freshness("timeline")
         try:
+            self.timeline.use(lag.generation)
             hits = self.timeline.search(text, names, window, inputs.limit(k))
         except RecallError:
             raise
@@ -532,7 +534,7 @@ class Memory:
         except redis.RedisError as exc:
             report["cache"].update(ok=False, error=why_failed(exc))
         try:
-            self.graph.side().dialect.read("RETURN 1", timeout_ms=self.timeout_ms)
+            self.graph.side(self.freshness("graph").generation).dialect.read("RETURN 1", timeout_ms=self.timeout_ms)
             report["graph"]["ok"] = True
         except Exception as exc:  # reported, not raised: a derived store being down is a state
             self.graph.drop()

@@ -56,6 +56,7 @@ class Freshness:
     last_sync: str | None  # ISO 8601 UTC; None: never synced
     measured_at: str  # ISO 8601 UTC: when these figures were read
     description: str
+    generation: int = 0  # the store's published generation the figures are of (the one to read)
 
     @classmethod
     def of(cls, lag: StoreLag, measured_at: datetime) -> Freshness:
@@ -68,6 +69,7 @@ class Freshness:
             last_sync=lag.last_sync.astimezone(UTC).isoformat() if lag.last_sync else None,
             measured_at=measured_at.astimezone(UTC).isoformat(),
             description=lag.describe(),
+            generation=lag.generation,
         )
 
 

@@ -198,8 +198,9 @@ class Searcher:
         if not freshness.in_sync:
             return [], f"Qdrant is behind PostgreSQL ({freshness.description})"
         try:
-            client = self.vectors.client(freshness.last_sync)
-            return self.vectors.search(client, q.entities, q.text, q.filters, q.hubs, q.depth), ""
+            client = self.vectors.client(freshness.last_sync, freshness.generation)
+            hits = self.vectors.search(client, q.entities, q.text, q.filters, q.hubs, q.depth, freshness.generation)
+            return hits, ""
         except VectorsUnavailable as exc:
             return [], str(exc)
         except Exception as exc:  # any failure of a derived store: the keyword side answers

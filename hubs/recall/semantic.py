@@ -33,7 +33,8 @@ from hubs.recall.exact_index import ExactIndex, rank_key
 from hubs.recall.keyword import STATUS, Filters
 from hubs.recall.model import why_failed
 from hubs.settings import Settings
-from hubs.sync.vectors import TIME_FIELD, epoch, open_client
+from hubs.sync.generations import physical
+from hubs.sync.vectors import TIME_FIELD, collection_name, epoch, open_client
 
 OPEN_TRIES = 3
 OPEN_PAUSE_SECONDS = 0.1
@@ -84,9 +85,9 @@ class LocalSnapshot:
         return sum(i.nbytes for i in self.indexes.values())
 
 
-def read_indexes(client: QdrantClient) -> LocalSnapshot:
-    """Every collection of the (local) client as an exact index."""
-    names = [c.name for c in client.get_collections().collections]
+def read_indexes(client: QdrantClient, wanted: set[str] | None = None) -> LocalSnapshot:
+    """Every collection of the (local) client (of those `wanted`) as an exact index."""
+    names = [c.name for c in client.get_collections().collections if wanted is None or c.name in wanted]
     return LocalSnapshot({n: ExactIndex.read(client, n, KEYWORD_FIELDS, NUMBER_FIELDS) for n in names})
 
 
@@ -106,9 +107,10 @@ class VectorReader:
             self.embedder = embedder_from_env()
         except Exception as exc:  # a misconfigured embedder: searches go by keyword and say why
             self.embedder_error = f"the embedder cannot be made ({why_failed(exc)})"
-        self._whole: dict[str, int] = {}  # physical collection -> how many entities feed it
+        self._whole: dict[str, int] = {}  # collection (generation 0's name) -> how many entities feed it
+        self._entities: list[Entity] = []  # those with vectors
         self._client: Source | None = None
-        self._mark: str | None = None  # the local snapshot's last sync
+        self._mark: tuple[str | None, int] | None = None  # the local snapshot's last sync and generation
         self._lock = threading.Lock()
 
     @property
@@ -116,20 +118,21 @@ class VectorReader:
         """The vector store's name in hubs_meta.sync_state (its embedder's slug in it)."""
         return f"vectors:{self.embedder.slug}" if self.embedder else "vectors"
 
-    def collection(self, entity: Entity) -> str:
-        return f"{entity.vectors.collection}__{self.embedder.slug}"
+    def collection(self, entity: Entity, generation: int = 0) -> str:
+        return collection_name(entity, self.embedder.slug, generation)
 
     def know(self, catalog_entities: list[Entity]) -> None:
         """How many entities feed each collection (a question asking them all needs no entity filter)."""
         self._whole = {}
+        self._entities = [e for e in catalog_entities if e.vectors]
         for entity in catalog_entities:
             if entity.vectors and self.embedder:
                 name = self.collection(entity)
                 self._whole[name] = self._whole.get(name, 0) + 1
 
-    def client(self, last_sync: str | None) -> Source:
-        """A client that answers for the vectors of the sync at `last_sync` (VectorsUnavailable
-        when it cannot be had now)."""
+    def client(self, last_sync: str | None, generation: int = 0) -> Source:
+        """A client that answers for the vectors of the sync at `last_sync`, in the store's
+        `generation` (VectorsUnavailable when it cannot be had now)."""
         with self._lock:
             if self.settings.qdrant_url:
                 if self._client is None:
@@ -140,12 +143,12 @@ class VectorReader:
                     except Exception as exc:
                         raise VectorsUnavailable(f"Qdrant is unreachable ({why_failed(exc)})") from None
                 return self._client
-            if self._client is None or self._mark != last_sync:
+            if self._client is None or self._mark != (last_sync, generation):
                 self.drop_locked()
-                self._client, self._mark = self._snapshot(), last_sync
+                self._client, self._mark = self._snapshot(generation), (last_sync, generation)
             return self._client
 
-    def _snapshot(self) -> Source:
+    def _snapshot(self, generation: int) -> Source:
         path = self.settings.home / "qdrant"
         if not path.exists():
             raise VectorsUnavailable(f"Qdrant's local store {path} does not exist: run `hubs sync vectors`")
@@ -163,7 +166,8 @@ class VectorReader:
         if not self.exact:
             return client
         try:
-            return read_indexes(client)
+            wanted = {self.collection(e, generation) for e in self._entities} if self._entities else None
+            return read_indexes(client, wanted)  # one generation's: the others' points are not read
         finally:
             client.close()  # the indexes hold all a question needs: local mode's copy is let go
 
@@ -185,8 +189,9 @@ class VectorReader:
         filters: Filters,
         hubs: tuple[str, ...],
         k: int,
+        generation: int = 0,
     ) -> list[SemanticHit]:
-        """The k points nearest the text among the entities' (best first)."""
+        """The k points nearest the text among the entities' (best first), in the store's `generation`."""
         if self.embedder is None:
             raise VectorsUnavailable(self.embedder_error)
         vector = self.embedder.embed_one(text)
@@ -194,7 +199,7 @@ class VectorReader:
         hits: list[SemanticHit] = []
         for name, members in self._collections(entities).items():
             flt = payload_filter(members, self._whole[name] == len(members), filters, hubs)
-            for model, key, score in nearest(client, name, vector, flt, k):
+            for model, key, score in nearest(client, physical(name, generation), vector, flt, k):
                 entity = by_model.get(model)
                 if entity is not None:
                     hits.append(SemanticHit(entity, key, score))

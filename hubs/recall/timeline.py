@@ -31,7 +31,7 @@ from hubs.recall.model import TimelineHit, bad_input
 from hubs.secrets import scrub
 from hubs.settings import Settings
 from hubs.sync.connections import timeline_driver
-from hubs.sync.timeline import EARLIEST, GROUP, iso_text, known_at, state_name, valid_at
+from hubs.sync.timeline import EARLIEST, group_of, iso_text, known_at, state_name, valid_at
 
 log = logging.getLogger(__name__)
 MAX_QUERY_CHARS = 1000  # a question, not a document: longer ones are refused (400)
@@ -113,6 +113,22 @@ class TimelineConnection:
         self._embedder: Any = None
         self.backoff = Backoff("timeline")
         self._lock = threading.Lock()
+        self.generation = 0  # the timeline's published one, which questions read (use)
+
+    @property
+    def group(self) -> str:
+        return group_of(self.generation)
+
+    def use(self, generation: int) -> None:
+        """Read the timeline's `generation` (the published one, as the freshness figures read it)
+        from the next question on: a publish or a rollback since moves the connection."""
+        with self._lock:
+            moved = generation != self.generation
+            self.generation = generation
+            driver, loop = (self._driver, self._loop) if moved else (None, None)
+            if moved:
+                self._driver = self._loop = None
+        _close(driver, loop)
 
     def _run(self, make: Any) -> Any:
         """Run the coroutine `make(driver)` returns on the connection's loop, within the time limit."""
@@ -120,7 +136,7 @@ class TimelineConnection:
             if self._driver is None:
                 self._loop = asyncio.new_event_loop()
                 try:
-                    self._driver = timeline_driver(self.settings, start=False)
+                    self._driver = timeline_driver(self.settings, start=False, generation=self.generation)
                 except Exception:
                     self._loop.close()
                     self._loop = None
@@ -151,7 +167,7 @@ class TimelineConnection:
             "RETURN e.valid_at AS valid_from, e.invalid_at AS valid_to, e.created_at AS created_at, "
             f"e.expired_at AS expired_at, e.known_from_seq AS known_from_seq, e.known_to_seq AS known_to_seq{facts}",
             key=key,
-            group=GROUP,
+            group=self.group,
             entity=entity.model,
             valid=_spelled(valid),
             known=_spelled(known) if isinstance(known, datetime) else known,
@@ -181,7 +197,7 @@ class TimelineConnection:
         config = EDGE_HYBRID_SEARCH_RRF.model_copy(deep=True)
         config.limit = k
         filters = search_filters(window, names)
-        results = self._run(lambda driver: search(self._clients(driver), query, [GROUP], config, filters))
+        results = self._run(lambda driver: search(self._clients(driver), query, [self.group], config, filters))
         scores = list(results.edge_reranker_scores) + [None] * len(results.edges)
         return [_hit(edge, score) for edge, score in zip(results.edges, scores, strict=False)]
 
@@ -212,13 +228,17 @@ class TimelineConnection:
             driver, loop = self._driver, self._loop
             self._driver = self._loop = None
             self.backoff.failed()
-        if driver is not None and loop is not None:
-            try:
-                loop.run_until_complete(driver.close())
-            except Exception as exc:  # closing a lost connection may fail too; nothing to keep
-                log.debug("closing the timeline connection: %s: %s", type(exc).__name__, scrub(str(exc)))
-            finally:
-                loop.close()
+        _close(driver, loop)
+
+
+def _close(driver: Any, loop: asyncio.AbstractEventLoop | None) -> None:
+    if driver is not None and loop is not None:
+        try:
+            loop.run_until_complete(driver.close())
+        except Exception as exc:  # closing a lost connection may fail too; nothing to keep
+            log.debug("closing the timeline connection: %s: %s", type(exc).__name__, scrub(str(exc)))
+        finally:
+            loop.close()
 
 
 def _hit(edge: Any, score: float | None) -> TimelineHit:

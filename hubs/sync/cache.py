@@ -31,6 +31,7 @@ from hubs.settings import Settings
 from hubs.sync.connections import cache_client
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change, current_rows
+from hubs.sync.generations import resolve, sync_name
 from hubs.sync.kinds import holds
 from hubs.sync.records import key_of, normalize, properties
 
@@ -108,10 +109,10 @@ def writes(entity: Entity, row: dict[str, Any]) -> dict[str, tuple[str, int]]:
 
 
 class CacheStore(Store):
-    name = "cache"
-
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
+    def __init__(self, client: redis.Redis, generation: int = 0) -> None:
+        self.client = client  # in the generation's database (cache_generation.py)
+        self.generation = generation
+        self.name = sync_name("cache", generation)
         try:
             client.ping()
         except (redis.ConnectionError, OSError) as exc:
@@ -257,6 +258,11 @@ class CacheStore(Store):
         self.client.close()
 
 
-def open_cache(settings: Settings, catalog: Catalog) -> CacheStore:
-    """The Redis cache (see hubs.sync.kinds)."""
-    return CacheStore(cache_client(settings))
+def open_cache(settings: Settings, catalog: Catalog, generation: int | None = None) -> CacheStore:
+    """The Redis cache (see hubs.sync.kinds), in its published generation (the readers' database)
+    unless another is named (a builder's: in a database of its own, cache_generation.py)."""
+    from hubs.sync.cache_generation import database
+
+    if generation is None:
+        return CacheStore(cache_client(settings), resolve(settings, "cache"))
+    return CacheStore(cache_client(settings, db=database(settings, generation)), generation)

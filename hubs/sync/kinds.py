@@ -64,15 +64,18 @@ class StoreKind:
     whole: str  # the whole-store asset's name (graph/replica): what the store's checks guard
     technologies: frozenset[str]  # the asset's kinds tags in the UI
     server: str | None  # the embedded server it lives on (None: a folder, no server)
-    opener: str  # "module:function(settings, catalog) -> Store", imported when first opened
+    opener: str  # "module:function(settings, catalog[, generation]) -> Store", imported when first opened
     holds: Callable[[Entity], bool]  # whether it keeps anything of an entity (from the meta only)
     describe: Callable[[Entity], str]  # what it keeps of an entity, in a line
     pinger: str  # "module:function(settings) -> str": the server's name and version, or ConnectionFailed
     locator: str  # "module:function(settings) -> str": where the server is, secrets masked
 
-    def open(self, settings: Settings, catalog: Catalog) -> Store:
-        """A connected store; StoreUnavailable when its server cannot be reached."""
-        return _imported(self.opener)(settings, catalog)
+    def open(self, settings: Settings, catalog: Catalog, generation: int | None = None) -> Store:
+        """A connected store, in its published generation or in `generation` (a builder's: see
+        hubs/sync/generations.py); StoreUnavailable when its server cannot be reached."""
+        if generation is None:
+            return _imported(self.opener)(settings, catalog)
+        return _imported(self.opener)(settings, catalog, generation)
 
     def ping(self, settings: Settings) -> str:
         return _imported(self.pinger)(settings)

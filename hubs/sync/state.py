@@ -86,3 +86,15 @@ def any_progress(conn: Connection, store: str) -> bool:
         [found] = cur.fetchone()
     conn.commit()
     return bool(found)
+
+
+def copy(conn: Connection, source: str, target: str) -> None:
+    """Give store `target` the watermarks of `source` (a generation seeded as a copy of another
+    holds what it held). Not committed: the caller commits it with the copy's other bookkeeping."""
+    with conn.cursor() as cur:
+        cur.execute("delete from hubs_meta.sync_state where store = %s", (target,))
+        cur.execute(
+            "insert into hubs_meta.sync_state (store, entity, landing_seq, deletion_seq, synced_at)"
+            " select %s, entity, landing_seq, deletion_seq, synced_at from hubs_meta.sync_state where store = %s",
+            (target, source),
+        )

@@ -18,14 +18,15 @@ def describe(name: str, entity: Entity) -> str:
     return kind(name).describe(entity)
 
 
-def open_store(name: str, settings: Settings, catalog: Catalog) -> Store:
-    """A connected store of this kind; StoreUnavailable when its server cannot be reached."""
-    return kind(name).open(settings, catalog)
+def open_store(name: str, settings: Settings, catalog: Catalog, generation: int | None = None) -> Store:
+    """A connected store of this kind, in its published generation unless another is named;
+    StoreUnavailable when its server cannot be reached."""
+    return kind(name).open(settings, catalog, generation)
 
 
 @contextmanager
-def opened(name: str, settings: Settings, catalog: Catalog) -> Iterator[Store]:
-    store = open_store(name, settings, catalog)
+def opened(name: str, settings: Settings, catalog: Catalog, generation: int | None = None) -> Iterator[Store]:
+    store = open_store(name, settings, catalog, generation)
     try:
         yield store
     finally:

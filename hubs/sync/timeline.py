@@ -38,6 +38,7 @@ from hubs.settings import Settings
 from hubs.sync.connections import TIMELINE_GRAPH, timeline_driver
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change
+from hubs.sync.generations import physical, resolve, sync_name
 from hubs.sync.graph.edges import Relationships
 from hubs.sync.graph.falkordb import log_needs_rewrite
 from hubs.sync.graph.falkordb_indexes import range_indexes, reserve_node_zero
@@ -54,15 +55,23 @@ NAMESPACE = uuid.UUID("3f0c7d0e-9a1b-4c55-8b7e-5d2c1e9a7f40")
 EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 
 
-def node_uuid(label: str, key: str) -> str:
-    return str(uuid.uuid5(NAMESPACE, f"node:{label}:{key}"))
+def group_of(generation: int) -> str:
+    """The timeline's Graphiti group id in a generation (hubs/sync/generations.py); on FalkorDB
+    also its graph's name (Graphiti reads a group from the graph of that name)."""
+    return physical(GROUP, generation)
 
 
-def edge_uuid(entity: Entity, key: str, valid_from: str, known_from_seq: int | None) -> str:
+def node_uuid(label: str, key: str, scope: str = "") -> str:
+    """A node's uuid; `scope` (TimelineStore.scope) keeps generations that share a database apart."""
+    return str(uuid.uuid5(NAMESPACE, f"{scope}node:{label}:{key}"))
+
+
+def edge_uuid(entity: Entity, key: str, valid_from: str, known_from_seq: int | None, scope: str = "") -> str:
     """A belief's edge: one version as believed since one landed row. It keeps its uuid when it is
     superseded (only expired_at is set), so reruns and later corrections find it again."""
     # JSON, not "a:b:c": keys and ISO times both hold colons.
-    return str(uuid.uuid5(NAMESPACE, json.dumps(["edge", entity.model, key, valid_from, known_from_seq])))
+    parts = ["edge", entity.model, key, valid_from, known_from_seq] + ([scope] if scope else [])
+    return str(uuid.uuid5(NAMESPACE, json.dumps(parts)))
 
 
 def state_name(entity: Entity) -> str:
@@ -70,11 +79,16 @@ def state_name(entity: Entity) -> str:
 
 
 class TimelineStore(Store):
-    name = "timeline"
     wants_versions = True
 
-    def __init__(self, driver: GraphDriver, embedder: Embedder, catalog: Catalog) -> None:
+    def __init__(self, driver: GraphDriver, embedder: Embedder, catalog: Catalog, generation: int = 0) -> None:
         self.driver = driver
+        self.generation = generation
+        self.name = sync_name("timeline", generation)
+        self.group = group_of(generation)
+        # Generations of one Neo4j database share it: their uuids differ (on FalkorDB each has a
+        # graph of its own, and a copied one keeps its source's uuids, which its sync finds again).
+        self.scope = f"{self.group}:" if generation and driver.provider == GraphProvider.NEO4J else ""
         self.conn: Connection | None = None  # the sync's, to read superseded beliefs (begin)
         self.embedder = embedder
         self.writer = writer_for(driver)
@@ -159,8 +173,8 @@ class TimelineStore(Store):
         valid_from = normalize(version["valid_from"])
         from_seq, known_from, to_seq, known_to = (version[k] for k in KNOWN)
         return EntityEdge(
-            uuid=edge_uuid(entity, key, valid_from, from_seq),
-            group_id=GROUP,
+            uuid=edge_uuid(entity, key, valid_from, from_seq, self.scope),
+            group_id=self.group,
             source_node_uuid=source.uuid,
             target_node_uuid=target.uuid,
             # a row recorded before transaction time was kept: believed since before anything (as
@@ -183,15 +197,14 @@ class TimelineStore(Store):
             },
         )
 
-    @staticmethod
-    def _node(nodes: dict[str, EntityNode], label: str, key: str) -> EntityNode:
-        uid = node_uuid(label, key)
+    def _node(self, nodes: dict[str, EntityNode], label: str, key: str) -> EntityNode:
+        uid = node_uuid(label, key, self.scope)
         if uid not in nodes:
             # Only Graphiti's own label: on Neo4j the replica's labels (Tractor, ...) live in the same database.
             nodes[uid] = EntityNode(
                 uuid=uid,
                 name=f"{label} {key}",
-                group_id=GROUP,
+                group_id=self.group,
                 labels=[],
                 attributes={"entity_label": label, "entity_key": key},
             )
@@ -239,7 +252,7 @@ class TimelineStore(Store):
             self.query(
                 "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity "
                 "AND e.entity_key IN $keys AND NOT e.uuid IN $kept DELETE e",
-                group=GROUP,
+                group=self.group,
                 entity=entity.model,
                 keys=part,
                 kept=[u for k in part for u in kept.get(k, [])],
@@ -252,7 +265,7 @@ class TimelineStore(Store):
         earlier = self._superseded(entity, keys)
         self._write(entity, {key: earlier.get(key, []) for key in keys})
         # A node left with no edge at all (a key never believed with a version) goes.
-        uuids = [node_uuid(entity.label, k) for k in keys]
+        uuids = [node_uuid(entity.label, k, self.scope) for k in keys]
         for start in range(0, len(uuids), BATCH):
             self.query(
                 "MATCH (n:Entity) WHERE n.uuid IN $uuids AND NOT (n)--() DELETE n", uuids=uuids[start : start + BATCH]
@@ -260,7 +273,8 @@ class TimelineStore(Store):
 
     def clear(self, catalog: Catalog) -> None:
         self._delete_until_none_left(
-            "MATCH (n:Entity {group_id: $group}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n", group=GROUP
+            "MATCH (n:Entity {group_id: $group}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n",
+            group=self.group,
         )
 
     def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
@@ -269,12 +283,12 @@ class TimelineStore(Store):
             self._delete_until_none_left(
                 "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity "
                 "WITH e LIMIT 10000 DELETE e RETURN count(*) AS n",
-                group=GROUP,
+                group=self.group,
                 entity=entity.model,
             )
         # A node another entity's edges still touch stays (a driver's node, with the tractors it
         # DROVE); the others go, as a rebuild would not make them.
-        self.query("MATCH (n:Entity {group_id: $group}) WHERE NOT (n)--() DELETE n", group=GROUP)
+        self.query("MATCH (n:Entity {group_id: $group}) WHERE NOT (n)--() DELETE n", group=self.group)
 
     def _delete_until_none_left(self, statement: str, **params: Any) -> None:
         """Run a `... LIMIT n DELETE ... RETURN count(*) AS n` until it deletes nothing: bounded
@@ -293,14 +307,16 @@ class TimelineStore(Store):
             "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group AND e.entity = $entity "
             "RETURN e.entity_key AS key, e.valid_at AS valid_at, e.invalid_at AS invalid_at, "
             "e.created_at AS created_at, e.expired_at AS expired_at, e.uuid AS uuid",
-            group=GROUP,
+            group=self.group,
             entity=entity.model,
         )
         return [{**r, **{t: iso_text(r[t]) for t in TIME_PROPERTIES}} for r in rows]
 
     def size(self, catalog: Catalog) -> dict[str, int]:
-        [edges] = self.query("MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group RETURN count(e) AS n", group=GROUP)
-        [nodes] = self.query("MATCH (n:Entity {group_id: $group}) RETURN count(n) AS n", group=GROUP)
+        [edges] = self.query(
+            "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group RETURN count(e) AS n", group=self.group
+        )
+        [nodes] = self.query("MATCH (n:Entity {group_id: $group}) RETURN count(n) AS n", group=self.group)
         return {"edges": int(edges["n"]), "entity nodes": int(nodes["n"])}
 
     def close(self) -> None:
@@ -361,11 +377,13 @@ def iso_text(value: Any) -> str | None:
     return datetime.fromisoformat(str(value)).astimezone(UTC).isoformat()
 
 
-def open_timeline(settings: Settings, catalog: Catalog) -> TimelineStore:
+def open_timeline(settings: Settings, catalog: Catalog, generation: int | None = None) -> TimelineStore:
     """Graphiti's graph on the graph server (see hubs.sync.kinds); pinged, so a server that is
     down is StoreUnavailable here rather than at the first write."""
     from hubs.embeddings import embedder_from_env
 
-    store = TimelineStore(timeline_driver(settings), embedder_from_env(), catalog)
+    if generation is None:
+        generation = resolve(settings, "timeline")
+    store = TimelineStore(timeline_driver(settings, generation=generation), embedder_from_env(), catalog, generation)
     store.ping()
     return store

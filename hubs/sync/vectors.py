@@ -27,6 +27,7 @@ from hubs.embeddings import Embedder
 from hubs.settings import Settings
 from hubs.sync.engine import Store, StoreUnavailable
 from hubs.sync.feed import Change
+from hubs.sync.generations import physical, resolve, sync_name
 from hubs.sync.kinds import holds
 from hubs.sync.records import normalize
 
@@ -96,17 +97,24 @@ def open_client(url: str | None, path: Path) -> QdrantClient:
         raise StoreUnavailable.reaching("Qdrant (vectors)", url or str(path), exc) from None
 
 
+def collection_name(entity: Entity, slug: str, generation: int = 0) -> str:
+    """The physical collection of an entity's points for an embedder, in a generation of the store
+    (hubs/sync/generations.py: generation 0 is the name before generations)."""
+    return physical(f"{entity.vectors.collection}__{slug}", generation)
+
+
 class VectorStore(Store):
     wants_versions = False
 
-    def __init__(self, client: QdrantClient, embedder: Embedder) -> None:
+    def __init__(self, client: QdrantClient, embedder: Embedder, generation: int = 0) -> None:
         self.client = client
         self.embedder = embedder
-        self.name = f"vectors:{embedder.slug}"
+        self.generation = generation
+        self.name = sync_name(f"vectors:{embedder.slug}", generation)
         self.local = getattr(client, "_client", None).__class__.__name__ == "QdrantLocal"
 
     def collection(self, entity: Entity) -> str:
-        return f"{entity.vectors.collection}__{self.embedder.slug}"
+        return collection_name(entity, self.embedder.slug, self.generation)
 
     def holds(self, entity: Entity) -> bool:
         return holds("vectors", entity)
@@ -220,8 +228,11 @@ class VectorStore(Store):
         self.client.close()
 
 
-def open_vectors(settings: Settings, catalog: Catalog) -> VectorStore:
-    """Qdrant (HUBS_QDRANT_URL, else local mode under HUBS_HOME), embedding as the environment says."""
+def open_vectors(settings: Settings, catalog: Catalog, generation: int | None = None) -> VectorStore:
+    """Qdrant (HUBS_QDRANT_URL, else local mode under HUBS_HOME), embedding as the environment says,
+    in the store's published generation unless another is named (a builder's)."""
     from hubs.embeddings import embedder_from_env
 
-    return VectorStore(open_client(settings.qdrant_url, settings.home / "qdrant"), embedder_from_env())
+    if generation is None:
+        generation = resolve(settings, "vectors")
+    return VectorStore(open_client(settings.qdrant_url, settings.home / "qdrant"), embedder_from_env(), generation)

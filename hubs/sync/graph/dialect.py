@@ -66,6 +66,15 @@ class GraphDialect(ABC):
         """Remove the replica's nodes and edges (only these labels: a shared database may hold
         other data, such as Graphiti's timeline on Neo4j Community)."""
 
+    def copy_to(self, name: str) -> None:
+        """Copy the replica, with its indexes and constraints, into a new graph `name` (a new
+        generation's, hubs/sync/generations.py)."""
+        raise NotImplementedError(f"{self.description} keeps no generations")
+
+    def drop(self) -> None:
+        """Remove the whole replica (an old generation's)."""
+        raise NotImplementedError(f"{self.description} keeps no generations")
+
     def after_writes(self) -> None:  # noqa: B027 - most servers need no housekeeping
         """Housekeeping after a batch of writes (keeping a server's restart fast)."""
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import redis
@@ -28,6 +30,33 @@ def log_needs_rewrite(persistence: dict, threshold: int = LOG_REWRITE_BYTES) -> 
     if persistence.get("aof_rewrite_in_progress") or persistence.get("aof_rewrite_scheduled"):
         return False
     return int(persistence.get("aof_current_size", 0)) - int(persistence.get("aof_base_size", 0)) >= threshold
+
+
+_CHILDREN = ("aof_rewrite_in_progress", "rdb_bgsave_in_progress", "module_fork_in_progress")
+COPY_TIMEOUT_SECONDS = 1800
+CHILD_WAIT_SECONDS = 600  # an AOF rewrite of the replica at scale 1 takes seconds; a stuck one is an error
+
+
+def _wait_for_no_child(connection: redis.Redis, limit: float = CHILD_WAIT_SECONDS) -> None:
+    deadline = time.monotonic() + limit
+    while any(int(connection.info("persistence").get(flag, 0)) for flag in _CHILDREN):
+        if time.monotonic() > deadline:
+            raise StoreUnavailable(f"FalkorDB has run a background save or rewrite for over {limit:.0f} s")
+        time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def _automatic_rewrites_off(connection: redis.Redis) -> Iterator[None]:
+    try:
+        saved = connection.config_get("auto-aof-rewrite-percentage").get("auto-aof-rewrite-percentage")
+        connection.config_set("auto-aof-rewrite-percentage", 0)
+    except redis.ResponseError:  # a managed server may refuse CONFIG
+        saved = None
+    try:
+        yield
+    finally:
+        if saved is not None:
+            connection.config_set("auto-aof-rewrite-percentage", saved)
 
 
 class FalkorDialect(GraphDialect):
@@ -117,6 +146,28 @@ class FalkorDialect(GraphDialect):
         # attribute" on the new graph (the indexes and constraints stay, which prepare() wants).
         while self.run("MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*)")[0][0]:
             pass
+
+    def copy_to(self, name: str) -> None:
+        # GRAPH.COPY forks to dump the graph. A fork refused because another child runs (an AOF
+        # rewrite: "Can't fork for module: File exists") leaves FalkorDB 4.16.3's main thread
+        # waiting forever, every client with it (reproduced: BGREWRITEAOF, then GRAPH.COPY). So the
+        # copy waits until no child runs, with automatic rewrites off meanwhile (a server that
+        # refuses CONFIG keeps its own; a rewrite asked for during the copy is only scheduled).
+        # Its own client: the copy outlasts the queries' socket timeout (5 s): 1.75 M nodes and
+        # 5.25 M relationships (more than the replica at scale 1) took 19-26 s on a busy 2-core machine.
+        connection = redis.Redis.from_url(self.url, socket_timeout=COPY_TIMEOUT_SECONDS)
+        try:
+            with _automatic_rewrites_off(connection):
+                _wait_for_no_child(connection)
+                connection.execute_command("GRAPH.COPY", self.graph_name, name)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise StoreUnavailable.reaching(f"FalkorDB (graph '{self.graph_name}', lost)", self.url, exc) from None
+        finally:
+            connection.close()
+
+    def drop(self) -> None:
+        with contextlib.suppress(redis.ResponseError):  # never made (an empty generation): nothing to drop
+            self.graph.delete()
 
     def after_writes(self) -> None:
         try:

@@ -16,11 +16,13 @@ from collections.abc import Iterable
 from psycopg2.extensions import connection as Connection
 from psycopg2.extras import execute_values
 
+from hubs.sync.generations import physical
 from hubs.sync.graph.edges import Edge
 
+TABLE = "graph_pending_edges"
 DDL = """
 create schema if not exists hubs_meta;
-create table if not exists hubs_meta.graph_pending_edges (
+create table if not exists hubs_meta.{table} (
     id bigserial primary key,
     owner text not null,
     rel_type text not null,
@@ -32,23 +34,50 @@ create table if not exists hubs_meta.graph_pending_edges (
     props jsonb not null,
     since timestamptz not null default now()
 );
-create index if not exists graph_pending_edges_to on hubs_meta.graph_pending_edges (to_label, to_property, to_key);
-create index if not exists graph_pending_edges_from on hubs_meta.graph_pending_edges (from_label, from_key);
-create index if not exists graph_pending_edges_owner on hubs_meta.graph_pending_edges (owner);
-comment on table hubs_meta.graph_pending_edges is
+create index if not exists {table}_to on hubs_meta.{table} (to_label, to_property, to_key);
+create index if not exists {table}_from on hubs_meta.{table} (from_label, from_key);
+create index if not exists {table}_owner on hubs_meta.{table} (owner);
+comment on table hubs_meta.{table} is
     'Graph relationships whose start or end node is not in the graph yet; written when it arrives.';
 """
 
 _COLUMNS = "id, rel_type, from_label, from_key, to_label, to_property, to_key, props"
 
 
-def ensure(conn: Connection) -> None:
+def table(generation: int = 0) -> str:
+    """The pending relationships of a generation of the graph (each has its own: they are part of
+    what the generation's watermarks say it holds). A name made from a number, never from input."""
+    return f"hubs_meta.{physical(TABLE, int(generation))}"
+
+
+def ensure(conn: Connection, generation: int = 0) -> None:
     with conn.cursor() as cur:
-        cur.execute(DDL)
+        cur.execute(DDL.format(table=physical(TABLE, int(generation))))
     conn.commit()
 
 
-def add(conn: Connection, edges: Iterable[Edge]) -> int:
+def copy(conn: Connection, source: int, target: int) -> None:
+    """Make the target generation's pending relationships those of the source (a seeded
+    generation starts where its source is). Not committed: the caller commits it with the
+    watermarks it copies."""
+    ensure(conn, source)
+    ensure(conn, target)
+    with conn.cursor() as cur:
+        cur.execute(f"truncate {table(target)}")
+        # Not the ids: the target's own sequence numbers its rows.
+        columns = "owner, rel_type, from_label, from_key, to_label, to_property, to_key, props, since"
+        cur.execute(f"insert into {table(target)} ({columns}) select {columns} from {table(source)}")
+
+
+def drop(conn: Connection, generation: int) -> None:
+    if generation == 0:
+        raise ValueError("generation 0's pending relationships are never dropped")
+    with conn.cursor() as cur:
+        cur.execute(f"drop table if exists {table(generation)}")
+    conn.commit()
+
+
+def add(conn: Connection, edges: Iterable[Edge], generation: int = 0) -> int:
     rows = [
         (e.props["_owner"], e.type, e.from_label, e.from_key, e.to_label, e.to_property, e.to_key, json.dumps(e.props))
         for e in edges
@@ -57,7 +86,7 @@ def add(conn: Connection, edges: Iterable[Edge]) -> int:
         with conn.cursor() as cur:
             execute_values(
                 cur,
-                "insert into hubs_meta.graph_pending_edges"
+                f"insert into {table(generation)}"
                 " (owner, rel_type, from_label, from_key, to_label, to_property, to_key, props) values %s",
                 rows,
                 page_size=2000,
@@ -65,19 +94,18 @@ def add(conn: Connection, edges: Iterable[Edge]) -> int:
     return len(rows)
 
 
-def drop_owned(conn: Connection, owners: list[str]) -> None:
+def drop_owned(conn: Connection, owners: list[str], generation: int = 0) -> None:
     """Forget what these rows were waiting for (they are rewritten or gone)."""
     with conn.cursor() as cur:
-        cur.execute("delete from hubs_meta.graph_pending_edges where owner = any(%s)", (owners,))
+        cur.execute(f"delete from {table(generation)} where owner = any(%s)", (owners,))
 
 
-def waiting_for(conn: Connection, label: str, prop: str, values: list[str]) -> dict[int, Edge]:
+def waiting_for(conn: Connection, label: str, prop: str, values: list[str], generation: int = 0) -> dict[int, Edge]:
     """Pending relationships that start or end at these nodes (found by `prop`)."""
-    table = "hubs_meta.graph_pending_edges"
-    query = f"select {_COLUMNS} from {table} where to_label = %s and to_property = %s and to_key = any(%s)"
+    query = f"select {_COLUMNS} from {table(generation)} where to_label = %s and to_property = %s and to_key = any(%s)"
     params: tuple = (label, prop, values)
     if prop == "key":
-        query += f" union select {_COLUMNS} from {table} where from_label = %s and from_key = any(%s)"
+        query += f" union select {_COLUMNS} from {table(generation)} where from_label = %s and from_key = any(%s)"
         params += (label, values)
     with conn.cursor() as cur:
         cur.execute(query, params)
@@ -88,19 +116,19 @@ def waiting_for(conn: Connection, label: str, prop: str, values: list[str]) -> d
     }
 
 
-def resolved(conn: Connection, ids: Iterable[int]) -> None:
+def resolved(conn: Connection, ids: Iterable[int], generation: int = 0) -> None:
     with conn.cursor() as cur:
-        cur.execute("delete from hubs_meta.graph_pending_edges where id = any(%s)", (list(ids),))
+        cur.execute(f"delete from {table(generation)} where id = any(%s)", (list(ids),))
 
 
-def clear(conn: Connection) -> None:
+def clear(conn: Connection, generation: int = 0) -> None:
     with conn.cursor() as cur:
-        cur.execute("truncate hubs_meta.graph_pending_edges")
+        cur.execute(f"truncate {table(generation)}")
 
 
-def count(conn: Connection) -> int:
+def count(conn: Connection, generation: int = 0) -> int:
     with conn.cursor() as cur:
-        cur.execute("select count(*) from hubs_meta.graph_pending_edges")
+        cur.execute(f"select count(*) from {table(generation)}")
         [n] = cur.fetchone()
     conn.commit()
     return int(n)

@@ -17,6 +17,7 @@ from hubs.settings import Settings
 from hubs.sync.connections import graph_dialect
 from hubs.sync.engine import Store
 from hubs.sync.feed import Change
+from hubs.sync.generations import resolve, sync_name
 from hubs.sync.graph import pending, subset
 from hubs.sync.graph.dialect import GraphDialect
 from hubs.sync.graph.edges import VERSION, Edge, Relationships
@@ -49,11 +50,12 @@ def indexed_properties(entity: Entity, dialect: GraphDialect) -> list[str]:
 
 
 class GraphStore(Store):
-    name = "graph"
     wants_versions = True
 
-    def __init__(self, dialect: GraphDialect, catalog: Catalog) -> None:
+    def __init__(self, dialect: GraphDialect, catalog: Catalog, generation: int = 0) -> None:
         self.dialect = dialect
+        self.generation = generation  # the dialect's graph is this generation's (hubs/sync/generations.py)
+        self.name = sync_name("graph", generation)
         self.relationships = Relationships(catalog)
         self.lookups = self.relationships.lookup_properties()
         self.conn: Connection | None = None
@@ -63,7 +65,7 @@ class GraphStore(Store):
 
     def begin(self, conn: Connection) -> None:
         self.conn = conn
-        pending.ensure(conn)
+        pending.ensure(conn, self.generation)
 
     def _pending_conn(self) -> Connection:
         if self.conn is None:
@@ -100,7 +102,7 @@ class GraphStore(Store):
             found += self.relationships.indirect(entity, change.key, change.row)
             edges += owned(found, label, change.key)
         missing = self._create_edges(edges)
-        pending.add(conn, (edges[i] for i in missing))
+        pending.add(conn, (edges[i] for i in missing), self.generation)
         self._write_waiting(entity, changes)
         self.dialect.after_writes()
 
@@ -108,18 +110,18 @@ class GraphStore(Store):
         """Relationships that waited for these nodes (see pending.py), written now."""
         conn = self._pending_conn()
         label = entity.label
-        waiting = pending.waiting_for(conn, label, "key", [c.key for c in changes])
+        waiting = pending.waiting_for(conn, label, "key", [c.key for c in changes], self.generation)
         for prop in sorted(self.lookups.get(label, ())):
             values = sorted({str(normalize(c.row[prop])) for c in changes if c.row.get(prop) is not None})
             if values:
-                waiting.update(pending.waiting_for(conn, label, prop, values))
+                waiting.update(pending.waiting_for(conn, label, prop, values, self.generation))
         if not waiting:
             return
         ids, edges = list(waiting), list(waiting.values())
         # A sync that died after writing them but before forgetting them wrote them already.
         self._delete_edges(edges)
         missing = set(self._create_edges(edges))
-        pending.resolved(conn, (id_ for n, id_ in enumerate(ids) if n not in missing))
+        pending.resolved(conn, (id_ for n, id_ in enumerate(ids) if n not in missing), self.generation)
 
     def drop_owned_edges(self, entity: Entity, keys: list[str]) -> None:
         label = entity.label
@@ -135,7 +137,7 @@ class GraphStore(Store):
                 self.dialect.run(
                     f"UNWIND $owners AS o MATCH ()-[r:{rel_type} {{_owner: o.owner}}]->() DELETE r", {"owners": part}
                 )
-        pending.drop_owned(self._pending_conn(), [o["owner"] for o in owners])
+        pending.drop_owned(self._pending_conn(), [o["owner"] for o in owners], self.generation)
 
     @staticmethod
     def _groups(edges: list[Edge]) -> dict[tuple[str, str, str, str], list[int]]:
@@ -176,7 +178,7 @@ class GraphStore(Store):
     def delete(self, entity: Entity, keys: list[str]) -> None:
         label = entity.label
         self.drop_owned_edges(entity, keys)
-        pending.add(self._pending_conn(), self._others_edges(entity, keys))
+        pending.add(self._pending_conn(), self._others_edges(entity, keys), self.generation)
         for part in chunks(keys, BATCH):
             # The label goes first: FalkorDB 4.16 sometimes kept a plain DETACH DELETEd node in its
             # label scan (any later read of the label then failed with "Attempted to access
@@ -214,31 +216,26 @@ class GraphStore(Store):
     def clear(self, catalog: Catalog) -> None:
         self.dialect.clear([e.label for e in catalog.entities])
         if self.conn is not None:
-            pending.clear(self.conn)
+            pending.clear(self.conn, self.generation)
 
     def clear_entities(self, catalog: Catalog, entities: list[Entity]) -> None:
         # subset.py parks the other rows' relationships to them first.
         subset.clear_entities(self, self._pending_conn(), entities)
 
     def size(self, catalog: Catalog) -> dict[str, int]:
-        # Only the replica's: on Neo4j, Graphiti's timeline shares the database (its labels and
-        # types are the dialect's foreign ones; FalkorDB keeps it in a graph of its own).
-        foreign = {"labels": sorted(self.dialect.foreign_labels), "types": sorted(self.dialect.foreign_types)}
-        [[nodes]] = self.dialect.run(
-            "MATCH (n) WHERE NOT any(l IN labels(n) WHERE l IN $labels) RETURN count(n)"
-            if foreign["labels"]
-            else "MATCH (n) RETURN count(n)",
-            foreign,
-        )
-        [[relationships]] = self.dialect.run(
-            "MATCH ()-[r]->() WHERE NOT type(r) IN $types RETURN count(r)"
-            if foreign["types"]
-            else "MATCH ()-[r]->() RETURN count(r)",
-            foreign,
-        )
+        # Only the replica's, label by label and type by type: on Neo4j, Graphiti's timeline (the
+        # dialect's foreign labels and types) and the replica's other generations share the
+        # database, and the listings show a generation its own names only (FalkorDB keeps each in a
+        # graph of its own). Both servers count a label or a type without a scan.
+        labels = [r[0] for r in self.dialect.run("CALL db.labels()") if r[0] not in self.dialect.foreign_labels]
+        types = [
+            r[0] for r in self.dialect.run("CALL db.relationshipTypes()") if r[0] not in self.dialect.foreign_types
+        ]
+        nodes = sum(self.dialect.run(f"MATCH (n:`{label}`) RETURN count(n)")[0][0] for label in labels)
+        relationships = sum(self.dialect.run(f"MATCH ()-[r:`{t}`]->() RETURN count(r)")[0][0] for t in types)
         sizes = {"nodes": int(nodes), "relationships": int(relationships)}
         if self.conn is not None:
-            sizes["relationships waiting for a node"] = pending.count(self.conn)
+            sizes["relationships waiting for a node"] = pending.count(self.conn, self.generation)
         return sizes
 
     def close(self) -> None:
@@ -254,6 +251,9 @@ def owned(edges: list[Edge], owner_label: str, owner_key: str) -> list[Edge]:
     ]
 
 
-def open_graph(settings: Settings, catalog: Catalog) -> GraphStore:
-    """The replica on Neo4j (HUBS_NEO4J_URI) or FalkorDB (see hubs.sync.kinds)."""
-    return GraphStore(graph_dialect(settings), catalog)
+def open_graph(settings: Settings, catalog: Catalog, generation: int | None = None) -> GraphStore:
+    """The replica on Neo4j (HUBS_NEO4J_URI) or FalkorDB (see hubs.sync.kinds), in its published
+    generation unless another is named (a builder's)."""
+    if generation is None:
+        generation = resolve(settings, "graph")
+    return GraphStore(graph_dialect(settings, generation=generation), catalog, generation)

@@ -76,13 +76,13 @@ def _replica_label(labels: list[str], foreign: frozenset[str]) -> str:
     return next((x for x in labels if x not in foreign), labels[0])
 
 
-def _waiting_already(conn: Connection, labels: set[str]) -> Counter:
+def _waiting_already(conn: Connection, labels: set[str], generation: int) -> Counter:
     """What already waits for (or from) nodes of these labels: a sync that died after parking
     relationships and before removing the nodes left them in the graph and here."""
     with conn.cursor() as cur:
         cur.execute(
             "select owner, rel_type, from_label, from_key, to_label, to_property, to_key, props"
-            " from hubs_meta.graph_pending_edges where to_label = any(%s) or from_label = any(%s)",
+            f" from {pending.table(generation)} where to_label = any(%s) or from_label = any(%s)",
             (sorted(labels), sorted(labels)),
         )
         rows = cur.fetchall()
@@ -96,7 +96,7 @@ def clear_entities(store: GraphStore, conn: Connection, entities: list[Entity]) 
     """Remove these entities' nodes and the relationships their rows own; park the others'
     relationships to them in PostgreSQL (committed before the graph is touched)."""
     labels = {e.label for e in entities}
-    waiting = _waiting_already(conn, labels)
+    waiting = _waiting_already(conn, labels, store.generation)
     parked: list[Edge] = []
     for edge in others_edges(store, labels):
         identity = _identity(edge)
@@ -107,9 +107,10 @@ def clear_entities(store: GraphStore, conn: Connection, entities: list[Entity]) 
     with conn.cursor() as cur:
         # What the cleared rows waited for: they are read again and wait again if they must.
         cur.execute(
-            "delete from hubs_meta.graph_pending_edges where split_part(owner, ':', 1) = any(%s)", (sorted(labels),)
+            f"delete from {pending.table(store.generation)} where split_part(owner, ':', 1) = any(%s)",
+            (sorted(labels),),
         )
-    pending.add(conn, parked)
+    pending.add(conn, parked, store.generation)
     conn.commit()
     for entity in entities:
         label = entity.label
