@@ -17,6 +17,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,54 @@ def bare_copy(legacy_url: str, hubs_url: str, tables: list[str]) -> tuple[int, f
         source.close()
         target.close()
     return rows, seconds
+
+
+def _reader(store: str, stop: threading.Event, seen: dict) -> None:
+    """Reads the store's published generation again and again (resolving the pointer each time, as a
+    new reader does): how many reads, and any that failed."""
+    from hubs import settings as hubs_settings
+    from hubs.catalog import load_catalog
+    from hubs.sync.stores import opened
+
+    settings, catalog = hubs_settings.load(), load_catalog()
+    while not stop.is_set():
+        try:
+            with opened(store, settings, catalog) as handle:
+                seen["sizes"].add(tuple(sorted(handle.size(catalog).items())))
+            seen["reads"] += 1
+        except Exception as exc:  # a read the switch broke: counted, never hidden
+            seen["errors"].append(repr(exc)[:200])
+
+
+def rollbacks(settings: object, gates: dict) -> dict:
+    """Each store phase run a second time (a new generation each), then rolled back, timed, while a
+    reader reads that store; phase 1 has no generation to switch to (PostgreSQL is written in place)."""
+    from hub_assets.runner import run_job
+    from hubs.db import connect
+    from hubs.migrate.phases import PHASES, roll_back
+
+    timings: dict = {"1 postgres": None}
+    for phase in PHASES[1:]:
+        assert run_job(phase.job, quiet=True).success, phase.job
+    for phase in reversed(PHASES[1:]):
+        seen: dict = {"reads": 0, "errors": [], "sizes": set()}
+        stop = threading.Event()
+        reader = threading.Thread(target=_reader, args=(phase.store, stop, seen))
+        reader.start()
+        time.sleep(1.0)
+        conn = connect(settings)
+        done = roll_back(conn, settings, phase.number)
+        conn.close()
+        time.sleep(1.0)
+        stop.set()
+        reader.join()
+        timings[f"{phase.number} {phase.store}"] = {
+            "seconds": round(done.seconds, 4),
+            "generation_now": done.generation,
+            "reads_during": seen["reads"],
+            "read_errors": seen["errors"][:5],
+        }
+    return timings
 
 
 def main() -> None:
@@ -139,8 +188,8 @@ def main() -> None:
                 "bare_copy_rows_per_second": round(copied / copy_seconds),
                 "ratio_to_bare_copy": round(stages["extract (first copy)"] / copy_seconds, 2),
             },
-            rollback_seconds=None,  # not built yet: phases write in place (issue 11, generations)
         )
+        result["rollback"] = rollbacks(settings, gates) if all(g["decision"] == "go" for g in gates.values()) else {}
     finally:
         if args.keep:
             print(f"servers left running, data in {home}")
@@ -148,7 +197,7 @@ def main() -> None:
             stop_servers(settings, home)
     for name, seconds in stages.items():
         print(f"{name:45} {seconds:9.2f} s")
-    print(json.dumps(result["extraction"], indent=2))
+    print(json.dumps({"extraction": result.get("extraction"), "rollback": result.get("rollback")}, indent=2))
     out = ROOT / "benchmarks" / "results" / f"migration-{args.scale:g}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"-> {out}")

@@ -252,3 +252,10 @@ def test_a_timeline_generation_is_published_and_rolled_back_without_a_rebuild(
     with opened("timeline", bench.settings, bench.catalog, built) as gone:
         assert gone.size(bench.catalog) == {"edges": 0, "entity nodes": 0}
     assert bench.store("timeline").size(bench.catalog)["edges"] > 0
+
+
+def test_a_generation_lists_its_own_names_bare_and_graphiti_names_whole() -> None:
+    from hubs.sync.graph.neo4j import Scope
+
+    rows = [["Saga"], ["Entity"], ["Tractor__g2"], ["Tractor__g1"], ["Tractor"]]
+    assert Scope(2).listing("CALL db.labels()", rows) == [["Saga"], ["Entity"], ["Tractor"]]

@@ -5,18 +5,23 @@ extraction after the first copy is incremental (a sweep finds what a stale updat
 
 from __future__ import annotations
 
+import csv
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 
 from hub_assets.runner import RunOutcome, run_job
+from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
 from hubs.generate import build_rows
 from hubs.generate.legacy import Legacy, build_legacy, write_legacy
-from hubs.migrate.phases import PHASES, PhaseBlocked, latest, require_open
+from hubs.migrate.phases import PHASES, PhaseBlocked, latest, require_open, roll_back
+from hubs.sync import generations
 from tests.conftest import admin, empty_stores, private_database, use_graph_server
 from tests.helpers import query
 
@@ -232,17 +237,72 @@ def store_server(request: pytest.FixtureRequest, copied: str) -> Iterator[str]:
         yield request.param
 
 
-def test_the_store_phases_run_in_order_and_each_ends_in_its_gate(copied: str, store_server: str) -> None:
+def run_store_phases(url: str) -> dict[str, int]:
+    """Phases 2-5, each to a go; the generation each published."""
+    published = {}
     for phase in PHASES[1:]:
         outcome = run_job(phase.job, quiet=True)
         assert outcome.success, (phase.job, outcome.failures)
-        decided = gate(copied, phase.number)
+        decided = gate(url, phase.number)
         assert decided is not None and decided.go, (phase.job, decided and decided.reasons)
         assert decided.run_id == outcome.run_id
         assert decided.evidence["checks"], "the gate says what it checked"
+        published[phase.store] = decided.evidence["generation"]
+    return published
+
+
+def make_of(unit: str) -> list:
+    """The tractor's make as the published graph generation answers it."""
+    from hubs import settings as hubs_settings
+    from hubs.sync.stores import opened
+
+    with opened("graph", hubs_settings.load(), load_catalog()) as store:
+        return store.dialect.run("MATCH (t:Tractor {key: $unit}) RETURN t.make", {"unit": unit})
+
+
+def land_new_make(url: str, unit: str, make: str) -> None:
+    """A new version of one tractor, landed and built as a refresh would."""
+    from hubs import settings as hubs_settings
+    from hubs.landing.loader import load_paths
+    from tests.helpers import build
+
+    columns = ("unit_number", "vin", "make", "model", "model_year", "status", "owner_entity")
+    [row] = query(url, f"select {', '.join(columns)} from hub3_origin.tractors where unit_number = %s", (unit,))
+    folder = Path(tempfile.mkdtemp())
+    with (folder / "hub3_origin.tractors.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*columns, "valid_from"])
+        writer.writerow([*row[:2], make, *row[3:], "2030-01-01T00:00:00+00:00"])
+    assert [r.status for r in load_paths(hubs_settings.load(), load_catalog(), [folder])] == ["loaded"]
+    built = build(url)
+    assert built.returncode == 0, built.stdout[-3000:]
+
+
+def test_the_store_phases_gate_and_publish_generations_and_each_rolls_back_in_place(
+    copied: str, store_server: str
+) -> None:
+    first = run_store_phases(copied)
     assert gate(copied, 3).evidence["checks"]["X2_postgres_qdrant_parity"]["verdict"] == "passed", (
         "the legacy repair orders' text was embedded"
     )
+    unit = query(copied, "select min(unit_number) from hub3_origin.tractors")[0][0]
+    before = make_of(unit)
+    land_new_make(copied, unit, "Rolled Back Motors")
+    second = run_store_phases(copied)
+    assert all(second[store] > first[store] for store in first), (first, second)
+    assert make_of(unit) == [["Rolled Back Motors"]]
+
+    conn = psycopg2.connect(copied)
+    try:
+        for phase in PHASES[1:]:
+            done = roll_back(conn, hubs_settings.load(), phase.number)
+            assert done.generation == first[phase.store] and done.seconds < 5, done
+            assert gate(copied, phase.number).decision == "rolled-back"
+        with pytest.raises(PhaseBlocked, match="phase 2 was rolled back"):
+            require_open(conn, 3)
+    finally:
+        conn.close()
+    assert make_of(unit) == before, "the graph answers as it did before the phase ran again"
 
 
 def test_a_phase_written_wrong_is_no_go_and_the_next_phase_refuses_to_start(
@@ -261,18 +321,27 @@ def test_a_phase_written_wrong_is_no_go_and_the_next_phase_refuses_to_start(
             store.collection(entity), payload={"content_hash": "written wrong"}, points=[p.id for p in written]
         )
 
+    conn = psycopg2.connect(copied)
+    readers_before = generations.published(conn, "vectors")
     monkeypatch.setattr(VectorStore, "upsert", written_wrong)
     outcome = run_job(PHASES[2].job, quiet=True)
     decided = gate(copied, 3)
     assert not decided.go and any("content hash differs" in r for r in decided.reasons), decided.reasons
     assert not outcome.success, "the gate's blocking check fails the run"
+    wrong = decided.evidence["generation"]
+    assert [g.status for g in generations.listed(conn, "vectors") if g.generation == wrong] == ["failed"]
+    assert generations.published(conn, "vectors") == readers_before, (
+        "a generation that failed its gate is never published"
+    )
+    conn.close()
     blocked = run_job(PHASES[3].job, quiet=True)
     assert not blocked.success and any("phase 3's gate is no-go" in f for f in blocked.failures), blocked.failures
     assert gate(copied, 4) is None, "the refused phase wrote nothing and decided nothing"
 
     monkeypatch.setattr(VectorStore, "upsert", right)
-    mended = run_job(PHASES[2].job, quiet=True, ops={"sync_vectors": {"config": {"full": True}}})
+    mended = run_job(PHASES[2].job, quiet=True)
     assert mended.success and gate(copied, 3).go
+    assert gate(copied, 3).evidence["generation"] > wrong
 
 
 def test_extraction_after_the_first_copy_is_incremental_and_a_sweep_finds_undated_changes(

@@ -31,8 +31,8 @@ from hub_assets.dbt.translator import LEGACY_GROUP, MIGRATION_GROUP
 from hub_assets.landing.assets import landing_key, mapping_models
 from hub_assets.stores.assets import hub_key, store_key
 from hubs.catalog import Catalog, Entity
-from hubs.migrate.gates import evaluate
-from hubs.migrate.phases import PHASE_TAG, PHASES, Phase, PhaseBlocked, record, require_open
+from hubs.migrate.gates import decide
+from hubs.migrate.phases import PHASE_TAG, PHASES, Phase, PhaseBlocked, require_open
 from resources import PostgresResource
 
 GO_CHECK = "go"
@@ -87,8 +87,7 @@ def build_gate(phase: Phase, catalog: Catalog) -> AssetsDefinition:
                 require_open(conn, phase.number)
             except PhaseBlocked as exc:
                 raise Failure(description=str(exc), allow_retries=False) from exc
-            evaluation = evaluate(phase, conn, catalog, postgres.settings())
-            gate = record(conn, phase.number, context.run.run_id, evaluation.reasons, evaluation.evidence)
+            gate = decide(phase, conn, catalog, postgres.settings(), context.run.run_id)
         finally:
             conn.close()
         (context.log.info if gate.go else context.log.error)(

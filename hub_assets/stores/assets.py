@@ -37,7 +37,8 @@ from dagster_dbt import get_asset_key_for_model
 from hub_assets.dbt.assets import hub_models
 from hubs.catalog import Catalog, Entity
 from hubs.freshness import StoreLag, store_lags
-from hubs.migrate.phases import PHASE_TAG, PhaseBlocked, require_open
+from hubs.migrate.phases import PHASE_TAG, PhaseBlocked, phase_note, require_open
+from hubs.sync import publishing
 from hubs.sync.engine import EntitySync, StoreUnavailable, SyncFailed, sync
 from hubs.sync.generations import family
 from hubs.sync.kinds import KINDS, STORES
@@ -136,15 +137,22 @@ def _freshness(lag: StoreLag | None) -> dict[str, Any]:
     }
 
 
-def _require_phase_open(context: AssetExecutionContext, conn: Any) -> None:
-    """A migration phase's run (tagged by its job) writes nothing before the previous gate is go."""
+def _phase_generation(
+    context: AssetExecutionContext, conn: Any, kind: str, settings: Any, catalog: Catalog
+) -> int | None:
+    """In a migration phase's run (tagged by its job): nothing is written before the previous gate
+    is go, and then into a new generation of the store, which the phase's gate publishes or fails;
+    None outside a phase (the published generation is written)."""
     phase = context.run.tags.get(PHASE_TAG)
     if phase is None:
-        return
+        return None
     try:
         require_open(conn, int(phase))
     except PhaseBlocked as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
+    generation = publishing.start(conn, settings, catalog, kind, note=phase_note(context.run.run_id))
+    context.log.info(f"migration phase {phase}: writing generation {generation} of the {kind} store")
+    return generation
 
 
 def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
@@ -167,8 +175,8 @@ def build_store_assets(kind: str, catalog: Catalog) -> AssetsDefinition:
         settings = postgres.settings()
         failed: SyncFailed | None = None
         try:
-            _require_phase_open(context, conn)
-            with opened(kind, settings, catalog) as store:
+            generation = _phase_generation(context, conn, kind, settings, catalog)
+            with opened(kind, settings, catalog, generation) as store:
                 try:
                     reports = sync(
                         store,

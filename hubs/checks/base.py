@@ -84,10 +84,15 @@ class CheckOutcome:
 class CheckContext:
     """PostgreSQL and the derived stores, opened on first use and closed together."""
 
-    def __init__(self, conn: Connection, catalog: Catalog, settings: Settings) -> None:
+    def __init__(
+        self, conn: Connection, catalog: Catalog, settings: Settings, generations: dict[str, int] | None = None
+    ) -> None:
         self.conn = conn
         self.catalog = catalog
         self.settings = settings
+        #: the generation to judge per store (a migration gate judges the one its phase built);
+        #: the published one for the others
+        self.generations = dict(generations or {})
         self._stores: dict[str, Any] = {}
         #: what one check computes and others of the same run reuse (e.g. the expected edges)
         self.memo: dict[str, Any] = {}
@@ -96,7 +101,7 @@ class CheckContext:
         from hubs.sync.stores import open_store
 
         if kind not in self._stores:
-            self._stores[kind] = open_store(kind, self.settings, self.catalog)
+            self._stores[kind] = open_store(kind, self.settings, self.catalog, self.generations.get(kind))
         return self._stores[kind]
 
     @property

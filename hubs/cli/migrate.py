@@ -9,7 +9,7 @@ import sys
 import click
 
 from hubs.cli.app import main, run_reported
-from hubs.migrate.phases import PHASES, PhaseBlocked, approve, latest, phase, record, require_open
+from hubs.migrate.phases import PHASES, PhaseBlocked, approve, latest, phase, record, require_open, roll_back
 from hubs.migrate.report import gate_lines, next_step
 
 
@@ -94,6 +94,25 @@ def approve_phase(number: int, by: str) -> None:
     finally:
         conn.close()
     click.echo(f"phase {number}'s go ({gate.decided_at:%Y-%m-%d %H:%M:%S}) approved by {gate.approved_by}")
+
+
+@migrate.command(name="rollback")
+@click.argument("number", type=int)
+def rollback_phase(number: int) -> None:
+    """Switch phase NUMBER's store (2-5) back to the generation it had before the phase last ran."""
+    from hubs.settings import load
+
+    conn = _connection()
+    try:
+        done = roll_back(conn, load(), number)
+    except PhaseBlocked as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        conn.close()
+    click.echo(
+        f"phase {number} rolled back: the {done.store} store is generation {done.generation} again"
+        f" ({done.seconds * 1000:.1f} ms); `hubs migrate run {number}` writes it anew"
+    )
 
 
 @migrate.command()

@@ -19,9 +19,10 @@ from psycopg2.extensions import connection as Connection
 from hubs.catalog import Catalog
 from hubs.checks import checks_of
 from hubs.checks.base import CheckContext, CheckOutcome
-from hubs.migrate.phases import Phase
+from hubs.migrate.phases import Gate, Phase, phase_note, record
 from hubs.migrate.reconcile import reconcile
 from hubs.settings import Settings
+from hubs.sync import generations, publishing
 from hubs.sync.engine import StoreUnavailable
 
 
@@ -51,9 +52,9 @@ def _postgres(conn: Connection, catalog: Catalog) -> GateEvaluation:
     return gate
 
 
-def _store(kind: str, conn: Connection, catalog: Catalog, settings: Settings) -> GateEvaluation:
-    checks = CheckContext(conn, catalog, settings)
-    gate = GateEvaluation(evidence={"checks": {}})
+def _store(kind: str, conn: Connection, catalog: Catalog, settings: Settings, generation: int) -> GateEvaluation:
+    checks = CheckContext(conn, catalog, settings, {kind: generation})
+    gate = GateEvaluation(evidence={"generation": generation, "checks": {}})
     try:
         for registered in checks_of(kind):
             try:
@@ -70,9 +71,38 @@ def _store(kind: str, conn: Connection, catalog: Catalog, settings: Settings) ->
     return gate
 
 
-def evaluate(phase: Phase, conn: Connection, catalog: Catalog, settings: Settings) -> GateEvaluation:
+def built_in_run(conn: Connection, store: str, run_id: str) -> int | None:
+    """The generation of the store a phase run wrote (None if its sync never started one)."""
+    mine = [g.generation for g in generations.listed(conn, store) if g.note == phase_note(run_id)]
+    return mine[0] if mine else None
+
+
+def evaluate(phase: Phase, conn: Connection, catalog: Catalog, settings: Settings, run_id: str) -> GateEvaluation:
     started = time.monotonic()
-    postgres = phase.store == "postgres"
-    gate = _postgres(conn, catalog) if postgres else _store(phase.store, conn, catalog, settings)
+    if phase.store == "postgres":
+        gate = _postgres(conn, catalog)
+    else:
+        generation = built_in_run(conn, phase.store, run_id)
+        if generation is None:
+            gate = GateEvaluation(reasons=[f"this run wrote no generation of the {phase.store} store"])
+        else:
+            gate = _store(phase.store, conn, catalog, settings, generation)
     gate.evidence["gate_seconds"] = round(time.monotonic() - started, 3)
     return gate
+
+
+def decide(phase: Phase, conn: Connection, catalog: Catalog, settings: Settings, run_id: str) -> Gate:
+    """Evaluate the phase's gate, record it, and publish the generation the phase wrote on a go
+    (pruning the copies beyond the last few) or mark it failed on a no-go: a generation that fails
+    its gate is never published, so readers keep the one before."""
+    evaluation = evaluate(phase, conn, catalog, settings, run_id)
+    generation = evaluation.evidence.get("generation")
+    if generation is not None:
+        if evaluation.reasons:
+            publishing.fail(conn, phase.store, generation, "; ".join(evaluation.reasons)[:1000])
+        else:
+            started = time.monotonic()
+            evaluation.evidence["published_before"] = publishing.publish(conn, settings, phase.store, generation)
+            evaluation.evidence["publish_seconds"] = round(time.monotonic() - started, 4)
+            evaluation.evidence["pruned"] = publishing.prune(conn, settings, catalog, phase.store)
+    return record(conn, phase.number, run_id, evaluation.reasons, evaluation.evidence)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,7 +49,7 @@ create table if not exists hubs_meta.migration_gates (
     gate_id bigserial primary key,
     phase integer not null check (phase between 1 and 5),
     run_id text,
-    decision text not null check (decision in ('go', 'no-go')),
+    decision text not null check (decision in ('go', 'no-go', 'rolled-back')),
     reasons text[] not null default '{}',
     evidence jsonb not null default '{}',
     decided_at timestamptz not null default now(),
@@ -58,6 +59,11 @@ create table if not exists hubs_meta.migration_gates (
 comment on table hubs_meta.migration_gates is
     'Every migration gate decision (go / no-go) with its evidence, and who approved it.';
 """
+
+
+def phase_note(run_id: str) -> str:
+    """How a phase run's store generation is noted in the registry (its gate finds it so)."""
+    return f"migration run {run_id}"
 
 
 class PhaseBlocked(Exception):
@@ -132,6 +138,8 @@ def require_open(conn: Connection, number: int) -> None:
         raise PhaseBlocked(
             f"phase {number} waits for phase {number - 1}'s gate: run `hubs migrate run {number - 1}` first"
         )
+    if before.decision == "rolled-back":
+        raise PhaseBlocked(f"phase {number - 1} was rolled back: run `hubs migrate run {number - 1}` again first")
     if not before.go:
         raise PhaseBlocked(
             f"phase {number - 1}'s gate is no-go ({'; '.join(before.reasons) or 'see hubs migrate report'}):"
@@ -144,14 +152,22 @@ def require_open(conn: Connection, number: int) -> None:
         )
 
 
-def record(conn: Connection, number: int, run_id: str | None, reasons: list[str], evidence: dict[str, Any]) -> Gate:
-    """Record a gate's decision: go when no reason stands against it."""
+def record(
+    conn: Connection,
+    number: int,
+    run_id: str | None,
+    reasons: list[str],
+    evidence: dict[str, Any],
+    decision: str | None = None,
+) -> Gate:
+    """Record a gate's decision: go when no reason stands against it (or `decision`: rolled-back)."""
     ensure_gates(conn)
+    decision = decision or ("no-go" if reasons else "go")
     with conn.cursor() as cur:
         cur.execute(
             "insert into hubs_meta.migration_gates (phase, run_id, decision, reasons, evidence)"
             " values (%s, %s, %s, %s, %s) returning gate_id",
-            (number, run_id, "no-go" if reasons else "go", reasons, json.dumps(evidence, default=str)),
+            (number, run_id, decision, reasons, json.dumps(evidence, default=str)),
         )
     conn.commit()
     gate = latest(conn, number)
@@ -175,3 +191,41 @@ def approve(conn: Connection, number: int, who: str) -> Gate:
     approved = latest(conn, number)
     assert approved is not None
     return approved
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    phase: int
+    store: str
+    generation: int  # now published
+    seconds: float
+
+
+def roll_back(conn: Connection, settings: Any, number: int) -> RolledBack:
+    """Phase `number`'s store returns to the generation published before the phase last published
+    (a pointer switch: readers see the earlier answers at once); the phase's gate is recorded
+    rolled-back, so the next phase waits until it runs again."""
+    from hubs.sync import publishing
+    from hubs.sync.generations import GenerationRefused
+
+    chosen = phase(number)
+    if chosen.store == "postgres":
+        raise PhaseBlocked(
+            "phase 1 writes the system of record in place and has no earlier generation to switch to (not yet);"
+            " the derived stores' phases (2-5) roll back"
+        )
+    started = time.monotonic()
+    try:
+        generation = publishing.rollback(conn, settings, chosen.store)
+    except GenerationRefused as exc:
+        raise PhaseBlocked(f"phase {number} cannot be rolled back: {exc}") from None
+    seconds = time.monotonic() - started
+    record(
+        conn,
+        number,
+        None,
+        [f"rolled back: the {chosen.store} store is generation {generation} again"],
+        {"generation": generation, "rollback_seconds": round(seconds, 4)},
+        decision="rolled-back",
+    )
+    return RolledBack(number, chosen.store, generation, seconds)

@@ -29,7 +29,16 @@ def _postgres_evidence(evidence: dict) -> list[str]:
 
 
 def _store_evidence(evidence: dict) -> list[str]:
-    return [f"    {name:24} {c['verdict']:13} {c['summary']}" for name, c in evidence.get("checks", {}).items()]
+    lines = []
+    if "generation" in evidence:
+        published = (
+            f", published (readers had generation {evidence['published_before']})"
+            if "published_before" in evidence
+            else ""
+        )
+        lines.append(f"  generation {evidence['generation']}{published}")
+    lines += [f"    {name:24} {c['verdict']:13} {c['summary']}" for name, c in evidence.get("checks", {}).items()]
+    return lines
 
 
 def gate_lines(phase: Phase, gate: Gate | None, approvals: set[int] | None = None) -> list[str]:
@@ -37,7 +46,8 @@ def gate_lines(phase: Phase, gate: Gate | None, approvals: set[int] | None = Non
     lines = [f"phase {phase.number} {phase.title}: {_state(phase, gate, approvals)}"]
     if gate is None:
         return lines
-    lines += [f"  no-go because: {reason}" for reason in gate.reasons]
+    label = "rolled back" if gate.decision == "rolled-back" else "no-go because"
+    lines += [f"  {label}: {reason}" for reason in gate.reasons]
     lines += _postgres_evidence(gate.evidence) if phase.store == "postgres" else _store_evidence(gate.evidence)
     if "gate_seconds" in gate.evidence:
         lines.append(f"  gate took {gate.evidence['gate_seconds']:.1f}s (run {gate.run_id})")
@@ -51,6 +61,8 @@ def next_step(gates: dict[int, Gate | None]) -> str:
         gate = gates.get(phase.number)
         if gate is None:
             return f"next: `hubs migrate run {phase.number}` ({phase.does})"
+        if gate.decision == "rolled-back":
+            return f"next: `hubs migrate run {phase.number}` again (it was rolled back)"
         if not gate.go:
             return f"next: fix what phase {phase.number}'s gate found, then `hubs migrate run {phase.number}` again"
         if phase.number in approvals and gate.approved_by is None:

@@ -69,7 +69,8 @@ class Scope:
         if query.strip() not in _LISTINGS:
             return rows
         foreign = GRAPHITI_LABELS | GRAPHITI_TYPES
-        return [[self.bare(r[0])] for r in rows if r[0] in foreign or self.owns(r[0])]
+        # Graphiti's names keep theirs: "Saga" would lose its four letters to a suffix "__g2".
+        return [[r[0] if r[0] in foreign else self.bare(r[0])] for r in rows if r[0] in foreign or self.owns(r[0])]
 
 
 class Neo4jDialect(GraphDialect):
