@@ -20,7 +20,7 @@ from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
 from hubs.generate import build_rows
 from hubs.generate.legacy import Legacy, build_legacy, write_legacy
-from hubs.migrate.phases import PHASES, PhaseBlocked, latest, require_open, roll_back
+from hubs.migrate.phases import MAPPING_JOB, PHASES, PhaseBlocked, latest, require_open, roll_back
 from hubs.sync import generations
 from tests.conftest import admin, empty_stores, private_database, use_graph_server
 from tests.helpers import query
@@ -73,6 +73,9 @@ CARRIED = {
 
 
 def phase_one(sweep: bool = False) -> RunOutcome:
+    """Phase 1 as `hubs migrate run 1` runs it: the mapping job, then the phase's job."""
+    mapping = run_job(MAPPING_JOB, quiet=True)
+    assert mapping.success, mapping.failures
     return run_job(
         PHASES[0].job, quiet=True, ops={"land_files": {"config": {"legacy": "sweep" if sweep else "changes"}}}
     )

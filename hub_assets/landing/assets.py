@@ -28,7 +28,7 @@ from hubs.catalog import Catalog, Entity
 from hubs.db import connect
 from hubs.faults import failpoint
 from hubs.landing.loader import FileResult, load_paths
-from hubs.migrate.extract import MAP_PREFIX, extract_legacy
+from hubs.migrate.extract import extract_legacy
 from resources import PostgresResource
 
 FILES_KEY = AssetKey([LANDING_GROUP, "_files"])
@@ -44,19 +44,6 @@ def _landing_keys() -> dict[str, AssetKey]:
         for source in manifest["sources"].values()
         if source["source_name"] == LANDING_SOURCE
     }
-
-
-@cache
-def mapping_models() -> dict[str, list[AssetKey]]:
-    """Landing table -> the keys of the legacy mapping models (dbt, map_<landing table>) feeding
-    it, so the lineage runs legacy source -> mapping -> landing -> staging -> hub."""
-    manifest = json.loads(hubs_dbt_project.manifest_path.read_text())
-    translator = HubsDbtTranslator()
-    found: dict[str, list[AssetKey]] = defaultdict(list)
-    for node in manifest["nodes"].values():
-        if node["resource_type"] == "model" and node["name"].startswith(MAP_PREFIX):
-            found[node["name"].removeprefix(MAP_PREFIX)].append(translator.get_asset_key(node))
-    return dict(found)
 
 
 def landing_key(entity: Entity) -> AssetKey:
@@ -88,14 +75,12 @@ def _landed_totals(settings: Any) -> dict[str, int]:
 
 def build_landing_assets(catalog: Catalog) -> AssetsDefinition:
     by_key = {landing_key(e): e for e in catalog.entities}
-    mapped = mapping_models()
     specs = [
         AssetSpec(
             key,
             group_name=LANDING_GROUP,
             kinds={"postgres"},
             description=f"Rows landed from {e.qualified_name}.csv|jsonl files, as received (text).",
-            deps=mapped.get(e.landing_table, []),
         )
         for key, e in by_key.items()
     ]

@@ -6,7 +6,9 @@ records go / no-go with the evidence (hubs_meta.migration_gates, and this asset'
 reports it as the blocking check `go`.
 """
 
+import json
 from collections.abc import Iterator
+from functools import cache
 from typing import Any
 
 from dagster import (
@@ -27,12 +29,14 @@ from dagster import (
 from dagster_dbt import build_dbt_asset_selection
 
 from hub_assets.dbt.assets import hub_models
+from hub_assets.dbt.project import hubs_dbt_project
 from hub_assets.dbt.translator import LEGACY_GROUP, MIGRATION_GROUP
-from hub_assets.landing.assets import landing_key, mapping_models
+from hub_assets.landing.assets import landing_key
 from hub_assets.stores.assets import hub_key, store_key
 from hubs.catalog import Catalog, Entity
+from hubs.migrate.extract import MAP_PREFIX
 from hubs.migrate.gates import decide
-from hubs.migrate.phases import PHASE_TAG, PHASES, Phase, PhaseBlocked, require_open
+from hubs.migrate.phases import MAPPING_JOB, PHASE_TAG, PHASES, Phase, PhaseBlocked, require_open
 from resources import PostgresResource
 
 GO_CHECK = "go"
@@ -42,10 +46,22 @@ def gate_key(phase: Phase) -> AssetKey:
     return AssetKey([MIGRATION_GROUP, f"gate_{phase.number}_{phase.store}"])
 
 
+@cache
+def _mapped_tables() -> frozenset[str]:
+    """Landing tables a legacy mapping model (map_<landing table>) feeds. The mapping is not an
+    upstream of landing in the asset graph: selecting what a hub table needs must never pull in a
+    legacy system that is attached only during a migration (phase 1 runs the mapping job first)."""
+    manifest = json.loads(hubs_dbt_project.manifest_path.read_text())
+    return frozenset(
+        node["name"].removeprefix(MAP_PREFIX)
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["name"].startswith(MAP_PREFIX)
+    )
+
+
 def mapped_entities(catalog: Catalog) -> list[Entity]:
     """The entities a legacy mapping model feeds."""
-    mapped = mapping_models()
-    return [e for e in catalog.entities if e.landing_table in mapped]
+    return [e for e in catalog.entities if e.landing_table in _mapped_tables()]
 
 
 def _reads(phase: Phase, catalog: Catalog) -> list[AssetKey]:
@@ -120,12 +136,20 @@ def _selection(phase: Phase, catalog: Catalog) -> AssetSelection:
     # delivered load invoiced, every party categorised), which no legacy system of a few tables
     # is; the gate asks instead whether the hubs hold exactly what the legacy system holds.
     built = build_dbt_asset_selection([hub_models], dbt_select="fqn:*", dbt_exclude="tag:validation tag:legacy")
-    return AssetSelection.groups(LEGACY_GROUP).materializable() | landing | built | gate
+    return landing | built | gate
 
 
 def phase_jobs(catalog: Catalog) -> list[Any]:
-    """One job per phase; phase 1 extracts what changed in the legacy system (all of it the first time)."""
-    jobs = []
+    """One job per phase, and phase 1's mapping job before it: phase 1 extracts what changed in the
+    legacy system (all of it the first time) through the mapping views that job builds."""
+    jobs = [
+        define_asset_job(
+            MAPPING_JOB,
+            selection=AssetSelection.groups(LEGACY_GROUP).materializable(),
+            tags={PHASE_TAG: "1"},
+            description="Migration phase 1, first part: attach the legacy system and build its mapping views (dbt).",
+        )
+    ]
     for phase in PHASES:
         config = {"ops": {"land_files": {"config": {"legacy": "changes"}}}} if phase.store == "postgres" else None
         jobs.append(

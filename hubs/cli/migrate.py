@@ -8,8 +8,18 @@ import sys
 
 import click
 
-from hubs.cli.app import main, run_reported
-from hubs.migrate.phases import PHASES, PhaseBlocked, approve, latest, phase, record, require_open, roll_back
+from hubs.cli.app import main, run_reported, succeeded
+from hubs.migrate.phases import (
+    MAPPING_JOB,
+    PHASES,
+    PhaseBlocked,
+    approve,
+    latest,
+    phase,
+    record,
+    require_open,
+    roll_back,
+)
 from hubs.migrate.report import gate_lines, next_step
 
 
@@ -29,7 +39,8 @@ def plan() -> None:
     """The five phases, what each does and the Dagster job that runs it."""
     for p in PHASES:
         click.echo(f"{p.number}  {p.title:22} {p.does}")
-        click.echo(f"   job {p.job}, gate migration/gate_{p.number}_{p.store}")
+        jobs = f"{MAPPING_JOB}, then {p.job}" if p.store == "postgres" else p.job
+        click.echo(f"   job {jobs}, gate migration/gate_{p.number}_{p.store}")
     click.echo("A phase starts when the previous phase's gate is go (and approved, for HUBS_MIGRATION_APPROVALS).")
 
 
@@ -65,7 +76,9 @@ def run_phase(number: int, sweep: bool) -> None:
     ops = (
         {"land_files": {"config": {"legacy": "sweep" if sweep else "changes"}}} if chosen.store == "postgres" else None
     )
-    outcome = run_reported(chosen.job, ops=ops)
+    outcome = run_reported(MAPPING_JOB) if chosen.store == "postgres" else None
+    if outcome is None or succeeded(outcome):
+        outcome = run_reported(chosen.job, ops=ops)
     conn = _connection()
     try:
         gate = latest(conn, number)

@@ -284,7 +284,8 @@ def extract_legacy(
         views = mapping_views(conn, catalog)
         if not views:
             raise MappingError(
-                f"no legacy mapping views in {MAP_SCHEMA}: build the legacy group first (`hubs migrate run 1` does)"
+                f"no legacy mapping views in {MAP_SCHEMA}: run the job migrate_1_mapping first"
+                " (`hubs migrate run 1` runs it, then this)"
             )
         results = []
         for view, entity in views.items():

@@ -20,6 +20,8 @@ from psycopg2.extensions import connection as Connection
 
 #: run tag naming the phase a run belongs to (the phase jobs set it)
 PHASE_TAG = "hubs/migration_phase"
+#: phase 1's first job: attach the legacy system and build the mapping views its extraction reads
+MAPPING_JOB = "migrate_1_mapping"
 APPROVALS_VARIABLE = "HUBS_MIGRATION_APPROVALS"
 
 
