@@ -326,6 +326,7 @@ def test_a_phase_written_wrong_is_no_go_and_the_next_phase_refuses_to_start(
 
     conn = psycopg2.connect(copied)
     readers_before = generations.published(conn, "vectors")
+    conn.commit()  # a reader's snapshot must not hold up the phase's registry
     monkeypatch.setattr(VectorStore, "upsert", written_wrong)
     outcome = run_job(PHASES[2].job, quiet=True)
     decided = gate(copied, 3)

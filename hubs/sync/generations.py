@@ -95,8 +95,16 @@ def family(name: str) -> str:
 
 
 def ensure(conn: Connection) -> None:
+    """The registry, made once. Its DDL (ALTER, COMMENT) takes an exclusive lock even when there is
+    nothing to change, which would queue behind any reader holding a snapshot of the table (a
+    migration phase waited so on an idle test connection): only a missing column runs it."""
     with conn.cursor() as cur:
-        cur.execute(DDL)
+        cur.execute(
+            "select 1 from information_schema.columns"
+            " where table_schema = 'hubs_meta' and table_name = 'generations' and column_name = 'location'"
+        )
+        if cur.fetchone() is None:
+            cur.execute(DDL)
     conn.commit()
 
 
