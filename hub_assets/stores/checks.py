@@ -93,10 +93,7 @@ def _evaluate(
     for registered_check in registered:
         if registered_check.name not in selected:
             continue
-        try:
-            outcome = registered_check.run(checks)
-        except StoreUnavailable as exc:
-            outcome = CheckOutcome(registered_check.name, False, f"store unavailable: {exc}")
+        outcome = registered_check.outcome(checks)
         verdict = "passed" if outcome.passed else "WARNED" if outcome.warned else "FAILED"
         context.log.info(f"{outcome.name}: {verdict} - {outcome.summary}")
         yield _result(kind, outcome)

@@ -132,6 +132,15 @@ class RegisteredCheck:
     description: str
     run: CheckFunction
 
+    def outcome(self, ctx: CheckContext) -> CheckOutcome:
+        """The check's outcome; a store it cannot reach makes it fail, saying so."""
+        from hubs.sync.engine import StoreUnavailable
+
+        try:
+            return self.run(ctx)
+        except StoreUnavailable as exc:
+            return CheckOutcome(self.name, False, f"store unavailable: {exc}")
+
 
 REGISTRY: list[RegisteredCheck] = []
 

@@ -182,7 +182,7 @@ def _register(cur: Cursor, view: str, entity: Entity, rows: int) -> int:
     return cur.fetchone()[0]
 
 
-def _land(cur: Cursor, entity: Entity, columns: list[str], file_id: int) -> int:
+def _land(cur: Cursor, entity: Entity, columns: list[str], file_id: int) -> None:
     table = sql.Identifier("landing", entity.landing_table)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     cur.execute(
@@ -207,7 +207,6 @@ def _land(cur: Cursor, entity: Entity, columns: list[str], file_id: int) -> int:
         ),
         (file_id,),
     )
-    return cur.rowcount
 
 
 def _remember(cur: Cursor, entity: Entity, file_id: int) -> None:
