@@ -72,34 +72,93 @@ def _reader(store: str, stop: threading.Event, seen: dict) -> None:
             seen["errors"].append(repr(exc)[:200])
 
 
-def rollbacks(settings: object, gates: dict) -> dict:
-    """Each store phase run a second time (a new generation each), then rolled back, timed, while a
-    reader reads that store; phase 1 has no generation to switch to (PostgreSQL is written in place)."""
-    from hub_assets.runner import run_job
-    from hubs.db import connect
-    from hubs.migrate.phases import PHASES, roll_back
+def _record_reader(url: str, unit: str, stop: threading.Event, seen: dict) -> None:
+    """Reads one tractor's make and the tractor count from the record again and again (autocommit,
+    as a reader does): what it saw, and any read that failed."""
+    import psycopg2
 
-    timings: dict = {"1 postgres": None}
+    conn = psycopg2.connect(url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            while not stop.is_set():
+                try:
+                    cur.execute(
+                        "select (select make from hub3_origin.tractors where unit_number = %s),"
+                        " (select count(*) from hub3_origin.tractors)",
+                        (unit,),
+                    )
+                    seen["sizes"].add(cur.fetchone())
+                    seen["reads"] += 1
+                except Exception as exc:  # a read the restore broke: counted, never hidden
+                    seen["errors"].append(repr(exc)[:200])
+    finally:
+        conn.close()
+
+
+def _timed_rollback(settings: object, number: int, reader: threading.Thread, seen: dict, stop: threading.Event) -> dict:
+    from hubs.db import connect
+    from hubs.migrate.phases import roll_back
+
+    reader.start()
+    time.sleep(1.0)
+    conn = connect(settings)
+    done = roll_back(conn, settings, number)
+    conn.close()
+    time.sleep(1.0)
+    stop.set()
+    reader.join()
+    return {
+        "seconds": round(done.seconds, 4),
+        "generation_now": done.generation,
+        "reads_during": seen["reads"],
+        "answers_seen": sorted(map(str, seen["sizes"])),
+        "read_errors": seen["errors"][:5],
+        "followed": [f"{f.phase} {f.store}" for f in done.followed],
+    }
+
+
+def rollbacks(settings: object, legacy_url: str, hubs_url: str) -> dict:
+    """Each phase run a second time (phase 1 after a legacy truck changed its make; a new generation
+    each), then rolled back in reverse order, timed, while a reader reads that store (phase 1: the
+    truck's make and the tractor count, which must be the new or the old answer, never a half)."""
+    import psycopg2
+
+    from hub_assets.runner import run_job
+    from hubs.catalog import load_catalog
+    from hubs.db import connect
+    from hubs.migrate.phases import MAPPING_JOB, PHASES
+    from hubs.sync import record_generation
+
+    timings: dict = {}
+    conn = psycopg2.connect(legacy_url)
+    with conn, conn.cursor() as cur:
+        cur.execute(
+            "update trucks set make = 'Rolled Back Motors', updated_at = now()"
+            " where truck_id = (select min(truck_id) from trucks where not deleted) returning unit_no"
+        )
+        [raw_unit] = cur.fetchone()
+    conn.close()
+    unit = raw_unit.strip().lstrip("#").lower().removeprefix("unit").strip(" #").upper()
+    conn = connect(settings)
+    started = time.perf_counter()
+    copied = record_generation.snapshot(conn, load_catalog(), 9999)  # what each phase-1 run costs first
+    timings["record copy (each phase 1 run)"] = {"seconds": round(time.perf_counter() - started, 3), "rows": copied}
+    record_generation.drop(conn, 9999)
+    conn.close()
+    assert run_job(MAPPING_JOB, quiet=True).success
+    assert run_job(PHASES[0].job, quiet=True, ops={"land_files": {"config": {"legacy": "changes"}}}).success
     for phase in PHASES[1:]:
         assert run_job(phase.job, quiet=True).success, phase.job
     for phase in reversed(PHASES[1:]):
         seen: dict = {"reads": 0, "errors": [], "sizes": set()}
         stop = threading.Event()
         reader = threading.Thread(target=_reader, args=(phase.store, stop, seen))
-        reader.start()
-        time.sleep(1.0)
-        conn = connect(settings)
-        done = roll_back(conn, settings, phase.number)
-        conn.close()
-        time.sleep(1.0)
-        stop.set()
-        reader.join()
-        timings[f"{phase.number} {phase.store}"] = {
-            "seconds": round(done.seconds, 4),
-            "generation_now": done.generation,
-            "reads_during": seen["reads"],
-            "read_errors": seen["errors"][:5],
-        }
+        timings[f"{phase.number} {phase.store}"] = _timed_rollback(settings, phase.number, reader, seen, stop)
+    seen = {"reads": 0, "errors": [], "sizes": set()}
+    stop = threading.Event()
+    reader = threading.Thread(target=_record_reader, args=(hubs_url, unit, stop, seen))
+    timings["1 postgres"] = _timed_rollback(settings, 1, reader, seen, stop)
     return timings
 
 
@@ -189,7 +248,8 @@ def main() -> None:
                 "ratio_to_bare_copy": round(stages["extract (first copy)"] / copy_seconds, 2),
             },
         )
-        result["rollback"] = rollbacks(settings, gates) if all(g["decision"] == "go" for g in gates.values()) else {}
+        if all(g["decision"] == "go" for g in gates.values()):
+            result["rollback"] = rollbacks(settings, settings.effective_legacy_url, settings.effective_postgres_url)
     finally:
         if args.keep:
             print(f"servers left running, data in {home}")

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg2
 import pytest
 from falkordb import FalkorDB
 
-from hubs.catalog import Entity
+from hubs.catalog import Entity, load_catalog
 from hubs.checks.base import REGISTRY, CheckContext
 from hubs.recall.memory import Memory
 from hubs.recall.model import RecallError
-from hubs.sync import generations, publishing
+from hubs.sync import generations, publishing, record_generation
 from hubs.sync import timeline_generation as timeline_generations
 from hubs.sync.cache import CacheStore
 from hubs.sync.engine import sync
@@ -25,6 +26,7 @@ from hubs.sync.records import key_of
 from hubs.sync.stores import opened
 from hubs.sync.vectors import text_of
 from tests.conftest import StoreBench
+from tests.helpers import execute, query
 
 
 def entity(bench: StoreBench, model: str) -> Entity:
@@ -259,3 +261,83 @@ def test_a_generation_lists_its_own_names_bare_and_graphiti_names_whole() -> Non
 
     rows = [["Saga"], ["Entity"], ["Tractor__g2"], ["Tractor__g1"], ["Tractor"]]
     assert Scope(2).listing("CALL db.labels()", rows) == [["Saga"], ["Entity"], ["Tractor"]]
+
+
+RECORD_DDL = """
+create schema landing; create schema hub3_origin; create schema hubs_meta;
+create table landing.hub3_origin__tractors (_landing_seq bigint primary key, unit text);
+create table hub3_origin.tractors (
+    id bigint generated always as identity primary key, unit text unique not null,
+    shout text generated always as (upper(unit)) stored
+);
+create table hub3_origin.trips (trip text primary key, unit text not null references hub3_origin.tractors (unit));
+create table hubs_meta.sync_state (store text, entity text, landing_seq bigint, deletion_seq bigint,
+    synced_at timestamptz, primary key (store, entity));
+insert into landing.hub3_origin__tractors values (1, '6520'), (2, '6521');
+insert into hub3_origin.tractors (unit) values ('6520'), ('6521');
+insert into hub3_origin.trips values ('T1', '6520');
+"""
+
+
+def record(url: str) -> list[tuple]:
+    return query(
+        url,
+        "select 'tractor', id::text, unit, shout from hub3_origin.tractors union all"
+        " select 'trip', trip, unit, null from hub3_origin.trips union all"
+        " select 'landed', _landing_seq::text, unit, null from landing.hub3_origin__tractors order by 1, 2",
+    )
+
+
+def phase_writes(url: str, unit: str) -> None:
+    """What a phase-1 run does to the record: lands, adds, changes, deletes, makes a new table."""
+    execute(
+        url,
+        f"insert into landing.hub3_origin__tractors values ((select max(_landing_seq) + 1"
+        f" from landing.hub3_origin__tractors), '{unit}');"
+        f" insert into hub3_origin.tractors (unit) values ('{unit}');"
+        " update hub3_origin.trips set unit = '6521'; delete from hub3_origin.tractors where unit = '6520';"
+        " create table if not exists hub3_origin.repairs (ro text primary key); insert into hub3_origin.repairs"
+        f" values ('{unit}')",
+    )
+
+
+def test_the_record_is_copied_before_phase_one_and_restored_in_one_transaction(empty_db: str) -> None:
+    """Store `postgres` (migration phase 1): the record is written in place; a no-go, an
+    unfinished run and a rollback each restore the copy taken before (identity values, generated
+    columns, foreign keys and tables made since included), and a derived store that read past
+    the restored record is told apart."""
+    execute(empty_db, RECORD_DDL)
+    catalog = load_catalog()
+    original = record(empty_db)
+    conn = psycopg2.connect(empty_db)
+    try:
+        refused = publishing.start(conn, None, catalog, "postgres", note="run a")  # type: ignore[arg-type]
+        assert refused == 1 and record_generation.has_copy(conn, 0)
+        phase_writes(empty_db, "7001")
+        assert record(empty_db) != original
+        publishing.fail(conn, "postgres", refused, "no-go")
+        assert record(empty_db) == original, "a no-go restores the record as it was"
+        assert query(empty_db, "select count(*) from hub3_origin.repairs") == [(0,)], "a table made since is emptied"
+
+        published = publishing.start(conn, None, catalog, "postgres", note="run b")  # type: ignore[arg-type]
+        phase_writes(empty_db, "7002")
+        after_b = record(empty_db)
+        assert generations.publish(conn, "postgres", published) == 0
+        execute(empty_db, "insert into hubs_meta.sync_state values ('graph@g4', 'tractors', 3, 0, now())")
+        assert record_generation.ahead(conn, "graph", 4) is False, "the graph read what the record holds"
+
+        unfinished = publishing.start(conn, None, catalog, "postgres", note="run c")  # type: ignore[arg-type]
+        phase_writes(empty_db, "7003")
+        with pytest.raises(generations.GenerationRefused, match="rollback 1"):
+            publishing.start(conn, None, catalog, "postgres")  # type: ignore[arg-type]
+        assert publishing.rollback(conn, None, "postgres") == published  # type: ignore[arg-type]
+        assert record(empty_db) == after_b, "an unfinished run's writes are undone"
+        assert [g.status for g in generations.listed(conn, "postgres") if g.generation == unfinished] == ["failed"]
+
+        assert publishing.rollback(conn, None, "postgres") == 0  # type: ignore[arg-type]
+        assert record(empty_db) == original, "the rollback restored the record published before"
+        assert record_generation.ahead(conn, "graph", 4), "the graph read landing row 3, which is gone"
+        execute(empty_db, "insert into hub3_origin.tractors (unit) values ('8000')")
+        assert max(int(i) for kind, i, *_ in record(empty_db) if kind == "tractor") > 4, "identities move on"
+    finally:
+        conn.close()

@@ -303,9 +303,18 @@ def test_the_store_phases_gate_and_publish_generations_and_each_rolls_back_in_pl
             assert gate(copied, phase.number).decision == "rolled-back"
         with pytest.raises(PhaseBlocked, match="phase 2 was rolled back"):
             require_open(conn, 3)
+        assert make_of(unit) == before, "the graph answers as it did before the phase ran again"
+
+        # Phase 1 returns the record to before the migration (nothing), and so every store that
+        # read it goes back to the generation it had then.
+        undone = roll_back(conn, hubs_settings.load(), 1)
+        assert undone.generation == 0 and undone.seconds < 5, undone
+        assert {f.store: f.generation for f in undone.followed} == {p.store: 0 for p in PHASES[1:]}, undone
+        assert undone.stale == ()
     finally:
         conn.close()
-    assert make_of(unit) == before, "the graph answers as it did before the phase ran again"
+    assert query(copied, "select count(*) from hub3_origin.tractors") == [(0,)]
+    assert make_of(unit) == [], "the graph no longer holds what the record no longer holds"
 
 
 def test_a_phase_written_wrong_is_no_go_and_the_next_phase_refuses_to_start(
@@ -359,23 +368,40 @@ def test_extraction_after_the_first_copy_is_incremental_and_a_sweep_finds_undate
         truck, unit = query(url, "select truck_id, unit_no from trucks where not deleted order by truck_id limit 1")[0]
         legacy_sql(url, "update trucks set make = 'Legacy Motors', updated_at = now() where truck_id = %s", (truck,))
         driver = query(url, "select driver_id from drivers where not deleted order by driver_id limit 1")[0][0]
-        # A change the old software did not date: updated_at stays as it was.
-        legacy_sql(url, "update drivers set license_st = 'AK' where driver_id = %s", (driver,))
 
         landed_before = query(copied, "select count(*) from landing.hub3_origin__tractors")[0][0]
-        outcome = phase_one()
+        number = unit.strip().lstrip("#").lower().removeprefix("unit").strip(" #").upper()
+        make = f"select make from hub3_origin.tractors where unit_number = '{number}'"
+        make_before = query(copied, make)
+        assert make_before != [("Legacy Motors",)]
+        assert phase_one().success and gate(copied, 1).go
         assert query(copied, "select count(*) from landing.hub3_origin__tractors")[0][0] == landed_before + 1, (
             "only the changed truck landed again"
         )
+        assert query(copied, make) == [("Legacy Motors",)]
+
+        conn = psycopg2.connect(copied)
+        try:
+            undone = roll_back(conn, hubs_settings.load(), 1)
+            assert undone.seconds < 5 and undone.followed == () and undone.stale == (), undone
+            with pytest.raises(PhaseBlocked, match="phase 1 was rolled back"):
+                require_open(conn, 2)
+        finally:
+            conn.close()
+        assert query(copied, make) == make_before, "the rollback restored the record as it was"
+        assert query(copied, "select count(*) from landing.hub3_origin__tractors")[0][0] == landed_before
+
+        # A change the old software did not date: updated_at stays as it was.
+        legacy_sql(url, "update drivers set license_st = 'AK' where driver_id = %s", (driver,))
+        outcome = phase_one()
         decided = gate(copied, 1)
         assert not decided.go and any("hub3_origin.drivers: 1 row(s) differ" in r for r in decided.reasons)
         assert not outcome.success
+        assert decided.evidence["restored"] == undone.generation, decided.evidence
+        assert query(copied, make) == make_before, "a no-go is never published: the record is restored"
 
         assert phase_one(sweep=True).success
         assert gate(copied, 1).go
-        number = unit.strip().lstrip("#").lower().removeprefix("unit").strip(" #").upper()
-        assert query(copied, "select make from hub3_origin.tractors where unit_number = %s", (number,)) == [
-            ("Legacy Motors",)
-        ]
+        assert query(copied, make) == [("Legacy Motors",)]
     finally:
         admin(postgres_server, f"drop database if exists {legacy_copy} with (force)")

@@ -16,6 +16,7 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
@@ -29,6 +30,9 @@ from hubs.db import connect
 from hubs.faults import failpoint
 from hubs.landing.loader import FileResult, load_paths
 from hubs.migrate.extract import extract_legacy
+from hubs.migrate.phases import PHASE_TAG, phase_note
+from hubs.sync import generations, publishing, record_generation
+from hubs.sync.generations import GenerationRefused
 from resources import PostgresResource
 
 FILES_KEY = AssetKey([LANDING_GROUP, "_files"])
@@ -71,6 +75,25 @@ def _landed_totals(settings: Any) -> dict[str, int]:
             return {entity: int(rows) for entity, rows in cur.fetchall()}
     finally:
         conn.close()
+
+
+def _begin_record_generation(context: AssetExecutionContext, settings: Any, catalog: Catalog) -> None:
+    """Migration phase 1 writes the record in place: first the record as it is is copied, so the
+    phase's gate (on a no-go) or `hubs migrate rollback 1` can restore it."""
+    conn = connect(settings)
+    try:
+        before = generations.published(conn, record_generation.STORE)
+        generation = publishing.start(
+            conn, settings, catalog, record_generation.STORE, note=phase_note(context.run.run_id)
+        )
+    except GenerationRefused as exc:
+        raise Failure(description=str(exc), allow_retries=False) from exc
+    finally:
+        conn.close()
+    context.log.info(
+        f"migration phase 1: the record as it was (generation {before}) is copied into"
+        f" {record_generation.copy_schema(before)}; the phase writes generation {generation} in place"
+    )
 
 
 def build_landing_assets(catalog: Catalog) -> AssetsDefinition:
@@ -117,6 +140,8 @@ def build_landing_assets(catalog: Catalog) -> AssetsDefinition:
             failpoint("land.file")
 
         if config.legacy:
+            if context.run.tags.get(PHASE_TAG) == "1":
+                _begin_record_generation(context, settings, catalog)
             results = extract_legacy(settings, catalog, config.legacy, progress=report)
         else:
             results = load_paths(settings, catalog, [path], progress=report)

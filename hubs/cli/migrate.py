@@ -112,7 +112,11 @@ def approve_phase(number: int, by: str) -> None:
 @migrate.command(name="rollback")
 @click.argument("number", type=int)
 def rollback_phase(number: int) -> None:
-    """Switch phase NUMBER's store (2-5) back to the generation it had before the phase last ran."""
+    """Return phase NUMBER's store to what it was before the phase last ran.
+
+    Phases 2-5 switch their store back to the generation published before; phase 1 restores the
+    record from the copy taken before its run, and rolls back the later phases whose stores read
+    what it took back."""
     from hubs.settings import load
 
     conn = _connection()
@@ -122,10 +126,18 @@ def rollback_phase(number: int) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         conn.close()
-    click.echo(
-        f"phase {number} rolled back: the {done.store} store is generation {done.generation} again"
-        f" ({done.seconds * 1000:.1f} ms); `hubs migrate run {number}` writes it anew"
-    )
+    for step in (done, *done.followed):
+        click.echo(
+            f"phase {step.phase} rolled back: the {step.store} store is generation {step.generation} again"
+            f" ({step.seconds * 1000:.1f} ms)"
+        )
+    for store in done.stale:
+        click.echo(
+            f"the {store} store read what phase 1's rollback took back and has no earlier generation:"
+            f" `hubs rebuild {store}` (or `hubs migrate run` its phase again)",
+            err=True,
+        )
+    click.echo(f"`hubs migrate run {number}` writes it anew")
 
 
 @migrate.command()

@@ -77,6 +77,10 @@ def evaluate(phase: Phase, conn: Connection, catalog: Catalog, settings: Setting
     started = time.monotonic()
     if phase.store == "postgres":
         gate = _postgres(conn, catalog)
+        # the record generation the run writes in place (none: the gate was launched on its own)
+        written = built_in_run(conn, phase.store, run_id)
+        if written is not None:
+            gate.evidence["generation"] = written
     else:
         generation = built_in_run(conn, phase.store, run_id)
         if generation is None:
@@ -90,12 +94,17 @@ def evaluate(phase: Phase, conn: Connection, catalog: Catalog, settings: Setting
 def decide(phase: Phase, conn: Connection, catalog: Catalog, settings: Settings, run_id: str) -> Gate:
     """Evaluate the phase's gate, record it, and publish the generation the phase wrote on a go
     (pruning the copies beyond the last few) or mark it failed on a no-go: a generation that fails
-    its gate is never published, so readers keep the one before."""
+    its gate is never published, so readers keep the one before (phase 1 wrote the record in
+    place: a no-go restores the record as it was before the run)."""
     evaluation = evaluate(phase, conn, catalog, settings, run_id)
     generation = evaluation.evidence.get("generation")
     if generation is not None:
         if evaluation.reasons:
+            started = time.monotonic()
             publishing.fail(conn, phase.store, generation, "; ".join(evaluation.reasons)[:1000])
+            if phase.store == "postgres":
+                evaluation.evidence["restored"] = generations.published(conn, phase.store)
+                evaluation.evidence["restore_seconds"] = round(time.monotonic() - started, 4)
         else:
             started = time.monotonic()
             evaluation.evidence["published_before"] = publishing.publish(conn, settings, phase.store, generation)

@@ -201,33 +201,57 @@ class RolledBack:
     store: str
     generation: int  # now published
     seconds: float
+    #: later phases rolled back with it (their stores had read what phase 1's rollback took back)
+    followed: tuple[RolledBack, ...] = ()
+    #: later phases' stores with no earlier generation to return to: they need `hubs rebuild`
+    stale: tuple[str, ...] = ()
+
+
+def _roll_back_store(conn: Connection, settings: Any, chosen: Phase) -> tuple[int, float]:
+    from hubs.sync import publishing
+
+    started = time.monotonic()
+    generation = publishing.rollback(conn, settings, chosen.store)
+    return generation, time.monotonic() - started
+
+
+def _record_rolled_back(conn: Connection, chosen: Phase, generation: int, seconds: float, why: str) -> None:
+    record(
+        conn,
+        chosen.number,
+        None,
+        [f"rolled back{why}: the {chosen.store} store is generation {generation} again"],
+        {"generation": generation, "rollback_seconds": round(seconds, 4)},
+        decision="rolled-back",
+    )
 
 
 def roll_back(conn: Connection, settings: Any, number: int) -> RolledBack:
     """Phase `number`'s store returns to the generation published before the phase last published
-    (a pointer switch: readers see the earlier answers at once); the phase's gate is recorded
-    rolled-back, so the next phase waits until it runs again."""
-    from hubs.sync import publishing
+    (a derived store: a pointer switch; the record: its copy restored in one transaction), so
+    readers see the earlier answers at once; the phase's gate is recorded rolled-back, so the next
+    phase waits until it runs again. Rolling back phase 1 also rolls back every later phase whose
+    store read what the rollback took back from the record."""
+    from hubs.sync import generations, record_generation
     from hubs.sync.generations import GenerationRefused
 
     chosen = phase(number)
-    if chosen.store == "postgres":
-        raise PhaseBlocked(
-            "phase 1 writes the system of record in place and has no earlier generation to switch to (not yet);"
-            " the derived stores' phases (2-5) roll back"
-        )
-    started = time.monotonic()
     try:
-        generation = publishing.rollback(conn, settings, chosen.store)
+        generation, seconds = _roll_back_store(conn, settings, chosen)
     except GenerationRefused as exc:
         raise PhaseBlocked(f"phase {number} cannot be rolled back: {exc}") from None
-    seconds = time.monotonic() - started
-    record(
-        conn,
-        number,
-        None,
-        [f"rolled back: the {chosen.store} store is generation {generation} again"],
-        {"generation": generation, "rollback_seconds": round(seconds, 4)},
-        decision="rolled-back",
-    )
-    return RolledBack(number, chosen.store, generation, seconds)
+    _record_rolled_back(conn, chosen, generation, seconds, "")
+    followed: list[RolledBack] = []
+    stale: list[str] = []
+    if chosen.store == record_generation.STORE:
+        for later in PHASES[1:]:
+            while record_generation.ahead(conn, later.store, generations.published(conn, later.store)):
+                try:
+                    back, took = _roll_back_store(conn, settings, later)
+                except GenerationRefused:
+                    stale.append(later.store)
+                    break
+                _record_rolled_back(conn, later, back, took, " with phase 1")
+                followed.append(RolledBack(later.number, later.store, back, took))
+            conn.commit()
+    return RolledBack(number, chosen.store, generation, seconds, tuple(followed), tuple(stale))

@@ -282,14 +282,18 @@ def place(conn: Connection, store: str, generation: int, where: str) -> None:
         )
 
 
-def fail(conn: Connection, store: str, generation: int, reason: str) -> None:
-    """A building generation whose gate said no: it can never be published."""
+def fail(conn: Connection, store: str, generation: int, reason: str, switch: Switch | None = None) -> None:
+    """A building generation whose gate said no: it can never be published (`switch` runs in the
+    same transaction with the published generation as both ends: the record restores it)."""
     ensure(conn)
     try:
         statuses = _locked(conn, store)
         if statuses.get(generation) != "building":
             raise GenerationRefused(f"generation {generation} of {store} is {statuses.get(generation)}, not building")
         _set(conn, store, generation, "failed", "ended_at", reason)
+        if switch is not None:
+            published = next(n for n, s in statuses.items() if s == "published")
+            switch(conn, published, published)
         conn.commit()
     except Exception:
         conn.rollback()

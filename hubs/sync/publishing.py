@@ -9,7 +9,8 @@
 
 The registry is hubs/sync/generations.py; each store's physical side is its own module (graph:
 GRAPH.COPY or a label suffix; vectors: a collection per generation; cache: a Redis database
-swapped in; timeline: a Graphiti group per generation).
+swapped in; timeline: a Graphiti group per generation). The record (store `postgres`, migration
+phase 1) is written in place and keeps copies of what it replaced instead (record_generation.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog
 from hubs.settings import Settings
-from hubs.sync import cache_generation, generations, timeline_generation, vector_generation
+from hubs.sync import cache_generation, generations, record_generation, timeline_generation, vector_generation
 from hubs.sync.graph import generation as graph_generation
 from hubs.sync.kinds import kind
 
@@ -27,6 +28,8 @@ def start(conn: Connection, settings: Settings, catalog: Catalog, store: str, no
     """A new building generation of the store, holding what its published one holds where the
     store copies cheaply (FalkorDB graph and timeline, vectors), else empty (Neo4j, the cache: a
     sync fills it); its writers open it with open_store(store, ..., generation)."""
+    if store == record_generation.STORE:
+        return record_generation.begin(conn, catalog, note)
     kind(store)  # a clear error for an unknown store, before anything is recorded
     if store == "cache":
         return cache_generation.begin(conn, settings, note)
@@ -50,14 +53,20 @@ def publish(conn: Connection, settings: Settings, store: str, generation: int) -
 
 def rollback(conn: Connection, settings: Settings, store: str) -> int:
     """Publish again the generation published before; which it is."""
+    if store == record_generation.STORE:
+        return record_generation.rollback(conn)
     if store == "cache":
         return cache_generation.rollback(conn, settings)
     return generations.rollback(conn, store)
 
 
 def fail(conn: Connection, store: str, generation: int, reason: str) -> None:
-    """The gate said no: the generation is never published (its copy stays for inspection until pruned)."""
-    generations.fail(conn, store, generation, reason)
+    """The gate said no: the generation is never published (its copy stays for inspection until
+    pruned; the record, written in place, is restored to its published generation)."""
+    if store == record_generation.STORE:
+        record_generation.fail(conn, generation, reason)
+    else:
+        generations.fail(conn, store, generation, reason)
 
 
 def prune(
@@ -67,7 +76,9 @@ def prune(
     those being built always stay); the generations dropped."""
     doomed = [n for n in generations.droppable(conn, store, keep) if n != 0]
     for number in doomed:
-        if store == "graph":
+        if store == record_generation.STORE:
+            record_generation.drop(conn, number)
+        elif store == "graph":
             graph_generation.drop(conn, settings, number)
         elif store == "vectors":
             vector_generation.drop(conn, settings, catalog, number)
