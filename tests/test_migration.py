@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -403,5 +406,52 @@ def test_extraction_after_the_first_copy_is_incremental_and_a_sweep_finds_undate
         assert phase_one(sweep=True).success
         assert gate(copied, 1).go
         assert query(copied, make) == [("Legacy Motors",)]
+    finally:
+        admin(postgres_server, f"drop database if exists {legacy_copy} with (force)")
+
+
+def hubs_cli(*args: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
+    """`hubs ...` in a subprocess, as an operator runs it (the environment is the test's)."""
+    env = {k: v for k, v in os.environ.items() if k != "HUBS_FAILPOINT"}
+    if failpoint:
+        env["HUBS_FAILPOINT"] = failpoint
+    return subprocess.run(
+        [sys.executable, "-m", "hubs.cli", *args], env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def test_a_phase_one_killed_mid_run_is_refused_until_rolled_back_and_then_runs_again(
+    postgres_server: str, copied: str, migrated: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 of `hubs migrate run 1` after the extraction landed (before the hubs were built):
+    the record is half-written; the next run refuses, naming the way out, and `hubs migrate
+    rollback 1` restores the record as it was before the killed run."""
+    legacy_copy = f"legacy_k{os.getpid()}"
+    admin(postgres_server, f"create database {legacy_copy} template {migrated[1].rsplit('/', 1)[1]}")
+    try:
+        url = f"{postgres_server}/{legacy_copy}"
+        monkeypatch.setenv("HUBS_LEGACY_URL", url)
+        legacy_sql(url, "update trucks set make = 'Killed Motors', updated_at = now() where not deleted")
+        landed = "select count(*) from landing.hub3_origin__tractors"
+        landed_before = query(copied, landed)[0][0]
+
+        killed = hubs_cli("migrate", "run", "1", failpoint=f"land.file@{len(CARRIED) + 1}")
+        assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stdout[-2000:], killed.stderr[-2000:])
+        assert query(copied, landed)[0][0] > landed_before, "the killed run had landed the changed trucks"
+
+        refused = hubs_cli("migrate", "run", "1")
+        assert refused.returncode == 1 and "hubs migrate rollback 1" in refused.stdout + refused.stderr, refused.stdout[
+            -2000:
+        ]
+        undone = hubs_cli("migrate", "rollback", "1")
+        assert undone.returncode == 0 and "phase 1 rolled back: the postgres store is generation 1" in undone.stdout, (
+            undone.stdout + undone.stderr
+        )
+        assert query(copied, landed)[0][0] == landed_before, "the killed run's landing is undone"
+        statuses = [s for (s,) in query(copied, "select status from hubs_meta.generations where store = 'postgres'")]
+        assert "building" not in statuses and statuses.count("failed") >= 1, statuses
+
+        assert phase_one().success and gate(copied, 1).go
+        assert query(copied, "select count(*) from hub3_origin.tractors where make <> 'Killed Motors'") == [(0,)]
     finally:
         admin(postgres_server, f"drop database if exists {legacy_copy} with (force)")

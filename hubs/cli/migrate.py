@@ -79,13 +79,16 @@ def run_phase(number: int, sweep: bool) -> None:
     outcome = run_reported(MAPPING_JOB) if chosen.store == "postgres" else None
     if outcome is None or succeeded(outcome):
         outcome = run_reported(chosen.job, ops=ops)
+    from hubs.migrate.gates import abandon
+
     conn = _connection()
     try:
         gate = latest(conn, number)
         if gate is None or gate.run_id != outcome.run_id:
             # The run stopped before its gate (a failed step or blocking check): that is a no-go too.
             reasons = outcome.failures + [f"failed check {name}" for name in outcome.checks_failed]
-            gate = record(conn, number, outcome.run_id, reasons or ["the run ended before its gate"], {})
+            reasons = reasons or ["the run ended before its gate"]
+            gate = record(conn, number, outcome.run_id, reasons, abandon(conn, chosen.store, outcome.run_id, reasons))
     finally:
         conn.close()
     for line in gate_lines(chosen, gate):

@@ -111,3 +111,17 @@ def decide(phase: Phase, conn: Connection, catalog: Catalog, settings: Settings,
             evaluation.evidence["publish_seconds"] = round(time.monotonic() - started, 4)
             evaluation.evidence["pruned"] = publishing.prune(conn, settings, catalog, phase.store)
     return record(conn, phase.number, run_id, evaluation.reasons, evaluation.evidence)
+
+
+def abandon(conn: Connection, store: str, run_id: str, reasons: list[str]) -> dict[str, Any]:
+    """A phase run that stopped before its gate: the generation it was writing is failed (never
+    published; phase 1's record is restored to the published generation); the evidence."""
+    written = built_in_run(conn, store, run_id)
+    statuses = {g.generation: g.status for g in generations.listed(conn, store)}
+    if written is None or statuses.get(written) != "building":
+        return {}
+    publishing.fail(conn, store, written, "; ".join(reasons)[:1000])
+    evidence: dict[str, Any] = {"generation": written, "failed": True}
+    if store == "postgres":
+        evidence["restored"] = generations.published(conn, store)
+    return evidence

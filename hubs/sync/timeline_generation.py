@@ -41,9 +41,11 @@ def seed(conn: Connection, settings: Settings, catalog: Catalog, source: int, ta
                 copy.drop()  # an earlier attempt's: GRAPH.COPY makes a new graph only
                 original = _falkordb(settings, source)
                 try:
-                    original.copy_to(copy.graph_name)
+                    copied = original.copy_to(copy.graph_name)
                 finally:
                     original.close()
+                if not copied:  # a timeline never written: the new one starts empty, its sync fills it
+                    return False
                 regroup = "MATCH {} WHERE n.group_id IS NOT NULL SET n.group_id = $group"
                 for pattern in ("(n)", "()-[n]->()"):  # Graphiti finds a group in the graph of its name
                     copy.run(regroup.format(pattern), {"group": copy.graph_name})

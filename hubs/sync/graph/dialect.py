@@ -66,9 +66,9 @@ class GraphDialect(ABC):
         """Remove the replica's nodes and edges (only these labels: a shared database may hold
         other data, such as Graphiti's timeline on Neo4j Community)."""
 
-    def copy_to(self, name: str) -> None:
+    def copy_to(self, name: str) -> bool:
         """Copy the replica, with its indexes and constraints, into a new graph `name` (a new
-        generation's, hubs/sync/generations.py)."""
+        generation's, hubs/sync/generations.py); False when there was no graph to copy."""
         raise NotImplementedError(f"{self.description} keeps no generations")
 
     def drop(self) -> None:

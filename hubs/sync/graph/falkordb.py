@@ -147,7 +147,7 @@ class FalkorDialect(GraphDialect):
         while self.run("MATCH (n) WITH n LIMIT 20000 DETACH DELETE n RETURN count(*)")[0][0]:
             pass
 
-    def copy_to(self, name: str) -> None:
+    def copy_to(self, name: str) -> bool:
         # GRAPH.COPY forks to dump the graph. A fork refused because another child runs (an AOF
         # rewrite: "Can't fork for module: File exists") leaves FalkorDB 4.16.3's main thread
         # waiting forever, every client with it (reproduced: BGREWRITEAOF, then GRAPH.COPY). So the
@@ -155,11 +155,16 @@ class FalkorDialect(GraphDialect):
         # refuses CONFIG keeps its own; a rewrite asked for during the copy is only scheduled).
         # Its own client: the copy outlasts the queries' socket timeout (5 s): 1.75 M nodes and
         # 5.25 M relationships (more than the replica at scale 1) took 19-26 s on a busy 2-core machine.
+        # Whether there was a graph to copy: a graph never written has no key (GRAPH.COPY refuses
+        # it, "Invalid graph operation on empty key"), and its copy is an empty graph too.
         connection = redis.Redis.from_url(self.url, socket_timeout=COPY_TIMEOUT_SECONDS)
         try:
+            if not connection.exists(self.graph_name):
+                return False
             with _automatic_rewrites_off(connection):
                 _wait_for_no_child(connection)
                 connection.execute_command("GRAPH.COPY", self.graph_name, name)
+            return True
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable.reaching(f"FalkorDB (graph '{self.graph_name}', lost)", self.url, exc) from None
         finally:

@@ -23,7 +23,8 @@ def seed(conn: Connection, settings: Settings, source: int, target: int) -> bool
     the graph, its watermarks and the relationships waiting for a node, taken while no sync
     writes the source (its writer lock), so the copy holds exactly what the copied watermarks
     say. Elsewhere (Neo4j) the target starts empty, without watermarks: its first sync fills it
-    whole. Whether it was copied."""
+    whole, and so does a copy of a graph never written (FalkorDB has no key for it). Whether it
+    was copied."""
     with store_writer(conn, sync_name(STORE, source)):
         leftover = graph_dialect(settings, generation=target)
         try:
@@ -34,9 +35,11 @@ def seed(conn: Connection, settings: Settings, source: int, target: int) -> bool
             return False
         dialect = graph_dialect(settings, generation=source)
         try:
-            dialect.copy_to(physical(GRAPH, target))
+            copied = dialect.copy_to(physical(GRAPH, target))
         finally:
             dialect.close()
+        if not copied:
+            return False
         state.ensure(conn)
         pending.copy(conn, source, target)
         state.copy(conn, sync_name(STORE, source), sync_name(STORE, target))
