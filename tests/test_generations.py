@@ -281,6 +281,8 @@ create table hubs_meta.sync_state (store text, entity text, landing_seq bigint, 
 insert into landing.hub3_origin__tractors values (1, '6520'), (2, '6521');
 insert into hub3_origin.tractors (unit) values ('6520'), ('6521');
 insert into hub3_origin.trips values ('T1', '6520');
+create table hub3_origin.untouched (k text primary key); insert into hub3_origin.untouched values ('a');
+create table hub3_origin.shrunk (k text primary key); insert into hub3_origin.shrunk values ('a'), ('b');
 """
 
 
@@ -289,7 +291,8 @@ def record(url: str) -> list[tuple]:
         url,
         "select 'tractor', id::text, unit, shout from hub3_origin.tractors union all"
         " select 'trip', trip, unit, null from hub3_origin.trips union all"
-        " select 'landed', _landing_seq::text, unit, null from landing.hub3_origin__tractors order by 1, 2",
+        " select 'landed', _landing_seq::text, unit, null from landing.hub3_origin__tractors union all"
+        " select 'shrunk', k, null, null from hub3_origin.shrunk order by 1, 2",
     )
 
 
@@ -302,7 +305,7 @@ def phase_writes(url: str, unit: str) -> None:
         f" insert into hub3_origin.tractors (unit) values ('{unit}');"
         " update hub3_origin.trips set unit = '6521'; delete from hub3_origin.tractors where unit = '6520';"
         " create table if not exists hub3_origin.repairs (ro text primary key); insert into hub3_origin.repairs"
-        f" values ('{unit}')",
+        f" values ('{unit}'); delete from hub3_origin.shrunk where k = 'b'",
     )
 
 
@@ -320,8 +323,11 @@ def test_the_record_is_copied_before_phase_one_and_restored_in_one_transaction(e
         assert refused == 1 and record_generation.has_copy(conn, 0)
         phase_writes(empty_db, "7001")
         assert record(empty_db) != original
+        untouched = "select pg_relation_filenode('hub3_origin.untouched')"
+        file_before = query(empty_db, untouched)
         publishing.fail(conn, "postgres", refused, "no-go")
         assert record(empty_db) == original, "a no-go restores the record as it was"
+        assert query(empty_db, untouched) == file_before, "a table nothing changed is not rewritten"
         assert query(empty_db, "select count(*) from hub3_origin.repairs") == [(0,)], "a table made since is emptied"
 
         published = publishing.start(conn, None, catalog, "postgres", note="run b")  # type: ignore[arg-type]

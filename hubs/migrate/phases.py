@@ -220,7 +220,7 @@ def _record_rolled_back(conn: Connection, chosen: Phase, generation: int, second
         conn,
         chosen.number,
         None,
-        [f"rolled back{why}: the {chosen.store} store is generation {generation} again"],
+        [f"the {chosen.store} store is generation {generation} again{why}"],
         {"generation": generation, "rollback_seconds": round(seconds, 4)},
         decision="rolled-back",
     )
@@ -251,7 +251,7 @@ def roll_back(conn: Connection, settings: Any, number: int) -> RolledBack:
                 except GenerationRefused:
                     stale.append(later.store)
                     break
-                _record_rolled_back(conn, later, back, took, " with phase 1")
+                _record_rolled_back(conn, later, back, took, " (rolled back with phase 1)")
                 followed.append(RolledBack(later.number, later.store, back, took))
             conn.commit()
     return RolledBack(number, chosen.store, generation, seconds, tuple(followed), tuple(stale))

@@ -18,11 +18,14 @@ def _state(phase: Phase, gate: Gate | None, approvals: set[int]) -> str:
 
 
 def _postgres_evidence(evidence: dict) -> list[str]:
+    lines = _store_evidence({k: v for k, v in evidence.items() if k != "checks"})
+    if "restored" in evidence:
+        lines.append(f"  the record was restored to generation {evidence['restored']}: nothing of this run is kept")
     entities = evidence.get("entities", {})
     if not entities:
-        return []
+        return lines
     width = max(len(name) for name in entities)
-    lines = ["    " + f"{'entity':{width}}  " + "  ".join(f"{c:>11}" for c in ENTITY_COLUMNS)]
+    lines.append("    " + f"{'entity':{width}}  " + "  ".join(f"{c:>11}" for c in ENTITY_COLUMNS))
     for name, counts in entities.items():
         lines.append("    " + f"{name:{width}}  " + "  ".join(f"{counts.get(c, 0):>11,}" for c in ENTITY_COLUMNS))
     return lines

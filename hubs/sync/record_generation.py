@@ -53,9 +53,10 @@ def record_schemas(catalog: Catalog) -> list[str]:
     return sorted(set(PLATFORM_SCHEMAS) | {e.schema for e in catalog.entities})
 
 
-def record_tables(conn: Connection, schemas: Iterable[str]) -> list[tuple[str, str]]:
-    """The record's tables that exist now, (schema, table), parents before the tables whose
-    foreign keys reference them."""
+Table = tuple[str, str]
+
+
+def _tables_and_parents(conn: Connection, schemas: Iterable[str]) -> tuple[dict[int, Table], dict[int, set[int]]]:
     with conn.cursor() as cur:
         cur.execute(
             "select c.oid, n.nspname, c.relname from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
@@ -72,7 +73,11 @@ def record_tables(conn: Connection, schemas: Iterable[str]) -> list[tuple[str, s
         for child, parent in cur.fetchall():
             if parent in tables and parent != child:
                 parents[child].add(parent)
-    ordered: list[tuple[str, str]] = []
+    return tables, parents
+
+
+def _parents_first(tables: dict[int, Table], parents: dict[int, set[int]]) -> list[Table]:
+    ordered: list[Table] = []
     placed: set[int] = set()
     while len(placed) < len(tables):
         ready = [oid for oid in tables if oid not in placed and parents[oid] <= placed]
@@ -82,6 +87,26 @@ def record_tables(conn: Connection, schemas: Iterable[str]) -> list[tuple[str, s
             placed.add(oid)
             ordered.append(tables[oid])
     return ordered
+
+
+def record_tables(conn: Connection, schemas: Iterable[str]) -> list[Table]:
+    """The record's tables that exist now, (schema, table), parents before the tables whose
+    foreign keys reference them."""
+    return _parents_first(*_tables_and_parents(conn, schemas))
+
+
+def _with_children(changed: set[int], parents: dict[int, set[int]]) -> set[int]:
+    """The changed tables and every table whose foreign keys reach one (TRUNCATE empties a
+    referenced table only together with the tables referencing it)."""
+    closure = set(changed)
+    grew = True
+    while grew:
+        grew = False
+        for child, its in parents.items():
+            if child not in closure and its & closure:
+                closure.add(child)
+                grew = True
+    return closure
 
 
 def _columns(conn: Connection, schema: str, table: str) -> list[str]:
@@ -115,7 +140,8 @@ def snapshot(conn: Connection, catalog: Catalog, generation: int) -> int:
             for statement in (
                 "create table {}._tables (position integer primary key, source_schema text not null,"
                 " source_table text not null, columns text[] not null, rows bigint not null)",
-                "create table {}._record (schemas text[] not null, taken_at timestamptz not null default now())",
+                "create table {}._record (schemas text[] not null, taken_at timestamptz not null default now(),"
+                " snapshot_xmin bigint not null default pg_snapshot_xmin(pg_current_snapshot())::text::bigint)",
             ):
                 cur.execute(sql.SQL(statement).format(sql.Identifier(target)))
             cur.execute(
@@ -149,32 +175,64 @@ def has_copy(conn: Connection, generation: int) -> bool:
         return bool(cur.fetchone()[0])
 
 
+def _changed(conn: Connection, table: Table, rows: int | None, horizon: int) -> bool:
+    """Whether the table may differ from its copy: another row count, or a row written by a
+    transaction the copy's snapshot may not have seen (its xmin at or past the snapshot's xmin;
+    an update or an insert writes a new row version, a delete alone lowers the count)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "select count(*), count(*) filter (where age(xmin) <= age((%s::bigint %% 4294967296)::text::xid))"
+                " from {}"
+            ).format(sql.Identifier(*table)),
+            (horizon,),
+        )
+        count, newer = cur.fetchone()
+    return count != (rows or 0) or newer > 0
+
+
 def restore(conn: Connection, generation: int) -> int:
-    """Make the record what generation `generation`'s copy holds: every record table emptied and
-    refilled, in the caller's transaction (not committed); the rows restored. Tables made after
-    the copy was taken are emptied (they held nothing then)."""
+    """Make the record what generation `generation`'s copy holds, in the caller's transaction (not
+    committed); the rows restored. Only what changed since the copy is rewritten: a table that
+    changed (and the tables referencing it) is emptied and refilled; a table made after the copy
+    was taken is emptied (it held nothing then)."""
     _transactional(conn)
     source = copy_schema(generation)
     if not has_copy(conn, generation):
         raise GenerationRefused(f"generation {generation} of the record has no copy ({source} was dropped)")
     restored = 0
     with conn.cursor() as cur:
-        cur.execute(sql.SQL("select schemas from {}").format(sql.Identifier(source, "_record")))
-        [schemas] = cur.fetchone()
+        cur.execute(sql.SQL("select schemas, snapshot_xmin from {}").format(sql.Identifier(source, "_record")))
+        schemas, horizon = cur.fetchone()
         cur.execute(
-            sql.SQL("select position, source_schema, source_table, columns from {} order by position").format(
+            sql.SQL("select position, source_schema, source_table, columns, rows from {}").format(
                 sql.Identifier(source, "_tables")
             )
         )
-        copies = {(schema, table): (position, columns) for position, schema, table, columns in cur.fetchall()}
-        live = record_tables(conn, schemas)
+        copies = {
+            (schema, table): (position, columns, rows) for position, schema, table, columns, rows in cur.fetchall()
+        }
+        tables, parents = _tables_and_parents(conn, schemas)
         cur.execute(sql.SQL("set local lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
-        if live:
-            cur.execute(sql.SQL("truncate table only {}").format(sql.SQL(", ").join(sql.Identifier(*t) for t in live)))
-        for schema, table in live:  # parents first
+        if tables:  # no writer may change a table between its comparison and its restore; readers read on
+            cur.execute(
+                sql.SQL("lock table only {} in exclusive mode").format(
+                    sql.SQL(", ").join(sql.Identifier(*t) for t in tables.values())
+                )
+            )
+        changed = {oid for oid, t in tables.items() if _changed(conn, t, copies.get(t, (0, [], 0))[2], horizon)}
+        rewritten = _with_children(changed, parents)
+        if rewritten:
+            cur.execute(
+                sql.SQL("truncate table only {}").format(
+                    sql.SQL(", ").join(sql.Identifier(*tables[oid]) for oid in rewritten)
+                )
+            )
+        among = {oid: parents[oid] & rewritten for oid in rewritten}
+        for schema, table in _parents_first({oid: tables[oid] for oid in rewritten}, among):
             if (schema, table) not in copies:
                 continue
-            position, columns = copies[(schema, table)]
+            position, columns, _ = copies[(schema, table)]
             kept = [c for c in columns if c in set(_columns(conn, schema, table))]
             names = sql.SQL(", ").join(map(sql.Identifier, kept))
             cur.execute(
