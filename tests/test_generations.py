@@ -132,8 +132,9 @@ def test_a_graph_generation_is_published_and_rolled_back_without_a_rebuild(
     statuses = {g.generation: g.status for g in generations.listed(bench.conn, "graph")}
     assert statuses == {0: "published", built: "dropped", refused: "failed"}
     # a graph never written (a fresh server's) has nothing to copy: its copy starts empty
-    fresh = generations.begin(bench.conn, "graph", seeded_from=refused)
-    assert graph_generations.seed(bench.conn, bench.settings, refused, fresh) is False
+    never_written = 999  # no graph of this generation on the (session's) server
+    fresh = generations.begin(bench.conn, "graph", seeded_from=never_written)
+    assert graph_generations.seed(bench.conn, bench.settings, never_written, fresh) is False
     with opened("graph", bench.settings, bench.catalog, fresh) as store:
         assert store.size(bench.catalog)["nodes"] == 0
 
