@@ -10,6 +10,7 @@ from hub_assets.jobs import land_job, refresh_job, store_jobs
 from hub_assets.landing.assets import build_landing_assets
 from hub_assets.landing.sensors import inbox_sensor
 from hub_assets.migration.assets import build_gates, phase_jobs
+from hub_assets.migration.operations import approve_job, rollback_job
 from hub_assets.progress import progress_logger
 from hub_assets.stores.assets import build_all_store_assets, follow_hubs_sensor, realtime_keys_spec
 from hub_assets.stores.checks import build_all_store_checks
@@ -29,7 +30,7 @@ defs = Definitions(
         *build_gates(catalog),
     ],
     asset_checks=build_all_store_checks(catalog),
-    jobs=[refresh_job, land_job, *store_jobs.values(), *phase_jobs(catalog)],
+    jobs=[refresh_job, land_job, *store_jobs.values(), *phase_jobs(catalog), approve_job, rollback_job],
     loggers={"console": colored_console_logger, "progress": progress_logger},
     sensors=[inbox_sensor, realtime_cache_keeper, follow_hubs_sensor()],
     resources={

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg2
 import pytest
 
+from hub_assets.migration.operations import APPROVE_JOB, ROLLBACK_JOB
 from hub_assets.runner import RunOutcome, run_job
 from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
@@ -383,10 +384,13 @@ def test_extraction_after_the_first_copy_is_incremental_and_a_sweep_finds_undate
         )
         assert query(copied, make) == [("Legacy Motors",)]
 
+        # rolled back as the Dagster UI does it (the job migrate_rollback; `hubs migrate rollback 1`)
+        rolled = run_job(ROLLBACK_JOB, quiet=True, ops={"roll_back_phase": {"config": {"phase": 1}}})
+        assert rolled.success, rolled.failures
+        undone = gate(copied, 1)
+        assert undone.decision == "rolled-back" and undone.evidence["rollback_seconds"] < 5, undone
         conn = psycopg2.connect(copied)
         try:
-            undone = roll_back(conn, hubs_settings.load(), 1)
-            assert undone.seconds < 5 and undone.followed == () and undone.stale == (), undone
             with pytest.raises(PhaseBlocked, match="phase 1 was rolled back"):
                 require_open(conn, 2)
         finally:
@@ -400,7 +404,7 @@ def test_extraction_after_the_first_copy_is_incremental_and_a_sweep_finds_undate
         decided = gate(copied, 1)
         assert not decided.go and any("hub3_origin.drivers: 1 row(s) differ" in r for r in decided.reasons)
         assert not outcome.success
-        assert decided.evidence["restored"] == undone.generation, decided.evidence
+        assert decided.evidence["restored"] == undone.evidence["generation"], decided.evidence
         assert query(copied, make) == make_before, "a no-go is never published: the record is restored"
 
         assert phase_one(sweep=True).success
@@ -455,3 +459,23 @@ def test_a_phase_one_killed_mid_run_is_refused_until_rolled_back_and_then_runs_a
         assert query(copied, "select count(*) from hub3_origin.tractors where make <> 'Killed Motors'") == [(0,)]
     finally:
         admin(postgres_server, f"drop database if exists {legacy_copy} with (force)")
+
+
+def test_a_phase_whose_go_needs_approval_opens_the_next_only_when_approved(
+    copied: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUBS_MIGRATION_APPROVALS", "1")
+    conn = psycopg2.connect(copied)
+    try:
+        with pytest.raises(PhaseBlocked, match="needs an operator's approval"):
+            require_open(conn, 2)
+        conn.commit()
+        refused = run_job(APPROVE_JOB, quiet=True, ops={"approve_phase": {"config": {"phase": 2, "by": "ops"}}})
+        assert not refused.success and any("phase 2's gate has not run" in f for f in refused.failures)
+        # approved as the Dagster UI does it (the job migrate_approve; `hubs migrate approve 1`)
+        approved = run_job(APPROVE_JOB, quiet=True, ops={"approve_phase": {"config": {"phase": 1, "by": "dispatcher"}}})
+        assert approved.success, approved.failures
+        require_open(conn, 2)
+    finally:
+        conn.close()
+    assert gate(copied, 1).approved_by == "dispatcher"

@@ -42,6 +42,10 @@ def plan() -> None:
         jobs = f"{MAPPING_JOB}, then {p.job}" if p.store == "postgres" else p.job
         click.echo(f"   job {jobs}, gate migration/gate_{p.number}_{p.store}")
     click.echo("A phase starts when the previous phase's gate is go (and approved, for HUBS_MIGRATION_APPROVALS).")
+    click.echo(
+        "`hubs migrate approve N` approves a go, `hubs migrate rollback N` undoes a phase in seconds"
+        " (Dagster UI: jobs migrate_approve, migrate_rollback)."
+    )
 
 
 @migrate.command()
