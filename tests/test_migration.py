@@ -129,12 +129,7 @@ def migrated(postgres_server: str, legacy: Legacy) -> Iterator[tuple[str, str]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HUBS_LEGACY_URL", legacy_url)
         with private_database(postgres_server, patch, "migrated") as url:
-            conn = psycopg2.connect(url)
-            try:
-                with pytest.raises(PhaseBlocked, match="run `hubs migrate run 1` first"):
-                    require_open(conn, 2)
-            finally:
-                conn.close()
+            blocked(url, 2, "run `hubs migrate run 1` first")
             outcome = phase_one()
             assert outcome.success, outcome.failures
             yield url, legacy_url
@@ -148,6 +143,31 @@ def copied(postgres_server: str, migrated: tuple[str, str], monkeypatch: pytest.
     template = migrated[0].rsplit("/", 1)[1]
     with private_database(postgres_server, monkeypatch, "mcopy", template) as url:
         yield url
+
+
+@pytest.fixture
+def legacy_copy(
+    postgres_server: str, migrated: tuple[str, str], copied: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A private copy of the module's legacy system (a test changes it) beside the copy of the
+    migrated hubs; HUBS_LEGACY_URL points at it."""
+    name = f"legacy_c{os.getpid()}"
+    admin(postgres_server, f"create database {name} template {migrated[1].rsplit('/', 1)[1]}")
+    monkeypatch.setenv("HUBS_LEGACY_URL", f"{postgres_server}/{name}")
+    try:
+        yield f"{postgres_server}/{name}"
+    finally:
+        admin(postgres_server, f"drop database if exists {name} with (force)")
+
+
+def blocked(url: str, number: int, match: str) -> None:
+    """Phase `number` refuses to start, saying `match`."""
+    conn = psycopg2.connect(url)
+    try:
+        with pytest.raises(PhaseBlocked, match=match):
+            require_open(conn, number)
+    finally:
+        conn.close()
 
 
 def truth(world: dict[str, list[dict[str, Any]]], legacy: Legacy) -> dict[str, dict[str, dict[str, Any]]]:
@@ -351,8 +371,8 @@ def test_a_phase_written_wrong_is_no_go_and_the_next_phase_refuses_to_start(
         "a generation that failed its gate is never published"
     )
     conn.close()
-    blocked = run_job(PHASES[3].job, quiet=True)
-    assert not blocked.success and any("phase 3's gate is no-go" in f for f in blocked.failures), blocked.failures
+    refused = run_job(PHASES[3].job, quiet=True)
+    assert not refused.success and any("phase 3's gate is no-go" in f for f in refused.failures), refused.failures
     assert gate(copied, 4) is None, "the refused phase wrote nothing and decided nothing"
 
     monkeypatch.setattr(VectorStore, "upsert", right)
@@ -362,56 +382,45 @@ def test_a_phase_written_wrong_is_no_go_and_the_next_phase_refuses_to_start(
 
 
 def test_extraction_after_the_first_copy_is_incremental_and_a_sweep_finds_undated_changes(
-    postgres_server: str, copied: str, migrated: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    copied: str, legacy_copy: str
 ) -> None:
-    legacy_copy = f"legacy_i{os.getpid()}"
-    admin(postgres_server, f"create database {legacy_copy} template {migrated[1].rsplit('/', 1)[1]}")
-    try:
-        url = f"{postgres_server}/{legacy_copy}"
-        monkeypatch.setenv("HUBS_LEGACY_URL", url)
-        truck, unit = query(url, "select truck_id, unit_no from trucks where not deleted order by truck_id limit 1")[0]
-        legacy_sql(url, "update trucks set make = 'Legacy Motors', updated_at = now() where truck_id = %s", (truck,))
-        driver = query(url, "select driver_id from drivers where not deleted order by driver_id limit 1")[0][0]
+    url = legacy_copy
+    truck, unit = query(url, "select truck_id, unit_no from trucks where not deleted order by truck_id limit 1")[0]
+    legacy_sql(url, "update trucks set make = 'Legacy Motors', updated_at = now() where truck_id = %s", (truck,))
+    driver = query(url, "select driver_id from drivers where not deleted order by driver_id limit 1")[0][0]
 
-        landed_before = query(copied, "select count(*) from landing.hub3_origin__tractors")[0][0]
-        number = unit.strip().lstrip("#").lower().removeprefix("unit").strip(" #").upper()
-        make = f"select make from hub3_origin.tractors where unit_number = '{number}'"
-        make_before = query(copied, make)
-        assert make_before != [("Legacy Motors",)]
-        assert phase_one().success and gate(copied, 1).go
-        assert query(copied, "select count(*) from landing.hub3_origin__tractors")[0][0] == landed_before + 1, (
-            "only the changed truck landed again"
-        )
-        assert query(copied, make) == [("Legacy Motors",)]
+    landed_before = query(copied, "select count(*) from landing.hub3_origin__tractors")[0][0]
+    number = unit.strip().lstrip("#").lower().removeprefix("unit").strip(" #").upper()
+    make = f"select make from hub3_origin.tractors where unit_number = '{number}'"
+    make_before = query(copied, make)
+    assert make_before != [("Legacy Motors",)]
+    assert phase_one().success and gate(copied, 1).go
+    assert query(copied, "select count(*) from landing.hub3_origin__tractors")[0][0] == landed_before + 1, (
+        "only the changed truck landed again"
+    )
+    assert query(copied, make) == [("Legacy Motors",)]
 
-        # rolled back as the Dagster UI does it (the job migrate_rollback; `hubs migrate rollback 1`)
-        rolled = run_job(ROLLBACK_JOB, quiet=True, ops={"roll_back_phase": {"config": {"phase": 1}}})
-        assert rolled.success, rolled.failures
-        undone = gate(copied, 1)
-        assert undone.decision == "rolled-back" and undone.evidence["rollback_seconds"] < 5, undone
-        conn = psycopg2.connect(copied)
-        try:
-            with pytest.raises(PhaseBlocked, match="phase 1 was rolled back"):
-                require_open(conn, 2)
-        finally:
-            conn.close()
-        assert query(copied, make) == make_before, "the rollback restored the record as it was"
-        assert query(copied, "select count(*) from landing.hub3_origin__tractors")[0][0] == landed_before
+    # rolled back as the Dagster UI does it (the job migrate_rollback; `hubs migrate rollback 1`)
+    rolled = run_job(ROLLBACK_JOB, quiet=True, ops={"roll_back_phase": {"config": {"phase": 1}}})
+    assert rolled.success, rolled.failures
+    undone = gate(copied, 1)
+    assert undone.decision == "rolled-back" and undone.evidence["rollback_seconds"] < 5, undone
+    blocked(copied, 2, "phase 1 was rolled back")
+    assert query(copied, make) == make_before, "the rollback restored the record as it was"
+    assert query(copied, "select count(*) from landing.hub3_origin__tractors")[0][0] == landed_before
 
-        # A change the old software did not date: updated_at stays as it was.
-        legacy_sql(url, "update drivers set license_st = 'AK' where driver_id = %s", (driver,))
-        outcome = phase_one()
-        decided = gate(copied, 1)
-        assert not decided.go and any("hub3_origin.drivers: 1 row(s) differ" in r for r in decided.reasons)
-        assert not outcome.success
-        assert decided.evidence["restored"] == undone.evidence["generation"], decided.evidence
-        assert query(copied, make) == make_before, "a no-go is never published: the record is restored"
+    # A change the old software did not date: updated_at stays as it was.
+    legacy_sql(url, "update drivers set license_st = 'AK' where driver_id = %s", (driver,))
+    outcome = phase_one()
+    decided = gate(copied, 1)
+    assert not decided.go and any("hub3_origin.drivers: 1 row(s) differ" in r for r in decided.reasons)
+    assert not outcome.success
+    assert decided.evidence["restored"] == undone.evidence["generation"], decided.evidence
+    assert query(copied, make) == make_before, "a no-go is never published: the record is restored"
 
-        assert phase_one(sweep=True).success
-        assert gate(copied, 1).go
-        assert query(copied, make) == [("Legacy Motors",)]
-    finally:
-        admin(postgres_server, f"drop database if exists {legacy_copy} with (force)")
+    assert phase_one(sweep=True).success
+    assert gate(copied, 1).go
+    assert query(copied, make) == [("Legacy Motors",)]
 
 
 def hubs_cli(*args: str, failpoint: str | None = None) -> subprocess.CompletedProcess:
@@ -425,40 +434,34 @@ def hubs_cli(*args: str, failpoint: str | None = None) -> subprocess.CompletedPr
 
 
 def test_a_phase_one_killed_mid_run_is_refused_until_rolled_back_and_then_runs_again(
-    postgres_server: str, copied: str, migrated: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+    copied: str, legacy_copy: str
 ) -> None:
     """kill -9 of `hubs migrate run 1` after the extraction landed (before the hubs were built):
     the record is half-written; the next run refuses, naming the way out, and `hubs migrate
     rollback 1` restores the record as it was before the killed run."""
-    legacy_copy = f"legacy_k{os.getpid()}"
-    admin(postgres_server, f"create database {legacy_copy} template {migrated[1].rsplit('/', 1)[1]}")
-    try:
-        url = f"{postgres_server}/{legacy_copy}"
-        monkeypatch.setenv("HUBS_LEGACY_URL", url)
-        legacy_sql(url, "update trucks set make = 'Killed Motors', updated_at = now() where not deleted")
-        landed = "select count(*) from landing.hub3_origin__tractors"
-        landed_before = query(copied, landed)[0][0]
+    url = legacy_copy
+    legacy_sql(url, "update trucks set make = 'Killed Motors', updated_at = now() where not deleted")
+    landed = "select count(*) from landing.hub3_origin__tractors"
+    landed_before = query(copied, landed)[0][0]
 
-        killed = hubs_cli("migrate", "run", "1", failpoint=f"land.file@{len(CARRIED) + 1}")
-        assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stdout[-2000:], killed.stderr[-2000:])
-        assert query(copied, landed)[0][0] > landed_before, "the killed run had landed the changed trucks"
+    killed = hubs_cli("migrate", "run", "1", failpoint=f"land.file@{len(CARRIED) + 1}")
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stdout[-2000:], killed.stderr[-2000:])
+    assert query(copied, landed)[0][0] > landed_before, "the killed run had landed the changed trucks"
 
-        refused = hubs_cli("migrate", "run", "1")
-        assert refused.returncode == 1 and "hubs migrate rollback 1" in refused.stdout + refused.stderr, refused.stdout[
-            -2000:
-        ]
-        undone = hubs_cli("migrate", "rollback", "1")
-        assert undone.returncode == 0 and "phase 1 rolled back: the postgres store is generation 1" in undone.stdout, (
-            undone.stdout + undone.stderr
-        )
-        assert query(copied, landed)[0][0] == landed_before, "the killed run's landing is undone"
-        statuses = [s for (s,) in query(copied, "select status from hubs_meta.generations where store = 'postgres'")]
-        assert "building" not in statuses and statuses.count("failed") >= 1, statuses
+    refused = hubs_cli("migrate", "run", "1")
+    assert refused.returncode == 1 and "hubs migrate rollback 1" in refused.stdout + refused.stderr, refused.stdout[
+        -2000:
+    ]
+    undone = hubs_cli("migrate", "rollback", "1")
+    assert undone.returncode == 0 and "phase 1 rolled back: the postgres store is generation 1" in undone.stdout, (
+        undone.stdout + undone.stderr
+    )
+    assert query(copied, landed)[0][0] == landed_before, "the killed run's landing is undone"
+    statuses = [s for (s,) in query(copied, "select status from hubs_meta.generations where store = 'postgres'")]
+    assert "building" not in statuses and statuses.count("failed") >= 1, statuses
 
-        assert phase_one().success and gate(copied, 1).go
-        assert query(copied, "select count(*) from hub3_origin.tractors where make <> 'Killed Motors'") == [(0,)]
-    finally:
-        admin(postgres_server, f"drop database if exists {legacy_copy} with (force)")
+    assert phase_one().success and gate(copied, 1).go
+    assert query(copied, "select count(*) from hub3_origin.tractors where make <> 'Killed Motors'") == [(0,)]
 
 
 def test_a_phase_whose_go_needs_approval_opens_the_next_only_when_approved(

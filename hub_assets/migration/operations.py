@@ -46,15 +46,10 @@ def roll_back_phase(context: OpExecutionContext, config: RollbackConfig, postgre
         raise Failure(description=str(exc), allow_retries=False) from exc
     finally:
         conn.close()
-    for step in (done, *done.followed):
-        context.log.info(
-            f"phase {step.phase} rolled back: the {step.store} store is generation {step.generation} again"
-            f" ({step.seconds * 1000:.1f} ms)"
-        )
-    for store in done.stale:
-        context.log.warning(
-            f"the {store} store read what the rollback took back and has no earlier generation: `hubs rebuild {store}`"
-        )
+    for line in done.done_lines():
+        context.log.info(line)
+    for line in done.stale_lines():
+        context.log.warning(line)
 
 
 @job(name=APPROVE_JOB, description="Migration: approve a phase's go (`hubs migrate approve N`).")

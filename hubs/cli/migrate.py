@@ -133,17 +133,10 @@ def rollback_phase(number: int) -> None:
         raise click.ClickException(str(exc)) from None
     finally:
         conn.close()
-    for step in (done, *done.followed):
-        click.echo(
-            f"phase {step.phase} rolled back: the {step.store} store is generation {step.generation} again"
-            f" ({step.seconds * 1000:.1f} ms)"
-        )
-    for store in done.stale:
-        click.echo(
-            f"the {store} store read what phase 1's rollback took back and has no earlier generation:"
-            f" `hubs rebuild {store}` (or `hubs migrate run` its phase again)",
-            err=True,
-        )
+    for line in done.done_lines():
+        click.echo(line)
+    for line in done.stale_lines():
+        click.echo(line, err=True)
     click.echo(f"`hubs migrate run {number}` writes it anew")
 
 

@@ -100,11 +100,7 @@ def decide(phase: Phase, conn: Connection, catalog: Catalog, settings: Settings,
     generation = evaluation.evidence.get("generation")
     if generation is not None:
         if evaluation.reasons:
-            started = time.monotonic()
-            publishing.fail(conn, phase.store, generation, "; ".join(evaluation.reasons)[:1000])
-            if phase.store == "postgres":
-                evaluation.evidence["restored"] = generations.published(conn, phase.store)
-                evaluation.evidence["restore_seconds"] = round(time.monotonic() - started, 4)
+            evaluation.evidence.update(_fail(conn, phase.store, generation, evaluation.reasons))
         else:
             started = time.monotonic()
             evaluation.evidence["published_before"] = publishing.publish(conn, settings, phase.store, generation)
@@ -120,8 +116,14 @@ def abandon(conn: Connection, store: str, run_id: str, reasons: list[str]) -> di
     statuses = {g.generation: g.status for g in generations.listed(conn, store)}
     if written is None or statuses.get(written) != "building":
         return {}
-    publishing.fail(conn, store, written, "; ".join(reasons)[:1000])
-    evidence: dict[str, Any] = {"generation": written, "failed": True}
-    if store == "postgres":
-        evidence["restored"] = generations.published(conn, store)
-    return evidence
+    return {"generation": written, "failed": True, **_fail(conn, store, written, reasons)}
+
+
+def _fail(conn: Connection, store: str, generation: int, reasons: list[str]) -> dict[str, Any]:
+    """Mark the generation failed (never published); phase 1's record is restored to the
+    published generation, which the evidence names with the restore's time."""
+    started = time.monotonic()
+    publishing.fail(conn, store, generation, "; ".join(reasons)[:1000])
+    if store != "postgres":
+        return {}
+    return {"restored": generations.published(conn, store), "restore_seconds": round(time.monotonic() - started, 4)}

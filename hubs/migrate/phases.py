@@ -206,6 +206,22 @@ class RolledBack:
     #: later phases' stores with no earlier generation to return to: they need `hubs rebuild`
     stale: tuple[str, ...] = ()
 
+    def done_lines(self) -> list[str]:
+        """What was rolled back, a line per phase (the CLI and the UI's job say the same)."""
+        return [
+            f"phase {step.phase} rolled back: the {step.store} store is generation {step.generation} again"
+            f" ({step.seconds * 1000:.1f} ms)"
+            for step in (self, *self.followed)
+        ]
+
+    def stale_lines(self) -> list[str]:
+        """A warning per store that read what phase 1's rollback took back and has nothing to return to."""
+        return [
+            f"the {store} store read what phase 1's rollback took back and has no earlier generation:"
+            f" `hubs rebuild {store}` (or `hubs migrate run` its phase again)"
+            for store in self.stale
+        ]
+
 
 def _roll_back_store(conn: Connection, settings: Any, chosen: Phase) -> tuple[int, float]:
     from hubs.sync import publishing

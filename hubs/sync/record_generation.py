@@ -6,9 +6,9 @@ and sync reads the hub schemas by their names. So phase 1 writes in place, and w
 is kept instead: before the phase writes, the record as it is (the published generation) is
 copied into the schema `hubs_record__g<n>`, in one snapshot. A go publishes what the phase
 wrote; a no-go, a crashed run or `hubs migrate rollback 1` restores the copy in ONE transaction
-(every record table emptied and refilled): a reader waits for it and then sees the restored
-record, never a half. The copy costs a read of the record per phase-1 run; the restore costs a
-write of it (seconds at the migration benchmark's scale 1, see README).
+(the tables that changed since the copy, and those referencing them, emptied and refilled): a
+reader waits for it and then sees the restored record, never a half. The copy costs a read of
+the record per phase-1 run; the restore a scan of it and a write of what changed (see README).
 
 The record is every table of the landing, staging, quarantine, audit and hub schemas and of
 hubs_meta, but for the tables that describe the derived stores and the migration itself (they
@@ -25,8 +25,8 @@ from psycopg2 import sql
 from psycopg2.extensions import connection as Connection
 
 from hubs.catalog import Catalog
-from hubs.sync import generations
-from hubs.sync.generations import GenerationRefused, family
+from hubs.sync import generations, state
+from hubs.sync.generations import GenerationRefused, family, sync_name
 
 STORE = "postgres"
 COPY_PREFIX = "hubs_record__g"
@@ -233,7 +233,8 @@ def restore(conn: Connection, generation: int) -> int:
             if (schema, table) not in copies:
                 continue
             position, columns, _ = copies[(schema, table)]
-            kept = [c for c in columns if c in set(_columns(conn, schema, table))]
+            now = set(_columns(conn, schema, table))
+            kept = [c for c in columns if c in now]
             names = sql.SQL(", ").join(map(sql.Identifier, kept))
             cur.execute(
                 sql.SQL("insert into {} ({}) overriding system value select {} from {}").format(
@@ -322,15 +323,9 @@ def ahead(conn: Connection, kind: str, generation: int) -> bool:
     """Whether the derived store's generation applied changes the record no longer holds (its
     watermark passed the record's high water: it read what a rollback took back)."""
     mark = high_water(conn)
-    with conn.cursor() as cur:
-        cur.execute("select to_regclass('hubs_meta.sync_state') is not null")
-        if not cur.fetchone()[0]:
-            return False
-        cur.execute("select store, greatest(landing_seq, deletion_seq) from hubs_meta.sync_state")
-        rows = cur.fetchall()
-    for name, seq in rows:
-        base = family(name)
-        own = int(name.rsplit("@g", 1)[1]) if "@g" in name else 0
-        if base.split(":")[0] == kind and own == generation and seq > mark:
-            return True
-    return False
+    return any(
+        family(name).split(":")[0] == kind
+        and name == sync_name(family(name), generation)
+        and max(seen.landing_seq, seen.deletion_seq) > mark
+        for (name, _entity), (seen, _at) in state.read_all(conn).items()
+    )
