@@ -10,6 +10,7 @@ from typing import Any, TextIO
 from dagster import AssetCheckSeverity, DagsterEventType, InitLoggerContext, logger
 from dagster._utils.error import SerializableErrorInfo
 
+from hub_assets.dbt.order import UNCHANGED_KEY
 from hubs.checks.base import ASKED_NOTHING
 from hubs.secrets import scrub
 from hubs.sync.stores import STORES
@@ -67,10 +68,12 @@ class StepTally:
 
     def __init__(self) -> None:
         self.built = 0
+        self.unchanged = 0
         self.passed = 0
 
     def summary(self) -> str:
         parts = [f"{self.built} asset{'' if self.built == 1 else 's'} built"] if self.built else []
+        parts += [f"{self.unchanged} unchanged"] if self.unchanged else []
         parts += [f"{self.passed} check{'' if self.passed == 1 else 's'} passed"] if self.passed else []
         return f" ({', '.join(parts)})" if parts else ""
 
@@ -115,16 +118,18 @@ class ProgressHandler(logging.Handler):
             self._print(f"step {event.step_key} done{self.steps.pop(event.step_key or '', StepTally()).summary()}")
 
     def _materialized(self, event: Any) -> None:
+        metadata = event.event_specific_data.materialization.metadata
+        if UNCHANGED_KEY in metadata:
+            self._tally(event.step_key).unchanged += 1
+            return
         self._tally(event.step_key).built += 1
         # A store step's whole-store asset says what the sync did; worth its own line.
         path = event.asset_key.path
-        if path[0] in STORES and len(path) == 2:
-            metadata = event.event_specific_data.materialization.metadata
-            if "upserted" in metadata and "deleted" in metadata:
-                self._print(
-                    f"  {event.asset_key.to_user_string()}: {metadata['upserted'].value:,} upserted,"
-                    f" {metadata['deleted'].value:,} deleted"
-                )
+        if path[0] in STORES and len(path) == 2 and "upserted" in metadata and "deleted" in metadata:
+            self._print(
+                f"  {event.asset_key.to_user_string()}: {metadata['upserted'].value:,} upserted,"
+                f" {metadata['deleted'].value:,} deleted"
+            )
 
 
 @logger(description="Short progress lines for the hubs CLI.")

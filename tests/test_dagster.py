@@ -11,6 +11,7 @@ import pytest
 from dagster import (
     AssetKey,
     AssetMaterialization,
+    DagsterEventType,
     DagsterInstance,
     DefaultSensorStatus,
     RunRequest,
@@ -20,13 +21,14 @@ from dagster import (
     evaluate_automation_conditions,
 )
 
+from hub_assets.dbt.order import UNCHANGED_KEY
 from hub_assets.definitions import defs
 from hub_assets.instance import hubs_instance
 from hub_assets.landing.sensors import inbox_sensor
 from hub_assets.runner import run_job
 from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
-from hubs.sync.stores import STORES
+from hubs.sync.stores import STORES, opened
 from tests.conftest import empty_stores
 from tests.helpers import scalar
 
@@ -65,7 +67,9 @@ def test_dbt_tests_are_checks_and_error_severity_blocks() -> None:
     assert checks["no_refused_files"].asset_key == AssetKey(["landing", "_files"])
 
 
-def test_refresh_job_lands_builds_checks_and_is_recorded(empty_db: str, generated: tuple[Path, dict]) -> None:
+def test_refresh_job_lands_builds_checks_and_is_recorded(
+    empty_db: str, generated: tuple[Path, dict], tmp_path: Path
+) -> None:
     folder, expected = generated
     empty_stores()  # a new database: its stores start empty too
     outcome = run_job("refresh", str(folder), quiet=True)
@@ -84,6 +88,58 @@ def test_refresh_job_lands_builds_checks_and_is_recorded(empty_db: str, generate
         assert record.job_code_origin.repository_origin.code_pointer.module == "hub_assets.definitions"
         assert_the_ui_and_the_read_api_agree_on_freshness(instance)
     assert (hubs_settings.load().dagster_dir / "storage").is_dir()
+    then_a_refresh_builds_only_what_landed(empty_db, folder, tmp_path)
+
+
+def _dbt_materializations(run_id: str) -> tuple[set[str], set[str]]:
+    """The hub models a run's dbt step built, and those it reported unchanged (not built)."""
+    built, unchanged = set(), set()
+    with DagsterInstance.from_ref(hubs_instance().get_ref()) as instance:
+        for record in instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records:
+            event = record.event_log_entry.dagster_event
+            if event.step_key != "hub_models":
+                continue
+            name = event.asset_key.path[-1]
+            (unchanged if UNCHANGED_KEY in event.event_specific_data.materialization.metadata else built).add(name)
+    return built, unchanged
+
+
+def then_a_refresh_builds_only_what_landed(url: str, folder: Path, tmp_path: Path) -> None:
+    """One changed tractor file: dbt builds the delete pass, tractors' staging, table and history
+    (and their tests), every other model is reported unchanged, and the stores still get the
+    change. Then nothing new: dbt does not run at all."""
+    lines = (folder / "hub3_origin.tractors.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    unit = row[header.index("unit_number")]
+    row[header.index("make")] = "Incremental Motors"
+    # a new version, a day after the current one
+    current = scalar(
+        url, "select valid_from + interval '1 day' from hub3_origin.tractors where unit_number = %s", (unit,)
+    )
+    row[header.index("valid_from")] = current.isoformat()
+    changed = tmp_path / "changed"
+    changed.mkdir()
+    (changed / "hub3_origin.tractors.csv").write_text(",".join(header) + "\n" + ",".join(row) + "\n")
+
+    outcome = run_job("refresh", str(changed), quiet=True)
+    assert outcome.success, outcome.failures
+    assert not outcome.checks_failed
+    built, unchanged = _dbt_materializations(outcome.run_id)
+    assert built == {"hub_deletions", "stg_hub3_origin__tractors", "tractors", "tractors_history"}
+    assert {"goals", "loads", "stg_hub2_openhaul__loads", "drivers_history"} <= unchanged
+    assert not built & unchanged
+    assert any(":q3_2_" in name for name in outcome.checks_passed)  # a validation reading tractors ran
+    assert not any(":q2_1_" in name for name in outcome.checks_passed)  # one reading only loads did not
+    assert scalar(url, "select make from hub3_origin.tractors where unit_number = %s", (unit,)) == "Incremental Motors"
+    with opened("graph", hubs_settings.load(), load_catalog()) as graph:
+        [[make]] = graph.dialect.run("MATCH (t:Tractor {key: $k}) RETURN t.make", {"k": unit})
+    assert make == "Incremental Motors"
+
+    nothing = run_job("refresh", str(changed), quiet=True)  # the same file again: already landed
+    assert nothing.success, nothing.failures
+    built, unchanged = _dbt_materializations(nothing.run_id)
+    assert not built and {"tractors", "goals", "hub_deletions"} <= unchanged
 
 
 def assert_the_ui_and_the_read_api_agree_on_freshness(instance: DagsterInstance) -> None:

@@ -9,6 +9,7 @@ from dagster import (
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
+    Config,
     MetadataValue,
     multi_asset_check,
 )
@@ -45,6 +46,11 @@ def _result(kind: str, outcome: CheckOutcome) -> AssetCheckResult:
     )
 
 
+class StoreCheckConfig(Config):
+    full: bool = False
+    """Ask about every row, not only those changed since a check last passed (hubs/checks/scope.py)."""
+
+
 def build_store_checks(kind: str, catalog: Catalog) -> AssetChecksDefinition:
     registered = checks_of(kind)
     specs = [
@@ -58,11 +64,13 @@ def build_store_checks(kind: str, catalog: Catalog) -> AssetChecksDefinition:
     ]
 
     @multi_asset_check(specs=specs, name=f"check_{kind}", can_subset=True)
-    def _checks(context: AssetCheckExecutionContext, postgres: PostgresResource) -> Iterator[AssetCheckResult]:
+    def _checks(
+        context: AssetCheckExecutionContext, config: StoreCheckConfig, postgres: PostgresResource
+    ) -> Iterator[AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
         conn = postgres.connect()
         settings = postgres.settings()
-        checks = CheckContext(conn, catalog, settings)
+        checks = CheckContext(conn, catalog, settings, full=config.full)
         try:
             with store_readers(conn, _store_names(checks, kind), context.log.warning):
                 yield from _evaluate(context, kind, registered, selected, checks)

@@ -85,11 +85,19 @@ class CheckContext:
     """PostgreSQL and the derived stores, opened on first use and closed together."""
 
     def __init__(
-        self, conn: Connection, catalog: Catalog, settings: Settings, generations: dict[str, int] | None = None
+        self,
+        conn: Connection,
+        catalog: Catalog,
+        settings: Settings,
+        generations: dict[str, int] | None = None,
+        full: bool = True,
     ) -> None:
         self.conn = conn
         self.catalog = catalog
         self.settings = settings
+        #: every row (gates, audits, tests) or, where a check allows it, only the rows changed since
+        #: it last passed (a refresh's checks: hubs/checks/scope.py)
+        self.full = full
         #: the generation to judge per store (a migration gate judges the one its phase built);
         #: the published one for the others
         self.generations = dict(generations or {})

@@ -133,6 +133,7 @@ def demo(scale: float, seed: int) -> None:
     """Servers up, a small dataset generated, landed, built and checked; then a summary."""
     from hubs.catalog import load_catalog
     from hubs.generate import generate as run_generate
+    from hubs.generate import generated_before
     from hubs.summary import entity_counts, format_counts, format_sizes, store_sizes
 
     settings = hubs_settings.load()
@@ -141,8 +142,12 @@ def demo(scale: float, seed: int) -> None:
     start_servers(settings)
     settings.inbox_dir.mkdir(parents=True, exist_ok=True)
     folder = settings.home / "demo" / f"scale-{scale:g}-seed-{seed}"
-    step(2, 4, f"generating scale {scale:g}, seed {seed} -> {folder}")
-    generated = run_generate(scale, seed, folder)
+    generated = generated_before(scale, seed, folder)
+    if generated is None:
+        step(2, 4, f"generating scale {scale:g}, seed {seed} -> {folder}")
+        generated = run_generate(scale, seed, folder)
+    else:
+        step(2, 4, f"scale {scale:g}, seed {seed}: the files generated before in {folder}")
     click.echo(f"  {sum(generated.files.values()):,} rows in {len(generated.files)} files")
     step(
         3,

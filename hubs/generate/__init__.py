@@ -10,6 +10,7 @@ the others registered.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import random
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from hubs.generate.staff import Staff
 from hubs.generate.world import World
 
 EXPECTED_FILE = ".expected.json"  # hidden: the loader skips it
+STAMP_FILE = ".generated"  # hidden too: what wrote the folder (generator source, scale, seed)
 BAD_SHARE = 0.005
 
 
@@ -79,4 +81,25 @@ def generate(scale: float, seed: int, out: Path, bad_share: float = BAD_SHARE) -
         files[name] = len(all_rows)
         expected[stem] = {"rows": len(all_rows), "quarantined": sum(defects.values()), "defects": defects}
     (out / EXPECTED_FILE).write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
+    (out / STAMP_FILE).write_text(_stamp(scale, seed, bad_share))  # last: the folder is complete
+    return Generated(files, expected)
+
+
+def _stamp(scale: float, seed: int, bad_share: float) -> str:
+    source = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        source.update(path.read_bytes())
+    return json.dumps({"generator": source.hexdigest(), "scale": scale, "seed": seed, "bad_share": bad_share}) + "\n"
+
+
+def generated_before(scale: float, seed: int, out: Path, bad_share: float = BAD_SHARE) -> Generated | None:
+    """What `generate` wrote into `out` earlier with the same arguments and the same generator code
+    (it is deterministic, so the files would come out the same), or None."""
+    stamp = out / STAMP_FILE
+    if not stamp.exists() or stamp.read_text() != _stamp(scale, seed, bad_share):
+        return None
+    expected = json.loads((out / EXPECTED_FILE).read_text())
+    files = {f"{stem}.csv": entity["rows"] for stem, entity in expected.items()}
+    if not all((out / name).exists() for name in files):
+        return None
     return Generated(files, expected)

@@ -192,9 +192,9 @@ def deletions(conn: Connection, entity: Entity, since: int) -> tuple[list[str], 
 
 
 def current_rows(
-    conn: Connection, entity: Entity, extra: dict[str, str] | None = None, where: str = "true"
+    conn: Connection, entity: Entity, extra: dict[str, str] | None = None, where: str = "true", since: int = 0
 ) -> Iterator[dict[str, Any]]:
-    """Every current row (for rebuilds and checks), streamed."""
+    """Every current row (for rebuilds and checks), or those landed past `since`, streamed."""
     columns = sql.SQL(", ").join(
         [sql.SQL("t.*")]
         + [sql.SQL("({}) as {}").format(sql.SQL(e), sql.Identifier(n)) for n, e in (extra or {}).items()]
@@ -202,7 +202,10 @@ def current_rows(
     with conn.cursor(name=f"rows_{entity.table}", cursor_factory=RealDictCursor) as cur:
         cur.itersize = CHUNK
         cur.execute(
-            sql.SQL("select {c} from {t} as t where {w}").format(c=columns, t=hub_table(entity), w=sql.SQL(where))
+            # `since` as a literal, not a parameter: the catalog's filter expressions may hold a %
+            sql.SQL("select {c} from {t} as t where ({w}) and t._landing_seq > {s}").format(
+                c=columns, t=hub_table(entity), w=sql.SQL(where), s=sql.Literal(int(since))
+            )
         )
         for row in cur:
             yield dict(row)

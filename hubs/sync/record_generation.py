@@ -34,7 +34,7 @@ COPY_PREFIX = "hubs_record__g"
 PLATFORM_SCHEMAS = ("landing", "staging", "quarantine", "hubs_audit", "hubs_meta")
 #: hubs_meta tables that are not the record: the derived stores' state and the migration's own
 #: registries (a rollback is recorded in them; it must not erase them)
-NOT_RECORD = ("generations", "migration_gates", "sync_state", "schema_state", "graph_pending_edges")
+NOT_RECORD = ("generations", "migration_gates", "sync_state", "audit_state", "schema_state", "graph_pending_edges")
 #: how long a restore waits for readers and writers to let go of the record's tables
 LOCK_TIMEOUT = "60s"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from psycopg2.extensions import connection as Connection
 
@@ -22,6 +23,16 @@ create table if not exists hubs_meta.sync_state (
     primary key (store, entity)
 );
 comment on table hubs_meta.sync_state is 'How far each derived store has applied each hub table''s changes.';
+create table if not exists hubs_meta.audit_state (
+    "check" text not null,
+    store text not null,
+    entity text not null,
+    landing_seq bigint not null,
+    audited_at timestamptz not null default now(),
+    primary key ("check", store, entity)
+);
+comment on table hubs_meta.audit_state is
+    'How far a store check has found each hub table''s rows right in a store (hubs/checks/scope.py).';
 """
 
 
@@ -73,10 +84,19 @@ def reset(conn: Connection, store: str, entities: list[str] | None = None) -> No
     """Forget a store's progress (of these entities, or all): its next sync reads them whole
     (the rebuild path). Not committed: the caller commits it with what it records alongside."""
     with conn.cursor() as cur:
-        if entities is None:
-            cur.execute("delete from hubs_meta.sync_state where store = %s", (store,))
-        else:
-            cur.execute("delete from hubs_meta.sync_state where store = %s and entity = any(%s)", (store, entities))
+        audits = _has_audits(cur)
+        # what a check found right was found in what a rebuild replaces
+        tables = ["sync_state", "audit_state"] if audits else ["sync_state"]
+        for table in tables:
+            if entities is None:
+                cur.execute(f"delete from hubs_meta.{table} where store = %s", (store,))
+            else:
+                cur.execute(f"delete from hubs_meta.{table} where store = %s and entity = any(%s)", (store, entities))
+
+
+def _has_audits(cur: Any) -> bool:
+    cur.execute("select to_regclass('hubs_meta.audit_state') is not null")
+    return bool(cur.fetchone()[0])
 
 
 def any_progress(conn: Connection, store: str) -> bool:
@@ -98,3 +118,10 @@ def copy(conn: Connection, source: str, target: str) -> None:
             " select %s, entity, landing_seq, deletion_seq, synced_at from hubs_meta.sync_state where store = %s",
             (target, source),
         )
+        if _has_audits(cur):
+            cur.execute("delete from hubs_meta.audit_state where store = %s", (target,))
+            cur.execute(
+                'insert into hubs_meta.audit_state ("check", store, entity, landing_seq, audited_at)'
+                ' select "check", %s, entity, landing_seq, audited_at from hubs_meta.audit_state where store = %s',
+                (target, source),
+            )

@@ -101,6 +101,8 @@ create table if not exists hubs_meta.watermarks (
   landing_seq bigint not null,
   updated_at timestamptz not null default now()
 );
+-- Keys were once "database"."schema"."table": progress under such a key is read again once.
+delete from hubs_meta.watermarks where relation like '%"%';
 
 create table if not exists quarantine.rows (
   _landing_seq bigint primary key,

@@ -6,6 +6,13 @@
   content did not change are left alone, so re-landing a file changes nothing.
 -#}
 
+{% macro hubs_watermark_key(relation) %}
+  {#- schema.table, without the database: a copy of the database (or one renamed) keeps its progress.
+      hub_assets/dbt/pending.py reads the same keys. -#}
+  {{ return(relation.schema ~ '.' ~ relation.identifier) }}
+{%- endmacro %}
+
+
 {% macro hubs_watermark_sql(name) %}
   (select coalesce(max(w.landing_seq), 0) from hubs_meta.watermarks as w where w.relation = '{{ name }}')
 {%- endmacro %}
@@ -56,7 +63,7 @@ select 1 as _parsing
 {%- set key = hubs_primary_key(model) -%}
 {%- set scd2 = hubs_history_kind(model) == 'scd2' -%}
 {%- set upper_bound = '(select coalesce(max(_landing_seq), 0) from ' ~ stg ~ ')' -%}
-{%- set lower_bound = hubs_watermark_sql(this) if is_incremental() else '0' -%}
+{%- set lower_bound = hubs_watermark_sql(hubs_watermark_key(this)) if is_incremental() else '0' -%}
 with
 {{ hubs_surviving_versions(stg, model, lower_bound, upper_bound) }},
 latest as (
@@ -104,7 +111,7 @@ select 1 as _parsing
 {%- set node = hubs_entity_node(hub_model_name) -%}
 {%- set key = hubs_primary_key(node) -%}
 {%- set upper_bound = '(select coalesce(max(_landing_seq), 0) from ' ~ stg ~ ')' -%}
-{%- set lower_bound = hubs_watermark_sql(this) if is_incremental() else '0' -%}
+{%- set lower_bound = hubs_watermark_sql(hubs_watermark_key(this)) if is_incremental() else '0' -%}
 with
 {{ hubs_surviving_versions(stg, node, lower_bound, upper_bound) }},
 bounded as (
@@ -201,7 +208,7 @@ from bounded as v
   {%- if execute -%}
   {%- set s = hubs_staging_of(model) -%}
   insert into hubs_meta.watermarks (relation, landing_seq, updated_at)
-  select '{{ this }}', coalesce(max(_landing_seq), 0), now() from {{ s }}
+  select '{{ hubs_watermark_key(this) }}', coalesce(max(_landing_seq), 0), now() from {{ s }}
   on conflict (relation) do update set landing_seq = excluded.landing_seq, updated_at = excluded.updated_at
   {%- endif -%}
 {% endmacro %}

@@ -18,14 +18,14 @@ create temporary table if not exists _hubs_deleted (
 {%- if hub is none and landing is not none %}
 {#- Nothing to delete from yet: the hub build will honour these deletes as barriers. #}
 insert into hubs_meta.watermarks (relation, landing_seq, updated_at)
-select 'deletions:{{ landing }}', max(_landing_seq), now() from {{ landing }} having count(*) > 0
+select 'deletions:{{ hubs_watermark_key(landing) }}', max(_landing_seq), now() from {{ landing }} having count(*) > 0
 on conflict (relation) do update set landing_seq = excluded.landing_seq, updated_at = excluded.updated_at;
 {%- elif landing is not none %}
 {%- set entity = hubs_entity_label(node) %}
 {%- set key = hubs_primary_key(node) %}
 {%- set children = hubs_children(node) %}
 {%- set history = adapter.get_relation(node.database, node.schema, (node.alias or node.name) ~ '_history') if hubs_history_kind(node) == 'scd2' else none %}
-{%- set watermark = 'deletions:' ~ landing %}
+{%- set watermark = 'deletions:' ~ hubs_watermark_key(landing) %}
 with
 {{ hubs_typed_batch(landing, node, hubs_watermark_sql(watermark)) }},
 requested as (

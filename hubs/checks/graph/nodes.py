@@ -24,6 +24,7 @@ from hubs.checks.graph.reading import (
     pg_count,
     quoted,
 )
+from hubs.checks.scope import audited_since, record_audited
 from hubs.sync.feed import current_rows, hub_table
 from hubs.sync.graph.dialect import GraphDialect
 from hubs.sync.graph.edges import Relationships
@@ -213,35 +214,48 @@ def _hash_batch(graph: GraphDialect, label: str, hashes: dict[str, str], problem
 @check("graph", "X1_postgres_graph_parity")
 def postgres_graph_parity(ctx: CheckContext) -> CheckOutcome:
     """Every PostgreSQL row has its node with the same row hash, per entity, and every relationship
-    type has as many relationships as PostgreSQL implies."""
+    type has as many relationships as PostgreSQL implies. In a refresh, only the rows changed
+    since it last passed are re-hashed (node counts stay whole: hubs/checks/scope.py)."""
+    name = "X1_postgres_graph_parity"
+    since = audited_since(ctx, name, "graph")
     problems: list[str] = []
-    rows = 0
+    rows = hashed = 0
+    passed: dict[str, int] = {}
     for entity in ctx.catalog.entities:
-        label, count, hashes = label_of(entity), 0, {}
+        label, hashes, mark = label_of(entity), {}, since.get(entity.model, 0)
+        found: list[str] = []
         try:
-            for row in current_rows(ctx.conn, entity):
+            for row in current_rows(ctx.conn, entity, since=mark):
                 hashes[key_of(entity, row)] = content_hash(properties(entity, row))
+                mark = max(mark, row["_landing_seq"])
                 if len(hashes) >= BATCH:
-                    _hash_batch(ctx.graph, label, hashes, problems)
-                    count, hashes = count + len(hashes), {}
+                    _hash_batch(ctx.graph, label, hashes, found)
+                    hashed, hashes = hashed + len(hashes), {}
         finally:
             ctx.conn.rollback()
-        _hash_batch(ctx.graph, label, hashes, problems)
-        count += len(hashes)
+        _hash_batch(ctx.graph, label, hashes, found)
+        hashed += len(hashes)
+        count, nodes = pg_count(ctx, entity), node_count(ctx.graph, label)
         rows += count
-        nodes = node_count(ctx.graph, label)
         if nodes != count:
-            problems.append(f"{label}: {nodes} node(s) in the graph, {count} row(s) in PostgreSQL")
+            found.append(f"{label}: {nodes} node(s) in the graph, {count} row(s) in PostgreSQL")
+        if not found:
+            passed[entity.model] = mark
+        problems += found
     tally = expected_edges(ctx)
     problems += edge_problems(ctx, tally, graph_edges(ctx.graph, ctx.catalog))
-    summary = f"{rows} rows of {len(ctx.catalog.entities)} entities and {sum(tally.counts.values())} relationships"
+    record_audited(ctx, name, "graph", passed)
+    scope = f"{hashed} changed rows re-hashed of " if since else ""
+    relationships = sum(tally.counts.values())
+    summary = f"{scope}{rows} rows of {len(ctx.catalog.entities)} entities and {relationships} relationships"
     unasked = [] if rows else ["PostgreSQL has no rows in any entity: no row hash to compare"]
     return CheckOutcome.from_problems(
-        "X1_postgres_graph_parity",
+        name,
         problems,
         summary,
         unasked,
         rows=rows,
-        relationships=sum(tally.counts.values()),
+        hashed=hashed,
+        relationships=relationships,
         asked=rows,
     )
