@@ -6,7 +6,7 @@ from dagster import Definitions
 from dagster._loggers import colored_console_logger
 
 from hub_assets.dbt.assets import hub_models, legacy_models
-from hub_assets.jobs import land_job, refresh_job, store_jobs
+from hub_assets.jobs import audit_job, land_job, refresh_job, store_jobs
 from hub_assets.landing.assets import build_landing_assets
 from hub_assets.landing.sensors import inbox_sensor
 from hub_assets.migration.assets import build_gates, phase_jobs
@@ -30,7 +30,15 @@ defs = Definitions(
         *build_gates(catalog),
     ],
     asset_checks=build_all_store_checks(catalog),
-    jobs=[refresh_job, land_job, *store_jobs.values(), *phase_jobs(catalog), approve_job, rollback_job],
+    jobs=[
+        refresh_job,
+        land_job,
+        audit_job(catalog),
+        *store_jobs.values(),
+        *phase_jobs(catalog),
+        approve_job,
+        rollback_job,
+    ],
     loggers={"console": colored_console_logger, "progress": progress_logger},
     sensors=[inbox_sensor, realtime_cache_keeper, follow_hubs_sensor()],
     resources={

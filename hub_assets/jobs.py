@@ -1,8 +1,11 @@
 """Jobs a person, the CLI or a sensor launches."""
 
 from dagster import AssetSelection, define_asset_job
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from hub_assets.dbt.translator import LANDING_GROUP, MIGRATION_GROUP
+from hub_assets.dbt.translator import LANDING_GROUP, MIGRATION_GROUP, STAGING_GROUP
+from hubs.catalog import Catalog
+from hubs.checks import checks_of
 from hubs.sync.stores import STORES
 
 landing = AssetSelection.groups(LANDING_GROUP)
@@ -34,3 +37,16 @@ store_jobs = {
     )
     for kind in STORES
 }
+
+
+def audit_job(catalog: Catalog) -> UnresolvedAssetJobDefinition:
+    """Every check of the staging and hub tables (the dbt tests) and of the stores, each asking
+    about every row: a refresh's store checks ask only about the rows changed since they last
+    passed (hubs/checks/scope.py). Builds and syncs nothing."""
+    groups = AssetSelection.groups(STAGING_GROUP, *sorted({e.schema for e in catalog.entities}), *STORES)
+    return define_asset_job(
+        "audit",
+        selection=groups - groups.without_checks(),
+        config={"ops": {f"check_{kind}": {"config": {"full": True}} for kind in STORES if checks_of(kind)}},
+        description="Run every check of the hub tables and the stores over every row (`hubs check`); builds nothing.",
+    )

@@ -67,6 +67,20 @@ def test_dbt_tests_are_checks_and_error_severity_blocks() -> None:
     assert checks["no_refused_files"].asset_key == AssetKey(["landing", "_files"])
 
 
+def test_the_audit_job_runs_every_check_over_every_row_and_builds_nothing() -> None:
+    job = defs.resolve_job_def("audit")
+    assert not job.asset_layer.selected_asset_keys
+    checks = {key.name for key in job.asset_layer.asset_graph.asset_check_keys if job.asset_layer.has(key)}
+    assert {
+        "X1_postgres_graph_parity",
+        "q3_1_driver_assignments",
+        "landing_reconciled_stg_hub3_origin__tractors_",
+    } <= checks
+    store_checks = {f"check_{kind}" for kind in STORES}
+    assert {node.name for node in job.nodes} == {"hub_models", *store_checks}
+    assert job.run_config == {"ops": {name: {"config": {"full": True}} for name in store_checks}}
+
+
 def test_refresh_job_lands_builds_checks_and_is_recorded(
     empty_db: str, generated: tuple[Path, dict], tmp_path: Path
 ) -> None:
