@@ -67,6 +67,7 @@ from psycopg2.extensions import connection as Connection
 from psycopg2.extras import RealDictCursor
 from qdrant_client import models
 
+from hub_assets.dbt.pending import pending
 from hubs import settings as hubs_settings
 from hubs.catalog import MANIFEST, Catalog, Entity, dbt_executable, load_catalog
 from hubs.db import connect
@@ -202,11 +203,18 @@ class BuildFailed(SystemExit):
     """dbt build failed: the servers and data stay for a look."""
 
 
-def dbt_build(home: Path) -> float:
-    """`dbt build` as full_build.py runs it; seconds. Stops the benchmark if it fails."""
+def dbt_build(home: Path, select: list[str] | None = None) -> float:
+    """`dbt build` as full_build.py runs it (or of `select`, as a refresh would); seconds. Stops
+    the benchmark if it fails."""
     started = time.perf_counter()
     build = subprocess.run(
-        [dbt_executable(), "build", "--profiles-dir", str(DBT_PROJECT_DIR)],
+        [
+            dbt_executable(),
+            "build",
+            *(["--select", " ".join(select)] if select else []),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+        ],
         cwd=DBT_PROJECT_DIR,
         capture_output=True,
         text=True,
@@ -776,7 +784,16 @@ def bench_change(
 ) -> dict[str, Any]:
     edits = write_changes(conn, catalog, settings.home / "revision")
     landing_seconds = land(settings, catalog, settings.home / "revision")
-    build_seconds = dbt_build(settings.home)
+    # What a refresh builds (hub_assets/dbt/pending.py): the changed entities' models and tests.
+    manifest = json.loads(MANIFEST.read_text())
+    started = time.perf_counter()
+    todo = pending(conn, manifest)
+    deciding = time.perf_counter() - started
+    chosen = [manifest["nodes"][uid]["name"] for uid in todo.models()]
+    build_seconds = dbt_build(settings.home, chosen)
+    started = time.perf_counter()
+    nothing = pending(conn, manifest).nothing  # a refresh right after: no dbt at all
+    noop_seconds = time.perf_counter() - started
     changed = sum(count for _, _, count in edits.values())
     return {
         "changed_rows": changed,
@@ -786,6 +803,9 @@ def bench_change(
         "columns": {model: {"column": column, "rows": count} for model, (_, column, count) in edits.items()},
         "land_seconds": landing_seconds,
         "dbt_build_seconds": build_seconds,
+        "dbt_models_selected": len(chosen),
+        "dbt_deciding_seconds": deciding,
+        "refresh_with_nothing_new": {"dbt_runs": not nothing, "deciding_seconds": noop_seconds},
         "dbt_layers": dbt_layers(settings.home),
         "syncs": incremental_syncs(settings, catalog, conn, kinds),
     }
@@ -908,8 +928,15 @@ def print_change(change: dict[str, Any], full_build: float, results: dict[str, d
     )
     print(
         f"    landing the changes {change['land_seconds']:.1f} s;"
-        f" dbt build: {change['dbt_build_seconds']:.1f} s incremental vs {full_build:.1f} s full"
-        f" ({change['dbt_build_seconds'] / full_build:.0%})"
+        f" dbt build of what a refresh selects ({change['dbt_models_selected']} models and their tests):"
+        f" {change['dbt_build_seconds']:.1f} s vs {full_build:.1f} s full"
+        f" ({change['dbt_build_seconds'] / full_build:.0%});"
+        f" deciding what to build {change['dbt_deciding_seconds']:.3f} s"
+    )
+    nothing = change["refresh_with_nothing_new"]
+    print(
+        f"    a refresh with nothing new: dbt {'runs' if nothing['dbt_runs'] else 'does not run'}"
+        f" ({nothing['deciding_seconds']:.3f} s to decide)"
     )
     print(
         f"    {'store':10} {'incr s':>8} {'records':>9} {'full s':>8} {'full records':>12}"
