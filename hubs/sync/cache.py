@@ -142,7 +142,10 @@ class CacheStore(Store):
 
     def upsert(self, entity: Entity, changes: list[Change]) -> None:
         indexes = [self.index_key(entity, c.key) for c in changes]
-        old = self._pipeline(lambda p: [p.smembers(i) for i in indexes])
+        if entity.model in self.fresh:  # emptied by this sync: no key written before to go stale
+            old: list[Any] = [()] * len(indexes)
+        else:
+            old = self._pipeline(lambda p: [p.smembers(i) for i in indexes])
         new = [writes(entity, c.row) for c in changes]
         pipe = self.client.pipeline(transaction=False)
         invalidate(pipe, entity, [c.key for c in changes])

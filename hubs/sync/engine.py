@@ -97,6 +97,9 @@ class Store(ABC):
     name: str
     #: whether upserts need the entity's history versions (SCD-2) as well as its current row.
     wants_versions: bool = False
+    #: the entities (models) this sync emptied before writing them (a rebuild): the store holds
+    #: nothing of theirs, so an upsert need not look for what a key held before, nor remove it.
+    fresh: frozenset[str] = frozenset()
 
     @abstractmethod
     def holds(self, entity: Entity) -> bool:
@@ -192,6 +195,7 @@ def sync(
     state.ensure(conn)
     with store_writer(conn, store.name, notify):
         store.begin(conn)
+        store.fresh = frozenset()  # a store object outlives a sync: only this one's emptying counts
         wanted = set(entities) if entities is not None else None
         if not full and store.lost_content() and state.any_progress(conn, store.name):
             log.warning("the %s store lost what it held since its last sync: rebuilding it from PostgreSQL", store.name)
@@ -243,6 +247,7 @@ def _forget(store: Store, conn: Connection, catalog: Catalog, wanted: set[str] |
     else:
         store.clear_entities(catalog, chosen)
     conn.commit()
+    store.fresh = frozenset(e.model for e in chosen)
 
 
 class _EntityFailed(Exception):

@@ -92,9 +92,12 @@ class GraphStore(Store):
         conn = self._pending_conn()
         label = entity.label
         rows = [{"key": c.key, "props": {**properties(entity, c.row), "key": c.key}} for c in changes]
+        fresh = entity.model in self.fresh  # emptied by this sync: no node, no relationship of theirs yet
+        node = f"CREATE (n:{label})" if fresh else f"MERGE (n:{label} {{key: r.key}})"
         for part in chunks(rows, BATCH):
-            self.dialect.run(f"UNWIND $rows AS r MERGE (n:{label} {{key: r.key}}) SET n = r.props", {"rows": part})
-        self.drop_owned_edges(entity, [c.key for c in changes])
+            self.dialect.run(f"UNWIND $rows AS r {node} SET n = r.props", {"rows": part})
+        if not fresh:
+            self.drop_owned_edges(entity, [c.key for c in changes])
         edges: list[Edge] = []
         for change in changes:
             found = self.relationships.direct(entity, change.key, change.row)
