@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from hubs.checks.base import CheckContext
+from hubs.sync import state
 
 
 def audited_since(ctx: CheckContext, check: str, kind: str) -> dict[str, int]:
@@ -33,8 +34,9 @@ def audited_since(ctx: CheckContext, check: str, kind: str) -> dict[str, int]:
 
 def record_audited(ctx: CheckContext, check: str, kind: str, marks: Mapping[str, int]) -> None:
     """The entities `check` found right, each up to the landing sequence it read."""
-    if not marks or not _exists(ctx):
+    if not marks:
         return
+    state.ensure(ctx.conn)  # a database no sync has written to yet has no audit_state either
     store = ctx.store(kind).name
     with ctx.conn.cursor() as cur:
         cur.executemany(
