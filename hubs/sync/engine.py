@@ -194,33 +194,37 @@ def sync(
     watermark, so the next sync tries it again."""
     state.ensure(conn)
     with store_writer(conn, store.name, notify):
-        store.begin(conn)
-        store.fresh = frozenset()  # a store object outlives a sync: only this one's emptying counts
-        wanted = set(entities) if entities is not None else None
-        if not full and store.lost_content() and state.any_progress(conn, store.name):
-            log.warning("the %s store lost what it held since its last sync: rebuilding it from PostgreSQL", store.name)
-            _forget(store, conn, catalog, None)  # all of it is gone, whatever this sync was asked for
-        elif full:
-            _forget(store, conn, catalog, wanted)
-        store.prepare(catalog)
-        reports: list[EntitySync] = []
-        failures: list[EntityFailure] = []
-        for entity in parents_first(catalog):
-            if not store.holds(entity) or (wanted is not None and entity.model not in wanted):
-                continue
-            try:
-                report = _sync_entity(store, conn, entity)
-            except StoreUnavailable:
-                conn.rollback()
-                raise
-            except _EntityFailed as failed:
-                conn.rollback()
-                failures.append(failed.failure)
-                continue
-            reports.append(report)
-            if progress:
-                progress(report)
-        store.finish()
+        try:
+            store.begin(conn)
+            wanted = set(entities) if entities is not None else None
+            if not full and store.lost_content() and state.any_progress(conn, store.name):
+                log.warning(
+                    "the %s store lost what it held since its last sync: rebuilding it from PostgreSQL", store.name
+                )
+                _forget(store, conn, catalog, None)  # all of it is gone, whatever this sync was asked for
+            elif full:
+                _forget(store, conn, catalog, wanted)
+            store.prepare(catalog)
+            reports: list[EntitySync] = []
+            failures: list[EntityFailure] = []
+            for entity in parents_first(catalog):
+                if not store.holds(entity) or (wanted is not None and entity.model not in wanted):
+                    continue
+                try:
+                    report = _sync_entity(store, conn, entity)
+                except StoreUnavailable:
+                    conn.rollback()
+                    raise
+                except _EntityFailed as failed:
+                    conn.rollback()
+                    failures.append(failed.failure)
+                    continue
+                reports.append(report)
+                if progress:
+                    progress(report)
+            store.finish()
+        finally:
+            store.fresh = frozenset()  # what this sync emptied counts while it runs, never after
     if failures:
         raise SyncFailed(failures, reports)
     return reports
@@ -308,6 +312,8 @@ def _diagnose(
 ) -> EntityFailure:
     """Which row of a failed chunk the store refuses (halving the chunk), and where it was landed from."""
     conn.rollback()
+    # What the failed chunk wrote is in the store now: the halves are written again as updates.
+    store.fresh = store.fresh - {entity.model}
     culprit, error = _culprit(store, entity, chunk), exc
     if culprit is None:
         return EntityFailure(store.name, entity.qualified_name, None, None, _text(error))
