@@ -30,7 +30,7 @@ from hubs import settings as hubs_settings
 from hubs.catalog import load_catalog
 from hubs.sync.stores import STORES, opened
 from tests.conftest import empty_stores
-from tests.helpers import scalar
+from tests.helpers import execute, scalar
 
 
 def specs() -> dict[AssetKey, object]:
@@ -154,6 +154,14 @@ def then_a_refresh_builds_only_what_landed(url: str, folder: Path, tmp_path: Pat
     assert nothing.success, nothing.failures
     built, unchanged = _dbt_materializations(nothing.run_id)
     assert not built and {"tractors", "goals", "hub_deletions"} <= unchanged
+
+    # An edited model, test or macro (here: a project built whole before this one) builds everything once.
+    execute(url, "update hubs_meta.schema_state set fingerprint = 'an older project' where part = 'dbt_project'")
+    edited = run_job("refresh", str(changed), quiet=True)
+    assert edited.success, edited.failures
+    built, unchanged = _dbt_materializations(edited.run_id)
+    assert {"goals", "loads", "tractors", "hub_deletions"} <= built and not unchanged
+    assert not _dbt_materializations(run_job("refresh", str(changed), quiet=True).run_id)[0]  # and then nothing
 
 
 def assert_the_ui_and_the_read_api_agree_on_freshness(instance: DagsterInstance) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg2
 
-from hub_assets.dbt.pending import Pending, pending
+from hub_assets.dbt.pending import Pending, pending, project_fingerprint
 from hubs.catalog import MANIFEST
 from tests.helpers import assert_built, build, land
 
@@ -47,3 +47,22 @@ def test_pending_until_every_reader_of_the_landed_rows_has_read_them(
 
     assert_built(build(db, "goals", "goals_history"))
     assert _pending(db).nothing
+
+
+def test_the_project_fingerprint_moves_with_a_model_test_or_macro_and_nothing_else() -> None:
+    manifest = json.loads(MANIFEST.read_text())
+    before = project_fingerprint(manifest)
+    assert project_fingerprint(json.loads(MANIFEST.read_text())) == before
+    for edit in (
+        lambda m: m["nodes"]["model.hubs.tractors"].update(checksum={"name": "sha256", "checksum": "edited"}),
+        lambda m: next(n for n in m["nodes"].values() if n["resource_type"] == "test").update(checksum="edited"),
+        lambda m: next(x for x in m["macros"].values() if x["package_name"] == "hubs").update(macro_sql="edited"),
+        lambda m: m["nodes"]["model.hubs.tractors"]["columns"]["make"].update(data_type="integer"),
+    ):
+        edited = json.loads(MANIFEST.read_text())
+        edit(edited)
+        assert project_fingerprint(edited) != before
+    volatile = json.loads(MANIFEST.read_text())
+    for node in volatile["nodes"].values():
+        node["created_at"] = 0.0  # when dbt parsed it: not what it builds
+    assert project_fingerprint(volatile) == before

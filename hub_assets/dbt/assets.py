@@ -10,7 +10,7 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from psycopg2 import sql
 
 from hub_assets.dbt.order import BuildOrder
-from hub_assets.dbt.pending import pending
+from hub_assets.dbt.pending import built_fingerprint, pending, project_fingerprint, record_built
 from hub_assets.dbt.project import hubs_dbt_project
 from hub_assets.dbt.translator import LEGACY_TAG, HubsDbtTranslator
 from hub_assets.pools import POSTGRES_WRITERS
@@ -87,13 +87,22 @@ def _refresh(context: AssetExecutionContext, dbt: DbtCliResource, postgres: Post
         yield from _build(context, dbt, postgres)
         return
     manifest = json.loads(hubs_dbt_project.manifest_path.read_text())
+    fingerprint = project_fingerprint(manifest)
     conn = postgres.connect()
     try:
+        changed_project = built_fingerprint(conn) != fingerprint
         todo = pending(conn, manifest)
     finally:
         conn.close()
-    if todo.everything:
+    if changed_project or todo.everything:
+        if changed_project:
+            context.log.info("the dbt project changed since its last whole build: dbt builds everything")
         yield from _build(context, dbt, postgres)
+        conn = postgres.connect()  # reached only if dbt succeeded (it raises otherwise)
+        try:
+            record_built(conn, fingerprint)
+        finally:
+            conn.close()
         return
     order = BuildOrder(context, manifest)
     if todo.nothing:

@@ -13,6 +13,8 @@ halfway is simply pending again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +24,8 @@ from psycopg2 import sql
 from hub_assets.dbt.translator import LANDING_SOURCE, LEGACY_TAG
 
 DELETE_PASS = "hub_deletions"
+#: hubs_meta.schema_state's part holding the fingerprint of the dbt project last built whole
+PROJECT_PART = "dbt_project"
 
 
 @dataclass(frozen=True)
@@ -137,3 +141,40 @@ def pending(conn: Any, manifest: Mapping[str, Any]) -> Pending:
                     # staged but not (all) read: a build that stopped between staging and the hubs
                     reasons[uid] = f"staged rows not yet read past sequence {lowest or 0}"
     return Pending(reasons, all_feeds)
+
+
+def project_fingerprint(manifest: Mapping[str, Any]) -> str:
+    """What a build's result depends on besides the data: every refresh model's and test's SQL,
+    config and contract, and the project's macros. When it changes (a model edited, a test or an
+    entity added, a macro fixed), a refresh builds everything once, as dbt would."""
+    nodes = {
+        uid: [node.get("checksum"), node.get("config"), node.get("columns"), node.get("constraints")]
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] in ("model", "test", "seed") and LEGACY_TAG not in node.get("tags", ())
+    }
+    macros = {uid: m.get("macro_sql") for uid, m in manifest["macros"].items() if m.get("package_name") == "hubs"}
+    blob = json.dumps({"nodes": nodes, "macros": macros}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def built_fingerprint(conn: Any) -> str | None:
+    """The fingerprint of the project a refresh last built whole (None: never)."""
+    with conn.cursor() as cur:
+        cur.execute("select to_regclass('hubs_meta.schema_state') is not null")
+        if not cur.fetchone()[0]:
+            return None
+        cur.execute("select fingerprint from hubs_meta.schema_state where part = %s", (PROJECT_PART,))
+        row = cur.fetchone()
+    conn.commit()
+    return row[0] if row else None
+
+
+def record_built(conn: Any, fingerprint: str) -> None:
+    """A whole build of this project succeeded."""
+    with conn.cursor() as cur:
+        cur.execute(
+            "insert into hubs_meta.schema_state (part, fingerprint) values (%s, %s)"
+            " on conflict (part) do update set fingerprint = excluded.fingerprint, applied_at = now()",
+            (PROJECT_PART, fingerprint),
+        )
+    conn.commit()
