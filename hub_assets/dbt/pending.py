@@ -22,6 +22,7 @@ from typing import Any
 from psycopg2 import sql
 
 from hub_assets.dbt.translator import LANDING_SOURCE, LEGACY_TAG
+from hubs.landing.schema import record_fingerprint, recorded_fingerprint
 
 DELETE_PASS = "hub_deletions"
 #: hubs_meta.schema_state's part holding the fingerprint of the dbt project last built whole
@@ -160,21 +161,13 @@ def project_fingerprint(manifest: Mapping[str, Any]) -> str:
 def built_fingerprint(conn: Any) -> str | None:
     """The fingerprint of the project a refresh last built whole (None: never)."""
     with conn.cursor() as cur:
-        cur.execute("select to_regclass('hubs_meta.schema_state') is not null")
-        if not cur.fetchone()[0]:
-            return None
-        cur.execute("select fingerprint from hubs_meta.schema_state where part = %s", (PROJECT_PART,))
-        row = cur.fetchone()
+        found = recorded_fingerprint(cur, PROJECT_PART)
     conn.commit()
-    return row[0] if row else None
+    return found
 
 
 def record_built(conn: Any, fingerprint: str) -> None:
     """A whole build of this project succeeded."""
     with conn.cursor() as cur:
-        cur.execute(
-            "insert into hubs_meta.schema_state (part, fingerprint) values (%s, %s)"
-            " on conflict (part) do update set fingerprint = excluded.fingerprint, applied_at = now()",
-            (PROJECT_PART, fingerprint),
-        )
+        record_fingerprint(cur, PROJECT_PART, fingerprint)
     conn.commit()

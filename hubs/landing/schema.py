@@ -79,14 +79,23 @@ def landing_fingerprint(catalog: Catalog) -> str:
     return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()
 
 
-def recorded_fingerprint(cur: Cursor) -> str | None:
-    """The fingerprint the landing DDL last ran for (None: never, or before fingerprints)."""
+def recorded_fingerprint(cur: Cursor, part: str = LANDING_PART) -> str | None:
+    """The fingerprint a part of the schema was last made for (None: never, or before fingerprints)."""
     cur.execute("select to_regclass('hubs_meta.schema_state') is not null")
     if not cur.fetchone()[0]:
         return None
-    cur.execute("select fingerprint from hubs_meta.schema_state where part = %s", (LANDING_PART,))
+    cur.execute("select fingerprint from hubs_meta.schema_state where part = %s", (part,))
     row = cur.fetchone()
     return row[0] if row else None
+
+
+def record_fingerprint(cur: Cursor, part: str, fingerprint: str) -> None:
+    """A part of the schema is now made for this fingerprint."""
+    cur.execute(
+        "insert into hubs_meta.schema_state (part, fingerprint) values (%s, %s)"
+        " on conflict (part) do update set fingerprint = excluded.fingerprint, applied_at = now()",
+        (part, fingerprint),
+    )
 
 
 def ensure_landing_current(conn: Connection, catalog: Catalog) -> bool:
@@ -141,8 +150,4 @@ def ensure_landing(cur: Cursor, catalog: Catalog) -> None:
     # reads in read-only transactions instead (hubs/recall/postgres.py).
     # landing too: when a belief was first held is the landing time of the row that brought it
     ensure_reader_role(cur, [*catalog.schemas, "hubs_meta", "landing"])
-    cur.execute(
-        "insert into hubs_meta.schema_state (part, fingerprint) values (%s, %s)"
-        " on conflict (part) do update set fingerprint = excluded.fingerprint, applied_at = now()",
-        (LANDING_PART, landing_fingerprint(catalog)),
-    )
+    record_fingerprint(cur, LANDING_PART, landing_fingerprint(catalog))
