@@ -200,6 +200,15 @@ def test_a_row_the_store_cannot_take_is_named_with_its_file_and_the_rest_syncs(
     assert (failure.store, failure.entity, failure.key) == ("cache", "hub3_origin.tractors", tractor)
     assert "year" in failure.error and failure.source
 
+    # An entity without history is read straight from its landing-sequence index, chunk by chunk.
+    trailer = bench.sql("select trailer_number from hub3_origin.trailers order by 1 limit 1")[0][0]
+    bench.sql("update hub3_origin.trailers set purchase_date = '2024-01-01 BC' where trailer_number = %s", (trailer,))
+    with pytest.raises(SyncFailed) as streamed:
+        bench.sync("graph", entities=["trailers"], full=True)
+    [failure] = streamed.value.failures
+    assert (failure.store, failure.entity, failure.key) == ("graph", "hub3_origin.trailers", trailer)
+    assert "year" in failure.error and failure.source
+
 
 def test_a_store_step_that_fails_names_the_row_in_the_run_and_is_not_retried(
     bench: StoreBench, offline_embedder: None
