@@ -23,6 +23,7 @@ from typing import Any
 
 import redis
 from psycopg2.extensions import connection as Connection
+from redis.commands.core import Script
 
 from hubs.catalog import Catalog, Entity
 from hubs.catalog_meta import KEY_PLACEHOLDER, CacheEntry
@@ -46,6 +47,62 @@ GENERATIONS = "hubs:generations"
 #: the sync's and Recall's own keys of one name (not cache content: `hubs cache` does not list them)
 BOOKKEEPING = (SYNCED_MARKER, GENERATIONS)
 DELETE_BATCH = 1000  # keys per DEL
+
+# A batch of rows written by one script (no KEYS: the keys are data, so this needs one Redis
+# server, not a cluster; the generations already live in numbered databases, which a cluster
+# lacks). ARGV: index prefix, record prefix, fresh (1: the entity was emptied by this sync, so no
+# row wrote a key before), the generations hash and its field; then per row: its key, how many
+# cache keys it writes, and that many (key, value, TTL). Every stale key goes before any key is
+# written: rows of a batch can hand a key over (a unit's new primary assignment and the closing of
+# the old one), and deleting the old row's key after the new row wrote it would drop the new
+# holder's value. Each row's record (Recall's read-through copy) goes, and the label's count of
+# invalidations moves, as `invalidate` does.
+UPSERT = """
+local index_prefix, record_prefix, fresh = ARGV[1], ARGV[2], ARGV[3] == '1'
+local rows = {}
+local i = 6
+while i <= #ARGV do
+  local row = {index = index_prefix .. ARGV[i], record = record_prefix .. ARGV[i], writes = {}}
+  local n = tonumber(ARGV[i + 1])
+  i = i + 2
+  for _ = 1, n do
+    row.writes[#row.writes + 1] = {ARGV[i], ARGV[i + 1], ARGV[i + 2]}
+    i = i + 3
+  end
+  rows[#rows + 1] = row
+end
+for _, row in ipairs(rows) do
+  redis.call('DEL', row.record)
+  if not fresh then
+    local keeps = {}
+    for _, w in ipairs(row.writes) do keeps[w[1]] = true end
+    for _, old in ipairs(redis.call('SMEMBERS', row.index)) do
+      if not keeps[old] then
+        redis.call('DEL', old)
+        redis.call('SREM', row.index, old)
+      end
+    end
+  end
+end
+for _, row in ipairs(rows) do
+  for _, w in ipairs(row.writes) do
+    redis.call('SET', w[1], w[2], 'EX', w[3])
+    redis.call('SADD', row.index, w[1])
+  end
+end
+redis.call('HINCRBY', ARGV[4], ARGV[5], 1)
+"""
+
+# Rows gone: the keys each wrote (its index set), the set itself and its record. ARGV: index
+# prefix, record prefix, the generations hash and its field, then the rows' keys.
+DELETE = """
+for i = 5, #ARGV do
+  local index = ARGV[1] .. ARGV[i]
+  for _, old in ipairs(redis.call('SMEMBERS', index)) do redis.call('DEL', old) end
+  redis.call('DEL', index, ARGV[2] .. ARGV[i])
+end
+redis.call('HINCRBY', ARGV[3], ARGV[4], 1)
+"""
 
 
 def key_glob(entry: CacheEntry) -> str:
@@ -78,13 +135,6 @@ def record_value(entity: Entity, row: dict[str, Any]) -> str:
     return json.dumps(properties(entity, row), sort_keys=True)
 
 
-def invalidate(pipe: redis.client.Pipeline, entity: Entity, keys: list[str]) -> None:
-    """Queue the deletion of these rows' records and count it (see the module's docstring)."""
-    if keys:
-        pipe.delete(*(record_key(entity, k) for k in keys))
-    pipe.hincrby(GENERATIONS, entity.label, 1)
-
-
 def cache_key(entry: CacheEntry, row: dict[str, Any]) -> str | None:
     values = {name: row.get(name) for name in entry.placeholders}
     if any(v is None for v in values.values()):
@@ -113,6 +163,8 @@ class CacheStore(Store):
         self.client = client  # in the generation's database (cache_generation.py)
         self.generation = generation
         self.name = sync_name("cache", generation)
+        self._upsert = client.register_script(UPSERT)
+        self._delete = client.register_script(DELETE)
         try:
             client.ping()
         except (redis.ConnectionError, OSError) as exc:
@@ -141,39 +193,27 @@ class CacheStore(Store):
         return f"{INDEX_PREFIX}{entity.label}:{key}"
 
     def upsert(self, entity: Entity, changes: list[Change]) -> None:
-        indexes = [self.index_key(entity, c.key) for c in changes]
-        if entity.model in self.fresh:  # emptied by this sync: no key written before to go stale
-            old: list[Any] = [()] * len(indexes)
-        else:
-            old = self._pipeline(lambda p: [p.smembers(i) for i in indexes])
-        new = [writes(entity, c.row) for c in changes]
-        pipe = self.client.pipeline(transaction=False)
-        invalidate(pipe, entity, [c.key for c in changes])
-        # Every stale key goes before any key is written: rows of a batch can hand a key over (a
-        # unit's new primary assignment and the closing of the old one), and deleting the old
-        # row's key after the new row wrote it would drop the new holder's value.
-        for index, previous, written in zip(indexes, old, new, strict=True):
-            stale = {k.decode() for k in previous} - set(written)
-            if stale:
-                pipe.delete(*stale)
-                pipe.srem(index, *stale)
-        for index, written in zip(indexes, new, strict=True):
+        # One script call per batch: each row's keys and values travel as arguments, and Redis
+        # looks up the keys the row wrote before, drops the stale ones and writes the new ones
+        # itself (a command per row per key from Python cost 4x the bare SETs; see UPSERT).
+        args: list[Any] = [INDEX_PREFIX + entity.label + ":", RECORD_PREFIX + entity.label + ":"]
+        args += [int(entity.model in self.fresh), GENERATIONS, entity.label]
+        for change in changes:
+            written = writes(entity, change.row)
+            args += [change.key, len(written)]
             for key, (value, ttl) in written.items():
-                pipe.set(key, value, ex=ttl)
-            if written:
-                pipe.sadd(index, *written)
-        self._execute(pipe)
+                args += [key, value, ttl]
+        self._run(self._upsert, args)
 
     def delete(self, entity: Entity, keys: list[str]) -> None:
-        indexes = [self.index_key(entity, k) for k in keys]
-        old = self._pipeline(lambda p: [p.smembers(i) for i in indexes])
-        pipe = self.client.pipeline(transaction=False)
-        invalidate(pipe, entity, keys)
-        for index, previous in zip(indexes, old, strict=True):
-            if previous:
-                pipe.delete(*previous)
-            pipe.delete(index)
-        self._execute(pipe)
+        prefixes = [INDEX_PREFIX + entity.label + ":", RECORD_PREFIX + entity.label + ":"]
+        self._run(self._delete, [*prefixes, GENERATIONS, entity.label, *keys])
+
+    def _run(self, script: Script, args: list[Any]) -> None:
+        try:
+            script(args=args)
+        except redis.ConnectionError as exc:
+            raise StoreUnavailable(f"lost the Redis cache: {scrub(str(exc))}") from None
 
     @staticmethod
     def index_glob(entity: Entity) -> str:
