@@ -26,8 +26,13 @@ KEY_SEPARATOR = "|"
 _ESCAPE = str.maketrans({"\\": "\\\\", KEY_SEPARATOR: "\\" + KEY_SEPARATOR})
 
 
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def normalize(value: Any) -> Any:
     """A PostgreSQL value as JSON-safe data that reads back equal from any store."""
+    if type(value) in _AS_IS:  # most values: a sync normalizes millions of them
+        return value
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat()
     if isinstance(value, date):
@@ -81,11 +86,13 @@ def properties(entity: Entity, row: dict[str, Any]) -> dict[str, Any]:
     """The entity's facts of one row; NULLs are left out (no store keeps them)."""
     props = {}
     for column in entity.columns:
-        if column.name in TECHNICAL or column.name not in row:
+        name = column.name
+        value = row.get(name)
+        if value is None or name in TECHNICAL:
             continue
-        value = normalize(row[column.name])
-        if value is not None and value != []:
-            props[column.name] = value
+        value = normalize(value)
+        if value != []:
+            props[name] = value
     return props
 
 

@@ -75,6 +75,9 @@ class Relationships:
 
     @staticmethod
     def _key(row: dict[str, Any], columns: tuple[str, ...]) -> str | None:
+        if len(columns) == 1:  # most keys: join_key of one value is that value as text
+            value = row.get(columns[0])
+            return None if value is None else str(normalize(value))
         values = [row.get(c) for c in columns]
         if any(v is None for v in values):
             return None

@@ -100,6 +100,18 @@ def drop_owned(conn: Connection, owners: list[str], generation: int = 0) -> None
         cur.execute(f"delete from {table(generation)} where owner = any(%s)", (owners,))
 
 
+def touches(conn: Connection, label: str, generation: int = 0) -> bool:
+    """Whether any pending relationship starts or ends at a node of this label."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"select exists (select 1 from {table(generation)} where to_label = %s)"
+            f" or exists (select 1 from {table(generation)} where from_label = %s)",
+            (label, label),
+        )
+        [found] = cur.fetchone()
+    return bool(found)
+
+
 def waiting_for(conn: Connection, label: str, prop: str, values: list[str], generation: int = 0) -> dict[int, Edge]:
     """Pending relationships that start or end at these nodes (found by `prop`)."""
     query = f"select {_COLUMNS} from {table(generation)} where to_label = %s and to_property = %s and to_key = any(%s)"

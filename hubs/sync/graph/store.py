@@ -113,6 +113,8 @@ class GraphStore(Store):
         """Relationships that waited for these nodes (see pending.py), written now."""
         conn = self._pending_conn()
         label = entity.label
+        if not pending.touches(conn, label, self.generation):  # nothing waits: skip the lookups by key
+            return
         waiting = pending.waiting_for(conn, label, "key", [c.key for c in changes], self.generation)
         for prop in sorted(self.lookups.get(label, ())):
             values = sorted({str(normalize(c.row[prop])) for c in changes if c.row.get(prop) is not None})
