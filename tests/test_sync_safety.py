@@ -224,3 +224,34 @@ def test_a_store_step_that_fails_names_the_row_in_the_run_and_is_not_retried(
     [failure] = [f for f in outcome.failures if f.startswith("sync_graph")]
     assert f"hub1_command.insights key {insight} (landed from hub1_command.insights." in failure, failure
     assert "Exceeded max_retries" not in failure
+
+
+def test_an_entity_with_history_streams_each_changed_key_once_window_by_window(bench: StoreBench) -> None:
+    """The change feed of an SCD-2 entity reads windows of at most `chunk` landed rows: every key
+    comes once (at the window of its last change), windows only move forward, and together they
+    cover every current key up to the newest landed version."""
+    from hubs.sync import feed
+
+    trips = next(e for e in bench.catalog.entities if e.model == "trips")
+    # A version of an early key landed again, last: its key must come once, in the last window.
+    early = bench.sql("select trip_number from hub3_origin.trips order by _landing_seq limit 1")[0][0]
+    bench.sql(
+        "update hub3_origin.trips set _landing_seq = nextval('landing.landing_seq') where trip_number = %s", (early,)
+    )
+    newest = bench.sql(
+        "select greatest((select max(_landing_seq) from hub3_origin.trips),"
+        " (select max(_landing_seq) from hub3_origin.trips_history))"
+    )[0][0]
+    seen: Counter[str] = Counter()
+    marks: list[int] = []
+    for batch, upto in feed.changes(bench.conn, trips, 0, {}, versions=True, chunk=7):
+        assert 0 < len(batch) <= 7
+        seen.update(change.key for change in batch)
+        marks.append(upto)
+    bench.conn.rollback()
+    current = {join_key(row) for row in bench.sql("select trip_number from hub3_origin.trips")}
+    assert set(seen) == current and max(seen.values()) == 1
+    assert marks == sorted(set(marks)) and marks[-1] == newest and len(marks) > 1
+    last = list(feed.changes(bench.conn, trips, marks[-2], {}, versions=True, chunk=7))
+    bench.conn.rollback()
+    assert early in {c.key for batch, _ in last for c in batch}

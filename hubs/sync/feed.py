@@ -62,25 +62,48 @@ def _key_join(entity: Entity, alias: str) -> tuple[sql.Composable, sql.Composabl
     return unnest, on
 
 
-def changed_keys(conn: Connection, entity: Entity, since: int) -> list[tuple[tuple, int]]:
-    """Keys whose current row or any version moved past `since`, oldest change first."""
-    sources = [
-        sql.SQL("select {k}, _landing_seq from {t} where _landing_seq > %s").format(
-            k=_key_columns(entity), t=hub_table(entity)
-        )
-    ]
+def _window_end(conn: Connection, entity: Entity, after: int, size: int) -> int | None:
+    """The landing sequence that closes the next window past `after`: the `size`-th row landed
+    after it in the hub or history table (or the last one), each read from its sequence index;
+    None when nothing landed past it."""
     history = history_table(entity)
-    if history is not None:
-        sources.append(
-            sql.SQL("select {k}, _landing_seq from {t} where _landing_seq > %s").format(
-                k=_key_columns(entity), t=history
-            )
-        )
-    query = sql.SQL("select {k}, max(_landing_seq) from ({u}) as c group by {k} order by max(_landing_seq)").format(
-        k=_key_columns(entity), u=sql.SQL(" union all ").join(sources)
-    )
+    assert history is not None
+    query = sql.SQL(
+        "select max(s) from (select s from ("
+        "(select _landing_seq as s from {h} where _landing_seq > %s order by 1 limit %s)"
+        " union all (select _landing_seq from {x} where _landing_seq > %s order by 1 limit %s)"
+        ") as u order by s limit %s) as w"
+    ).format(h=hub_table(entity), x=history)
     with conn.cursor() as cur:
-        cur.execute(query, [since] * len(sources))
+        cur.execute(query, (after, size, after, size, size))
+        [end] = cur.fetchone()
+    return end
+
+
+def changed_keys(conn: Connection, entity: Entity, after: int, upto: int) -> list[tuple[tuple, int]]:
+    """Keys whose current row or a version landed in (after, upto] and none later, oldest first
+    (a key changed again later is left to the window of its last change, so each key comes
+    once per sync, as a store writing it afresh expects)."""
+    history = history_table(entity)
+    assert history is not None
+    keys = _key_columns(entity)
+    later = sql.SQL(" and ").join(
+        sql.SQL("not exists (select 1 from {t} as l where {match} and l._landing_seq > %s)").format(
+            t=table,
+            match=sql.SQL(" and ").join(
+                sql.SQL("l.{c} = c.{c}").format(c=sql.Identifier(c)) for c in entity.primary_key
+            ),
+        )
+        for table in (hub_table(entity), history)
+    )
+    query = sql.SQL(
+        "select {k}, max(_landing_seq) from ("
+        "select {k}, _landing_seq from {h} where _landing_seq > %s and _landing_seq <= %s"
+        " union all select {k}, _landing_seq from {x} where _landing_seq > %s and _landing_seq <= %s"
+        ") as c where {later} group by {k} order by max(_landing_seq)"
+    ).format(k=keys, h=hub_table(entity), x=history, later=later)
+    with conn.cursor() as cur:
+        cur.execute(query, (after, upto, after, upto, upto, upto))
         return [(tuple(r[:-1]), r[-1]) for r in cur.fetchall()]
 
 
@@ -138,15 +161,20 @@ def changes(
     if history_table(entity) is None:
         yield from _changed_rows(conn, entity, since, extra, chunk)
         return
-    keys = changed_keys(conn, entity, since)
-    for start in range(0, len(keys), chunk):
-        part = keys[start : start + chunk]
-        try:
-            batch = _read(conn, entity, [k for k, _ in part], extra, versions)
-        except (psycopg2.DataError, ValueError, OverflowError) as exc:
-            conn.rollback()
-            raise UnreadableRows(entity, part, exc) from exc
-        yield batch, part[-1][1]
+    # Window by window of landing sequences (at most `chunk` rows landed in each), so that neither
+    # the changed keys nor their rows are ever all in memory, and a commit between chunks (the
+    # engine's watermark) cuts nothing short.
+    after = since
+    while (upto := _window_end(conn, entity, after, chunk)) is not None:
+        part = changed_keys(conn, entity, after, upto)
+        if part:
+            try:
+                batch = _read(conn, entity, [k for k, _ in part], extra, versions)
+            except (psycopg2.DataError, ValueError, OverflowError) as exc:
+                conn.rollback()
+                raise UnreadableRows(entity, part, exc) from exc
+            yield batch, upto
+        after = upto
 
 
 def _changed_rows(
