@@ -1,0 +1,348 @@
+"""The whole pipeline at one scale, stage by stage: seconds, peak memory of every process, disk.
+
+    python benchmarks/scale.py --scale 10 [--seed 42] [--stores graph,cache,vectors,timeline] [--keep]
+
+The growth benchmark (not run in CI; scale 10 is about 20 million landed rows and takes hours on
+two cores). On private embedded servers, as benchmarks/stores.py sets them up (free ports, a
+temporary HUBS_HOME, the offline embedder), with no baselines: generate the landing files, land
+them, build everything with dbt, sync each store in full, then change ~1% of the rows (as
+stores.py does) and refresh: land the change, build what a refresh selects
+(hub_assets/dbt/pending.py), sync each store incrementally.
+
+Memory, per stage, is the peak of every process that worked in it:
+
+* this process (generating, landing, the syncs, and Qdrant's local mode all run here): its peak
+  resident set (VmHWM), reset before each stage (`clear_refs`);
+* dbt, a child process: its peak resident set, from the kernel's accounting of that child;
+* each server (PostgreSQL's processes, the cache's and the graph's redis-server): the sum of the
+  proportional set sizes of the server's processes (shared memory counted once, not once per
+  backend), sampled every second, its highest sample.
+
+Disk, after the full syncs and at the end: PostgreSQL by schema (tables and their indexes) and its
+whole data folder (with the write-ahead log), each redis-server's data folder and the memory it
+reports in use, and Qdrant's folder. Prints a table and writes benchmarks/results/scale-<scale>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import redis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # stores.py, beside this file
+
+import stores as bench
+
+from hub_assets.dbt.pending import pending
+from hubs import settings as hubs_settings
+from hubs.catalog import MANIFEST, Catalog, dbt_executable, load_catalog
+from hubs.db import connect
+from hubs.generate import generate
+from hubs.landing.loader import load_paths
+from hubs.servers import embedded_servers, ensure_running
+from hubs.settings import DBT_PROJECT_DIR, Settings
+from hubs.sync.stores import STORES, opened
+
+ROOT = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+SAMPLE_SECONDS = 1.0
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
+    parser.add_argument("--keep", action="store_true", help="leave the servers and data folder (prints where)")
+    args = parser.parse_args()
+    args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
+    unknown = [s for s in args.stores if s not in STORES]
+    if unknown or not args.stores:
+        parser.error(f"--stores takes some of {', '.join(STORES)}, not {', '.join(unknown) or 'nothing'}")
+    return args
+
+
+# -- memory ----------------------------------------------------------------------------------------
+
+
+def own_peak_mb() -> float:
+    """This process's peak resident set since the last reset (VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_own_peak() -> None:
+    """Start this process's peak over (Linux: writing 5 to clear_refs resets VmHWM)."""
+    with contextlib.suppress(OSError):  # the peak then spans the run so far, which still bounds the stage
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def server_mb(pid: int) -> float:
+    """A server's memory: the proportional set size of its process and all its children."""
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_full_info().pss
+        except psutil.Error:
+            continue  # a backend that ended between the listing and the reading
+    return total / MB
+
+
+class ServerSampler(threading.Thread):
+    """Samples every server's memory in the background; `peaks()` since the last `reset()`."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        super().__init__(daemon=True)
+        self.pids = pids
+        self.highest: dict[str, float] = dict.fromkeys(pids, 0.0)
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(SAMPLE_SECONDS):
+            self.sample()
+
+    def sample(self) -> None:
+        for name, pid in self.pids.items():
+            mb = server_mb(pid)
+            with self.lock:
+                self.highest[name] = max(self.highest[name], mb)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.highest = dict.fromkeys(self.pids, 0.0)
+
+    def peaks(self) -> dict[str, float]:
+        self.sample()  # the stage's last moment counts too
+        with self.lock:
+            return dict(self.highest)
+
+
+class Stages:
+    """Each stage's seconds and the peak memory of every process that worked in it."""
+
+    def __init__(self, sampler: ServerSampler) -> None:
+        self.sampler = sampler
+        self.results: dict[str, dict[str, Any]] = {}
+
+    @contextmanager
+    def stage(self, name: str, **extra: Any) -> Iterator[dict[str, Any]]:
+        print(f"{name} ...", flush=True)
+        reset_own_peak()
+        self.sampler.reset()
+        record: dict[str, Any] = dict(extra)
+        started = time.perf_counter()
+        yield record
+        record["seconds"] = time.perf_counter() - started
+        memory = {"this process": own_peak_mb(), **self.sampler.peaks()}
+        memory.update(record.pop("children", {}))
+        record["peak_memory_mb"] = {k: round(v, 1) for k, v in memory.items()}
+        self.results[name] = record
+
+
+# -- stages ----------------------------------------------------------------------------------------
+
+
+def dbt_build(select: list[str] | None, log: Path) -> tuple[bool, float]:
+    """`dbt build` (of `select`, as a refresh runs it) in a child; whether it passed and its peak MB."""
+    command = [dbt_executable(), "build", "--profiles-dir", str(DBT_PROJECT_DIR)]
+    if select:
+        command[2:2] = ["--select", " ".join(select)]
+    with log.open("w") as out:
+        child = subprocess.Popen(command, cwd=DBT_PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    return child.returncode == 0, usage.ru_maxrss / 1024
+
+
+def full_syncs(stages: Stages, settings: Settings, catalog: Catalog, kinds: list[str]) -> None:
+    conn = connect(settings)
+    try:
+        for kind in kinds:
+            with stages.stage(f"{kind}: full sync") as record, opened(kind, settings, catalog) as store:
+                run = bench.run_sync(store, conn, catalog, full=True)
+                record.update(records=run.records, slowest=[(r.entity, r.seconds) for r in run.slowest()])
+    finally:
+        conn.close()
+
+
+def refresh(stages: Stages, settings: Settings, catalog: Catalog, kinds: list[str], home: Path) -> dict[str, Any]:
+    """~1% of the rows changed (stores.py's change), landed, built as a refresh builds, synced."""
+    conn = connect(settings)
+    try:
+        with stages.stage("1%: write the change") as record:
+            edits = bench.write_changes(conn, catalog, home / "revision")
+            record["rows"] = sum(count for _, _, count in edits.values())
+        with stages.stage("1%: land") as record:
+            record["rows"] = stages.results["1%: write the change"]["rows"]
+            bench.land(settings, catalog, home / "revision")
+        with stages.stage("1%: dbt build of what a refresh selects") as record:
+            manifest = json.loads(MANIFEST.read_text())
+            chosen = [manifest["nodes"][uid]["name"] for uid in pending(conn, manifest).models()]
+            conn.commit()
+            passed, peak = dbt_build(chosen, home / "dbt-refresh.log")
+            record.update(models=len(chosen), children={"dbt": peak})
+            if not passed:
+                raise bench.BuildFailed(f"the refresh's dbt build failed: {home / 'dbt-refresh.log'}")
+        for kind in kinds:
+            with stages.stage(f"1%: {kind} sync") as record, opened(kind, settings, catalog) as store:
+                run = bench.run_sync(store, conn, catalog, full=False)
+                record["records"] = run.records
+        return {
+            "changed_rows": stages.results["1%: write the change"]["rows"],
+            "accepted": bench.accepted_changes(conn, edits),
+        }
+    finally:
+        conn.close()
+
+
+# -- disk ------------------------------------------------------------------------------------------
+
+
+def folder_mb(path: Path) -> float:
+    if not path.exists():
+        return 0.0
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / MB
+
+
+def disk(settings: Settings) -> dict[str, Any]:
+    servers = embedded_servers(settings)
+    conn = connect(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "select n.nspname, sum(pg_total_relation_size(c.oid)) from pg_class c"
+                " join pg_namespace n on n.oid = c.relnamespace"
+                " where c.relkind in ('r', 'm', 'p') and n.nspname not in ('pg_catalog', 'information_schema')"
+                " and n.nspname not like 'pg_toast%%' group by 1 order by 2 desc"
+            )
+            schemas = {name: round(int(size) / MB, 1) for name, size in cur.fetchall()}
+        conn.commit()
+    finally:
+        conn.close()
+    out: dict[str, Any] = {
+        "postgres": {"by_schema_mb": schemas, "data_folder_mb": round(folder_mb(servers["postgres"].data_dir), 1)}
+    }
+    for name in ("cache", "graph"):
+        client = redis.Redis.from_url(servers[name].url)
+        try:
+            used = int(client.info("memory")["used_memory"]) / MB
+        finally:
+            client.close()
+        out[name] = {"data_folder_mb": round(folder_mb(servers[name].data_dir), 1), "memory_in_use_mb": round(used, 1)}
+    out["vectors"] = {"data_folder_mb": round(folder_mb(settings.home / "qdrant"), 1)}
+    return out
+
+
+# -- report ----------------------------------------------------------------------------------------
+
+
+def print_report(report: dict[str, Any]) -> None:
+    names = sorted({n for s in report["stages"].values() for n in s["peak_memory_mb"]})
+    print(f"\nscale {report['scale']}, seed {report['seed']}: {report['landed_rows']:,} landed rows")
+    print(f"  {'stage':44s} {'seconds':>9s}  " + "  ".join(f"{n[:12]:>12s}" for n in names) + "   (peak MB)")
+    for stage, result in report["stages"].items():
+        memory = result["peak_memory_mb"]
+        cells = "  ".join(f"{memory[n]:12,.0f}" if n in memory else f"{'':12s}" for n in names)
+        print(f"  {stage:44s} {result['seconds']:9.1f}  {cells}")
+    for when, sizes in report["disk"].items():
+        print(f"  disk {when}:")
+        for store, size in sizes.items():
+            print(f"    {store:10s} {json.dumps(size)}")
+
+
+def write_results(args: argparse.Namespace, report: dict[str, Any]) -> Path:
+    folder = ROOT / "benchmarks" / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    scale = f"{args.scale:g}"
+    name = f"scale-{scale}.json" if args.stores == list(STORES) else f"scale-{scale}-{'-'.join(args.stores)}.json"
+    path = folder / name
+    path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    return path
+
+
+def run(args: argparse.Namespace, settings: Settings, catalog: Catalog, home: Path) -> dict[str, Any]:
+    servers = embedded_servers(settings)
+    pids = {name: servers[name].running_pid() for name in bench.SERVERS}
+    sampler = ServerSampler({name: pid for name, pid in pids.items() if pid is not None})
+    sampler.start()
+    stages = Stages(sampler)
+    try:
+        with stages.stage("generate"):
+            generate(args.scale, args.seed, home / "landing")
+        with stages.stage("land") as record:
+            results = load_paths(settings, catalog, [home / "landing"])
+            refused = [r for r in results if r.status != "loaded"]
+            if refused:
+                raise SystemExit(f"landing refused files: {refused}")
+            record["rows"] = landed = sum(r.rows for r in results)
+        with stages.stage("dbt build (full)") as record:
+            passed, peak = dbt_build(None, home / "dbt-full.log")
+            record["children"] = {"dbt": peak}
+            if not passed:
+                raise bench.BuildFailed(f"dbt build failed: {home / 'dbt-full.log'}")
+        full_syncs(stages, settings, catalog, args.stores)
+        after_full = disk(settings)
+        change = refresh(stages, settings, catalog, args.stores, home)
+        return {
+            "scale": args.scale,
+            "seed": args.seed,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+                "python": platform.python_version(),
+            },
+            "landed_rows": landed,
+            "stages": stages.results,
+            "change": change,
+            "disk": {"after the full syncs": after_full, "at the end": disk(settings)},
+        }
+    finally:
+        sampler.stopping.set()
+
+
+def main() -> None:
+    args = parse_args()
+    catalog = load_catalog()  # before DBT_TARGET_PATH is set (stores.py's main says why)
+    home = bench.prepare_environment()
+    settings = hubs_settings.load()
+    try:
+        ensure_running(settings, list(bench.SERVERS))
+        report = run(args, settings, catalog, home)
+        print_report(report)
+        print(f"\n  written to {write_results(args, report).relative_to(ROOT)}")
+    except bench.BuildFailed:
+        args.keep = True
+        raise
+    finally:
+        if args.keep:
+            print(f"servers left running (HUBS_HOME={home})")
+        else:
+            bench.stop_servers(settings, home)
+
+
+if __name__ == "__main__":
+    main()
