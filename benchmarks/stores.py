@@ -1,6 +1,7 @@
 """Sync throughput of every derived store against a bare baseline, and the cost of a 1% refresh.
 
     python benchmarks/stores.py --scale 0.2 [--seed 42] [--stores graph,cache,vectors,timeline] [--keep]
+    python benchmarks/stores.py --scale 0.2 --stores graph --graph-server neo4j
 
 On private embedded servers (PostgreSQL, Redis, FalkorDB on free ports, Qdrant in local mode,
 all under a temporary HUBS_HOME; the offline embedder): generate, land, dbt build, then a full
@@ -18,6 +19,9 @@ same records read from PostgreSQL beforehand (the reading is outside the timed p
   property dicts in the replica's batch size, then as many relationships as the replica holds,
   `UNWIND $pairs ... MATCH (a) MATCH (b) CREATE (a)-[:R]->(b)` between keys paired
   deterministically. Compared in nodes + relationships per second.
+  With `--graph-server neo4j` the replica is the tests' embedded Neo4j Community 5.26 (built by
+  `python -m hubs.servers.neo4j build`), and the baseline runs on it, under the label :Bench with
+  an index on its key (results in stores-<scale>-...-neo4j.json).
 * cache: Redis pipelined SETs (transaction=False, EX = the entry's TTL) of exactly the
   key / value / TTL pairs the cache store writes, into logical database 1 of the cache server.
 * vectors: (a) the embedder alone on the texts the store embeds, chunk by chunk as the store
@@ -52,6 +56,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,6 +65,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import neo4j
 import redis
 from falkordb import FalkorDB
 from psycopg2 import sql
@@ -75,6 +81,7 @@ from hubs.embeddings import Embedder, embedder_from_env
 from hubs.generate import generate
 from hubs.landing.loader import load_paths
 from hubs.servers import embedded_servers, ensure_running
+from hubs.servers.neo4j import Neo4jServer
 from hubs.settings import DBT_PROJECT_DIR, Settings
 from hubs.sync import feed
 from hubs.sync.cache import CacheStore, writes
@@ -119,6 +126,7 @@ TIMELINE_EDGE_QUERY = (
 _WORD = re.compile(r"\w+")
 
 T = TypeVar("T")
+Runner = Callable[..., list[list[Any]]]  # (query, params) -> rows, on the baseline's graph server
 
 
 # -- setup -----------------------------------------------------------------------------------------
@@ -136,6 +144,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
     parser.add_argument("--keep", action="store_true", help="leave the servers and data folder (prints where)")
+    parser.add_argument(
+        "--graph-server",
+        choices=("falkordb", "neo4j"),
+        default="falkordb",
+        help="the replica's server: the embedded FalkorDB, or an embedded Neo4j Community 5.26 (the tests')",
+    )
     args = parser.parse_args(argv)
     args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
     unknown = [s for s in args.stores if s not in STORES]
@@ -157,6 +171,15 @@ def prepare_environment() -> Path:
     for name in UNSET:
         os.environ.pop(name, None)
     return home
+
+
+def start_neo4j(settings: Settings) -> Neo4jServer:
+    """The tests' embedded Neo4j (`python -m hubs.servers.neo4j build` first), on a free port, as
+    the replica's server for this run."""
+    server = Neo4jServer(settings, free_port())
+    server.start()
+    os.environ.update(HUBS_NEO4J_URI=server.url, HUBS_NEO4J_PASSWORD="")
+    return server
 
 
 def stop_servers(settings: Settings, home: Path) -> None:
@@ -332,7 +355,7 @@ def baseline_pairs(keys: list[str], count: int) -> list[dict[str, str]]:
     return [{"a": keys[i % len(keys)], "b": keys[(i * stride + 1) % len(keys)]} for i in range(count)]
 
 
-def graph_baseline_nodes(graph: Any, conn: Connection, catalog: Catalog) -> tuple[list[str], float]:
+def graph_baseline_nodes(run: Runner, conn: Connection, catalog: Catalog) -> tuple[list[str], float]:
     """Every current row as a :Bench node (key prefixed by the label: keys repeat across entities)."""
     keys: list[str] = []
     seconds = 0.0
@@ -341,25 +364,56 @@ def graph_baseline_nodes(graph: Any, conn: Connection, catalog: Catalog) -> tupl
         for rows in chunked(current_rows(conn, entity), GRAPH_BATCH):
             batch = [{"key": f"{label}:{key_of(entity, r)}", "props": properties(entity, r)} for r in rows]
             started = time.perf_counter()
-            graph.query(NODE_QUERY, {"rows": batch})
+            run(NODE_QUERY, {"rows": batch})
             seconds += time.perf_counter() - started
             keys += [b["key"] for b in batch]
     conn.commit()
     return keys, seconds
 
 
-def graph_baseline(url: str, conn: Connection, catalog: Catalog, relationships: int) -> dict[str, float]:
-    db = FalkorDB.from_url(url)
+@contextmanager
+def baseline_graph(settings: Settings) -> Iterator[Runner]:
+    """A place of its own for the baseline on the replica's server, with one index on
+    :Bench(key): a graph of its own on FalkorDB; on Neo4j (one database) the :Bench label, whose
+    nodes and index are removed afterwards."""
+    if settings.neo4j_uri:
+        driver = neo4j.GraphDatabase.driver(
+            settings.neo4j_uri, auth=(settings.neo4j_user, settings.neo4j_password or "")
+        )
+
+        def run_neo4j(query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+            records, _, _ = driver.execute_query(query, params or {})
+            return [list(r.values()) for r in records]
+
+        try:
+            run_neo4j("CREATE INDEX bench_key IF NOT EXISTS FOR (n:Bench) ON (n.key)")
+            run_neo4j("CALL db.awaitIndexes()")
+            yield run_neo4j
+        finally:
+            with driver.session() as session:  # CALL ... IN TRANSACTIONS needs an implicit transaction
+                session.run("MATCH (n:Bench) CALL { WITH n DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS").consume()
+            run_neo4j("DROP INDEX bench_key IF EXISTS")
+            driver.close()
+        return
+    db = FalkorDB.from_url(embedded_servers(settings)["graph"].url)
     graph = db.select_graph(BASELINE_GRAPH)
     try:
         graph.query("CREATE INDEX FOR (n:Bench) ON (n.key)")
-        keys, node_seconds = graph_baseline_nodes(graph, conn, catalog)
+        yield lambda query, params=None: graph.query(query, params or {}).result_set
+    finally:
+        graph.delete()
+        db.connection.close()
+
+
+def graph_baseline(settings: Settings, conn: Connection, catalog: Catalog, relationships: int) -> dict[str, float]:
+    with baseline_graph(settings) as run:
+        keys, node_seconds = graph_baseline_nodes(run, conn, catalog)
         relationship_seconds = 0.0
         for part in chunked(baseline_pairs(keys, relationships), GRAPH_BATCH):
             started = time.perf_counter()
-            graph.query(PAIR_QUERY, {"pairs": part})
+            run(PAIR_QUERY, {"pairs": part})
             relationship_seconds += time.perf_counter() - started
-        [[written]] = graph.query("MATCH ()-[r:R]->() RETURN count(r)").result_set
+        [[written]] = run("MATCH ()-[r:R]->() RETURN count(r)")
         return {
             "nodes": len(keys),
             "relationships": int(written),
@@ -367,9 +421,6 @@ def graph_baseline(url: str, conn: Connection, catalog: Catalog, relationships: 
             "relationship_seconds": relationship_seconds,
             "seconds": node_seconds + relationship_seconds,
         }
-    finally:
-        graph.delete()
-        db.connection.close()
 
 
 def bench_graph(settings: Settings, catalog: Catalog, conn: Connection) -> dict[str, Any]:
@@ -377,9 +428,10 @@ def bench_graph(settings: Settings, catalog: Catalog, conn: Connection) -> dict[
         run = run_sync(store, conn, catalog, full=True)
         reading = feed_read_seconds(store, conn, catalog)
         nodes, relationships = graph_counts(cast(GraphStore, store))
-    baseline = graph_baseline(embedded_servers(settings)["graph"].url, conn, catalog, relationships)
+    baseline = graph_baseline(settings, conn, catalog, relationships)
     written = nodes + relationships
     return {
+        "server": "neo4j" if settings.neo4j_uri else "falkordb",
         "full": run,
         "feed_read_seconds": reading,
         "nodes": nodes,
@@ -847,7 +899,7 @@ def print_graph(result: dict[str, Any]) -> None:
     run, base = result["full"], result["baseline"]
     writing = rate(result["written"], run.seconds - result["feed_read_seconds"])
     base_rate = result["baseline_per_second"]
-    print("  graph (FalkorDB replica)")
+    print(f"  graph ({'Neo4j' if result.get('server') == 'neo4j' else 'FalkorDB'} replica)")
     print_sync_lines(run, result["feed_read_seconds"], result["written"], "nodes+relationships")
     print(f"      ({result['nodes']:,} nodes, {result['relationships']:,} relationships)")
     print(
@@ -1004,6 +1056,7 @@ def as_json(value: Any) -> Any:
 
 def write_results(args: argparse.Namespace, report: dict[str, Any]) -> Path:
     subset = "" if list(args.stores) == list(STORES) else "-" + "-".join(args.stores)
+    subset += "-neo4j" if args.graph_server == "neo4j" else ""
     out = ROOT / "benchmarks" / "results" / f"stores-{args.scale:g}{subset}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     document = {
@@ -1068,8 +1121,12 @@ def main() -> None:
     settings = hubs_settings.load()
     started = time.perf_counter()
     stages: dict[str, float] = {}
+    neo4j_server = None
     try:
         _, stages["start servers"] = timed(lambda: ensure_running(settings, list(SERVERS)))
+        if args.graph_server == "neo4j":
+            neo4j_server, stages["start neo4j"] = timed(lambda: start_neo4j(settings))
+            settings = hubs_settings.load()  # now with HUBS_NEO4J_URI: the graph (and timeline) is Neo4j
         report = run(args, settings, catalog, stages)
         stages["total"] = time.perf_counter() - started
         print_report(args, report)
@@ -1081,8 +1138,11 @@ def main() -> None:
     finally:
         if args.keep:
             urls = ", ".join(f"{n} {embedded_servers(settings)[n].url}" for n in SERVERS)
+            urls += f", neo4j {neo4j_server.url}" if neo4j_server else ""
             print(f"servers left running: {urls} (HUBS_HOME={home})")
         else:
+            if neo4j_server is not None:
+                neo4j_server.stop()
             stop_servers(settings, home)
 
 
