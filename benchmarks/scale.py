@@ -70,10 +70,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
     parser.add_argument("--keep", action="store_true", help="leave the servers and data folder (prints where)")
     args = parser.parse_args()
-    args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
-    unknown = [s for s in args.stores if s not in STORES]
-    if unknown or not args.stores:
-        parser.error(f"--stores takes some of {', '.join(STORES)}, not {', '.join(unknown) or 'nothing'}")
+    args.stores = bench.chosen_stores(parser, args.stores)
     return args
 
 

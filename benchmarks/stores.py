@@ -151,11 +151,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the replica's server: the embedded FalkorDB, or an embedded Neo4j Community 5.26 (the tests')",
     )
     args = parser.parse_args(argv)
-    args.stores = [s.strip() for s in args.stores.split(",") if s.strip()]
-    unknown = [s for s in args.stores if s not in STORES]
-    if unknown or not args.stores:
-        parser.error(f"--stores takes some of {', '.join(STORES)}, not {', '.join(unknown) or 'nothing'}")
+    args.stores = chosen_stores(parser, args.stores)
     return args
+
+
+def chosen_stores(parser: argparse.ArgumentParser, value: str) -> list[str]:
+    """The stores a comma-separated --stores names (scale.py takes the same option)."""
+    chosen = [s.strip() for s in value.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in STORES]
+    if unknown or not chosen:
+        parser.error(f"--stores takes some of {', '.join(STORES)}, not {', '.join(unknown) or 'nothing'}")
+    return chosen
 
 
 def prepare_environment() -> Path:
