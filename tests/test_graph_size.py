@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from hubs.sync.graph import neo4j as neo4j_dialect
 from tests.conftest import StoreBench
 
 
@@ -38,3 +39,25 @@ def test_the_graph_size_on_neo4j_counts_the_replica_not_the_timeline_beside_it(
     assert held["edges"] > 0 and held["entity nodes"] > 0  # in the same database as the replica
 
     assert graph.size(bench.catalog) == replica
+
+
+def test_removing_a_label_on_neo4j_takes_every_relationship_in_bounded_transactions(
+    on_neo4j: None, offline_embedder: None, bench: StoreBench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Deleting nodes with DETACH DELETE holds all their relationships in one transaction: a
+    # tractor's hundreds of thousands of RECORDED_ON passed Neo4j's transaction memory limit.
+    monkeypatch.setattr(neo4j_dialect, "DELETE_BATCH", 3)
+    graph = bench.store("graph")
+    graph.clear(bench.catalog)
+    bench.sync("graph", entities=GRAPH_PART)
+    run = graph.dialect.run
+    [[drivers]] = run("MATCH (n:Driver) RETURN count(n)")
+    [[touching]] = run("MATCH (:Tractor)-[r]-() RETURN count(r)")
+    assert touching > 3 * neo4j_dialect.DELETE_BATCH  # several transactions' worth, both directions
+    assert run("MATCH (:Driver)-[r:DROVE]->(:Tractor) RETURN count(r)")[0][0] > 0
+
+    graph.dialect.delete_label("Tractor")
+
+    assert run("MATCH (n:Tractor) RETURN count(n)") == [[0]]
+    assert run("MATCH ()-[r:DROVE]->() RETURN count(r)") == [[0]]
+    assert run("MATCH (n:Driver) RETURN count(n)") == [[drivers]]

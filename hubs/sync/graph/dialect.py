@@ -66,6 +66,13 @@ class GraphDialect(ABC):
         """Remove the replica's nodes and edges (only these labels: a shared database may hold
         other data, such as Graphiti's timeline on Neo4j Community)."""
 
+    def delete_label(self, label: str) -> None:
+        """Remove every node of this label with all its relationships, however many, in batches."""
+        # The label goes first: FalkorDB 4.16 sometimes kept a plain DETACH DELETEd node in its
+        # label scan (see GraphStore.delete).
+        while self.run(f"MATCH (n:{label}) WITH n LIMIT 10000 REMOVE n:{label} DETACH DELETE n RETURN count(*)")[0][0]:
+            pass
+
     def copy_to(self, name: str) -> bool:
         """Copy the replica, with its indexes and constraints, into a new graph `name` (a new
         generation's, hubs/sync/generations.py); False when there was no graph to copy."""

@@ -29,6 +29,7 @@ _LABELS = re.compile(r"\blabels\((\w+)\)")
 _TYPE = re.compile(r"\btype\((\w+)\)")
 _SUFFIXED = re.compile(r"__g\d+$")
 _LISTINGS = ("CALL db.labels()", "CALL db.relationshipTypes()")
+DELETE_BATCH = 10_000  # relationships or nodes removed per transaction
 
 
 class Scope:
@@ -98,6 +99,14 @@ class Neo4jDialect(GraphDialect):
             raise StoreUnavailable.reaching("Neo4j (graph, lost)", self.uri, exc) from None
         return [list(r.values()) for r in records]
 
+    def _in_transactions(self, query: str) -> None:
+        """A `CALL { ... } IN TRANSACTIONS` query: it must run in an implicit transaction."""
+        try:
+            with self.driver.session() as session:
+                session.run(query).consume()
+        except ServiceUnavailable as exc:
+            raise StoreUnavailable.reaching("Neo4j (graph, lost)", self.uri, exc) from None
+
     def run(self, query: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
         return self.scope.listing(query, self._execute(self.scope.query(query), params))
 
@@ -140,22 +149,33 @@ class Neo4jDialect(GraphDialect):
             items += [SchemaItem(kind, self.scope.bare(labels[0]), p, state == "ONLINE") for p in props]
         return items
 
+    def delete_label(self, label: str) -> None:
+        self._delete_stored(self.scope.name(label))
+
+    def _delete_stored(self, stored: str) -> None:
+        if not self._execute(f"MATCH (n:`{stored}`) RETURN count(n)", None)[0][0]:
+            return  # from the count store, at once: an empty replica's clear costs no transactions
+        # Relationships first, streamed in transactions of a bounded size, then the nodes: a batch
+        # of nodes with DETACH DELETE holds all their relationships in one transaction, and a
+        # rebuild of the scale-0.2 replica passed the server's transaction memory limit
+        # (dbms.memory.transaction.total.max) that way: its few tractors hold 156,000 RECORDED_ON.
+        for pattern in (f"(:`{stored}`)-[r]->()", f"()-[r]->(:`{stored}`)"):
+            self._in_transactions(f"MATCH {pattern} CALL (r) {{ DELETE r }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS")
+        self._in_transactions(f"MATCH (n:`{stored}`) CALL (n) {{ DELETE n }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS")
+
     def drop(self) -> None:
         if not self.scope.generation:
             raise ValueError("generation 0 of the graph is never dropped")
         for [label] in self._execute("CALL db.labels()", None):
             if self.scope.owns(label):
-                batch = f"MATCH (n:`{label}`) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*)"
-                while self._execute(batch, None)[0][0]:
-                    pass
+                self._delete_stored(label)
         for name, labels, _, _, _, owning in self._indexes():
             if labels and self.scope.owns(labels[0]):
                 self._execute(f"DROP {'CONSTRAINT' if owning else 'INDEX'} `{owning or name}` IF EXISTS", None)
 
     def clear(self, labels: list[str]) -> None:
         for label in labels:
-            while self.run(f"MATCH (n:{label}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*)")[0][0]:
-                pass
+            self.delete_label(label)
 
     def close(self) -> None:
         self.driver.close()

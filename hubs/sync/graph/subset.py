@@ -119,9 +119,5 @@ def clear_entities(store: GraphStore, conn: Connection, entities: list[Entity]) 
             # Also the owned relationships that do not touch the row's node (DROVE, OWNS ...).
             store.drop_owned_edges(entity, keys[start : start + BATCH])
         conn.commit()
-        # The label goes first (see GraphStore.delete: FalkorDB kept DETACH DELETEd nodes in its label scan).
-        while store.dialect.run(
-            f"MATCH (n:{label}) WITH n LIMIT 10000 REMOVE n:{label} DETACH DELETE n RETURN count(*)"
-        )[0][0]:
-            pass
+        store.dialect.delete_label(label)
     store.dialect.after_writes()
