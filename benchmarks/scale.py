@@ -11,9 +11,11 @@ stores.py does) and refresh: land the change, build what a refresh selects
 
 Memory, per stage, is the peak of every process that worked in it:
 
-* this process (generating, landing, the syncs, and Qdrant's local mode all run here): its peak
+* this process (landing, the syncs, and Qdrant's local mode all run here): its peak
   resident set (VmHWM), reset before each stage (`clear_refs`);
-* dbt, a child process: its peak resident set, from the kernel's accounting of that child;
+* the generator and dbt, child processes: their peak resident set, from the kernel's accounting
+  of each child (the generator is a simulation holding every row until it writes them: ~2 GB per
+  unit of scale, the test data's cost, not the platform's);
 * each server (PostgreSQL's processes, the cache's and the graph's redis-server): the sum of the
   proportional set sizes of the server's processes (shared memory counted once, not once per
   backend), sampled every second, its highest sample.
@@ -52,7 +54,6 @@ from hub_assets.dbt.pending import pending
 from hubs import settings as hubs_settings
 from hubs.catalog import MANIFEST, Catalog, dbt_executable, load_catalog
 from hubs.db import connect
-from hubs.generate import generate
 from hubs.landing.loader import load_paths
 from hubs.servers import embedded_servers, ensure_running
 from hubs.settings import DBT_PROJECT_DIR, Settings
@@ -140,8 +141,9 @@ class ServerSampler(threading.Thread):
 class Stages:
     """Each stage's seconds and the peak memory of every process that worked in it."""
 
-    def __init__(self, sampler: ServerSampler) -> None:
+    def __init__(self, sampler: ServerSampler, partial: Path) -> None:
         self.sampler = sampler
+        self.partial = partial
         self.results: dict[str, dict[str, Any]] = {}
 
     @contextmanager
@@ -157,9 +159,20 @@ class Stages:
         memory.update(record.pop("children", {}))
         record["peak_memory_mb"] = {k: round(v, 1) for k, v in memory.items()}
         self.results[name] = record
+        print(f"  {record['seconds']:.1f} s, peak MB {record['peak_memory_mb']}", flush=True)
+        # A run of hours should not lose what it measured to a failure in its last stage.
+        self.partial.write_text(json.dumps(self.results, indent=2, default=str) + "\n")
 
 
 # -- stages ----------------------------------------------------------------------------------------
+
+
+def child(command: list[str], cwd: Path, log: Path) -> tuple[bool, float]:
+    """Run a command in a child process; whether it passed and its peak MB (the kernel's account)."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0, usage.ru_maxrss / 1024
 
 
 def dbt_build(select: list[str] | None, log: Path) -> tuple[bool, float]:
@@ -167,11 +180,19 @@ def dbt_build(select: list[str] | None, log: Path) -> tuple[bool, float]:
     command = [dbt_executable(), "build", "--profiles-dir", str(DBT_PROJECT_DIR)]
     if select:
         command[2:2] = ["--select", " ".join(select)]
-    with log.open("w") as out:
-        child = subprocess.Popen(command, cwd=DBT_PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)
-    return child.returncode == 0, usage.ru_maxrss / 1024
+    return child(command, DBT_PROJECT_DIR, log)
+
+
+def generate_files(scale: float, seed: int, out: Path, log: Path) -> float:
+    """`hubs generate` in a child; its peak MB. The generator is a simulation that holds every row
+    it makes until it writes them (about 2 GB per unit of scale): in a child, that memory goes back
+    to the machine before the servers need it."""
+    hubs = Path(sys.executable).with_name("hubs")
+    command = [str(hubs), "generate", "--scale", f"{scale:g}", "--seed", str(seed), "--out", str(out)]
+    passed, peak = child(command, ROOT, log)
+    if not passed:
+        raise SystemExit(f"generating the landing files failed: {log}")
+    return peak
 
 
 def full_syncs(stages: Stages, settings: Settings, catalog: Catalog, kinds: list[str]) -> None:
@@ -285,10 +306,11 @@ def run(args: argparse.Namespace, settings: Settings, catalog: Catalog, home: Pa
     pids = {name: servers[name].running_pid() for name in bench.SERVERS}
     sampler = ServerSampler({name: pid for name, pid in pids.items() if pid is not None})
     sampler.start()
-    stages = Stages(sampler)
+    stages = Stages(sampler, home / "stages-so-far.json")
     try:
-        with stages.stage("generate"):
-            generate(args.scale, args.seed, home / "landing")
+        with stages.stage("generate") as record:
+            peak = generate_files(args.scale, args.seed, home / "landing", home / "generate.log")
+            record["children"] = {"generator": peak}
         with stages.stage("land") as record:
             results = load_paths(settings, catalog, [home / "landing"])
             refused = [r for r in results if r.status != "loaded"]
