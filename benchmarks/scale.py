@@ -1,6 +1,7 @@
 """The whole pipeline at one scale, stage by stage: seconds, peak memory of every process, disk.
 
     python benchmarks/scale.py --scale 10 [--seed 42] [--stores graph,cache,vectors,timeline] [--keep]
+                               [--graph-server neo4j]
 
 The growth benchmark (not run in CI; scale 10 is about 20 million landed rows and takes hours on
 two cores). On private embedded servers, as benchmarks/stores.py sets them up (free ports, a
@@ -16,13 +17,15 @@ Memory, per stage, is the peak of every process that worked in it:
 * the generator and dbt, child processes: their peak resident set, from the kernel's accounting
   of each child (the generator is a simulation holding every row until it writes them: ~2 GB per
   unit of scale, the test data's cost, not the platform's);
-* each server (PostgreSQL's processes, the cache's and the graph's redis-server): the sum of the
+* each server (PostgreSQL's processes, the cache's and the graph's redis-server, Neo4j's Java
+  with `--graph-server neo4j`, which then holds the replica and the timeline): the sum of the
   proportional set sizes of the server's processes (shared memory counted once, not once per
   backend), sampled every second, its highest sample.
 
 Disk, after the full syncs and at the end: PostgreSQL by schema (tables and their indexes) and its
 whole data folder (with the write-ahead log), each redis-server's data folder and the memory it
-reports in use, and Qdrant's folder. Prints a table and writes benchmarks/results/scale-<scale>.json.
+reports in use, Qdrant's folder (and Neo4j's). Prints a table and writes
+benchmarks/results/scale[-<stores>][-neo4j]-<scale>.json.
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ from hubs.catalog import MANIFEST, Catalog, dbt_executable, load_catalog
 from hubs.db import connect
 from hubs.landing.loader import load_paths
 from hubs.servers import embedded_servers, ensure_running
+from hubs.servers.neo4j import Neo4jServer
 from hubs.settings import DBT_PROJECT_DIR, Settings
 from hubs.sync.stores import STORES, opened
 
@@ -70,6 +74,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
     parser.add_argument("--keep", action="store_true", help="leave the servers and data folder (prints where)")
+    bench.add_graph_server_option(parser)
     args = parser.parse_args()
     args.stores = bench.chosen_stores(parser, args.stores)
     return args
@@ -167,12 +172,26 @@ class Stages:
 # -- stages ----------------------------------------------------------------------------------------
 
 
+# The kernel counts into a child's peak the memory its process had before it started the program
+# (a fork of this process, hundreds of MB after a full sync): so a small Python starts the program
+# and reports the peak of its own child.
+MEASURE = (
+    "import os, subprocess, sys\n"
+    "child = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(child.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(str(usage.ru_maxrss))\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def child(command: list[str], cwd: Path, log: Path) -> tuple[bool, float]:
     """Run a command in a child process; whether it passed and its peak MB (the kernel's account)."""
+    peak = log.with_suffix(".peak")
     with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(process.pid, 0)
-    return os.waitstatus_to_exitcode(status) == 0, usage.ru_maxrss / 1024
+        process = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(peak), *command], cwd=cwd, stdout=out, stderr=subprocess.STDOUT
+        )
+    return process.returncode == 0, int(peak.read_text()) / 1024 if peak.exists() else 0.0
 
 
 def dbt_build(select: list[str] | None, log: Path) -> tuple[bool, float]:
@@ -271,6 +290,8 @@ def disk(settings: Settings) -> dict[str, Any]:
             client.close()
         out[name] = {"data_folder_mb": round(folder_mb(servers[name].data_dir), 1), "memory_in_use_mb": round(used, 1)}
     out["vectors"] = {"data_folder_mb": round(folder_mb(settings.home / "qdrant"), 1)}
+    if settings.neo4j_uri:
+        out["neo4j"] = {"data_folder_mb": round(folder_mb(settings.home / "neo4j"), 1)}
     return out
 
 
@@ -294,16 +315,21 @@ def print_report(report: dict[str, Any]) -> None:
 def write_results(args: argparse.Namespace, report: dict[str, Any]) -> Path:
     folder = ROOT / "benchmarks" / "results"
     folder.mkdir(parents=True, exist_ok=True)
-    scale = f"{args.scale:g}"
-    name = f"scale-{scale}.json" if args.stores == list(STORES) else f"scale-{scale}-{'-'.join(args.stores)}.json"
-    path = folder / name
+    # The scale last (scale-10.json, scale-graph-neo4j-10.json): one glob finds a scale's runs.
+    parts = ["scale", *([] if args.stores == list(STORES) else args.stores)]
+    parts += ["neo4j"] if args.graph_server == "neo4j" else []
+    path = folder / f"{'-'.join(parts)}-{args.scale:g}.json"
     path.write_text(json.dumps(report, indent=2, default=str) + "\n")
     return path
 
 
-def run(args: argparse.Namespace, settings: Settings, catalog: Catalog, home: Path) -> dict[str, Any]:
+def run(
+    args: argparse.Namespace, settings: Settings, catalog: Catalog, home: Path, neo4j: Neo4jServer | None
+) -> dict[str, Any]:
     servers = embedded_servers(settings)
     pids = {name: servers[name].running_pid() for name in bench.SERVERS}
+    if neo4j is not None:
+        pids["neo4j"] = neo4j.running_pid()
     sampler = ServerSampler({name: pid for name, pid in pids.items() if pid is not None})
     sampler.start()
     stages = Stages(sampler, home / "stages-so-far.json")
@@ -348,9 +374,13 @@ def main() -> None:
     catalog = load_catalog()  # before DBT_TARGET_PATH is set (stores.py's main says why)
     home = bench.prepare_environment()
     settings = hubs_settings.load()
+    neo4j = None
     try:
         ensure_running(settings, list(bench.SERVERS))
-        report = run(args, settings, catalog, home)
+        if args.graph_server == "neo4j":
+            neo4j = bench.start_neo4j(settings)
+            settings = hubs_settings.load()  # now with HUBS_NEO4J_URI: the graph and the timeline are Neo4j's
+        report = run(args, settings, catalog, home, neo4j)
         print_report(report)
         print(f"\n  written to {write_results(args, report).relative_to(ROOT)}")
     except bench.BuildFailed:
@@ -360,6 +390,8 @@ def main() -> None:
         if args.keep:
             print(f"servers left running (HUBS_HOME={home})")
         else:
+            if neo4j is not None:
+                neo4j.stop()
             bench.stop_servers(settings, home)
 
 

@@ -144,15 +144,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
     parser.add_argument("--keep", action="store_true", help="leave the servers and data folder (prints where)")
+    add_graph_server_option(parser)
+    args = parser.parse_args(argv)
+    args.stores = chosen_stores(parser, args.stores)
+    return args
+
+
+def add_graph_server_option(parser: argparse.ArgumentParser) -> None:
+    """--graph-server (scale.py takes the same option)."""
     parser.add_argument(
         "--graph-server",
         choices=("falkordb", "neo4j"),
         default="falkordb",
         help="the replica's server: the embedded FalkorDB, or an embedded Neo4j Community 5.26 (the tests')",
     )
-    args = parser.parse_args(argv)
-    args.stores = chosen_stores(parser, args.stores)
-    return args
 
 
 def chosen_stores(parser: argparse.ArgumentParser, value: str) -> list[str]:
