@@ -44,8 +44,8 @@ def test_the_graph_size_on_neo4j_counts_the_replica_not_the_timeline_beside_it(
 def test_removing_a_label_on_neo4j_takes_every_relationship_in_bounded_transactions(
     on_neo4j: None, offline_embedder: None, bench: StoreBench, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Deleting nodes with DETACH DELETE holds all their relationships in one transaction: a
-    # tractor's hundreds of thousands of RECORDED_ON passed Neo4j's transaction memory limit.
+    # Deleting nodes with DETACH DELETE holds all their relationships in one transaction: at
+    # scale 0.2 a rebuild passed Neo4j's transaction memory limit that way.
     monkeypatch.setattr(neo4j_dialect, "DELETE_BATCH", 3)
     graph = bench.store("graph")
     graph.clear(bench.catalog)

@@ -114,9 +114,8 @@ class VettingIndex:
         self.size = len(carriers)
         self.starts, self.stops = np.array(starts, dtype=np.int64), np.array(stops, dtype=np.int64)
         self.owners, self.passed = np.array(owners, dtype=np.int64), np.array(passed, dtype=bool)
-        self.equipment = {
-            e: np.array([e in c.equipment for c in carriers], dtype=bool) for c in carriers for e in c.equipment
-        }
+        kinds = {e for c in carriers for e in c.equipment}
+        self.equipment = {e: np.array([e in c.equipment for c in carriers], dtype=bool) for e in kinds}
 
     def passing(self, at: datetime) -> np.ndarray:
         moment = _microseconds(at)

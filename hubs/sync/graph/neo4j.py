@@ -158,7 +158,8 @@ class Neo4jDialect(GraphDialect):
         # Relationships first, streamed in transactions of a bounded size, then the nodes: a batch
         # of nodes with DETACH DELETE holds all their relationships in one transaction, and a
         # rebuild of the scale-0.2 replica passed the server's transaction memory limit
-        # (dbms.memory.transaction.total.max) that way: its few tractors hold 156,000 RECORDED_ON.
+        # (dbms.memory.transaction.total.max) that way (its ~50 tractors alone hold 156,627
+        # RECORDED_ON).
         for pattern in (f"(:`{stored}`)-[r]->()", f"()-[r]->(:`{stored}`)"):
             self._in_transactions(f"MATCH {pattern} CALL (r) {{ DELETE r }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS")
         self._in_transactions(f"MATCH (n:`{stored}`) CALL (n) {{ DELETE n }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS")
