@@ -40,6 +40,11 @@ def test_the_graph_size_on_neo4j_counts_the_replica_not_the_timeline_beside_it(
 
     assert graph.size(bench.catalog) == replica
 
+    # Clearing the timeline (its edges first, in bounded transactions) leaves the replica beside it.
+    timeline.clear(bench.catalog)
+    assert timeline.size(bench.catalog) == {"edges": 0, "entity nodes": 0}
+    assert graph.size(bench.catalog) == replica
+
 
 def test_removing_a_label_on_neo4j_takes_every_relationship_in_bounded_transactions(
     on_neo4j: None, offline_embedder: None, bench: StoreBench, monkeypatch: pytest.MonkeyPatch
@@ -61,3 +66,28 @@ def test_removing_a_label_on_neo4j_takes_every_relationship_in_bounded_transacti
     assert run("MATCH (n:Tractor) RETURN count(n)") == [[0]]
     assert run("MATCH ()-[r:DROVE]->() RETURN count(r)") == [[0]]
     assert run("MATCH (n:Driver) RETURN count(n)") == [[drivers]]
+
+
+def test_a_sync_deleting_rows_on_neo4j_takes_their_relationships_in_bounded_transactions(
+    on_neo4j: None, offline_embedder: None, bench: StoreBench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same hazard as a label's removal: a deleted tractor row takes every row's relationship
+    # to it (at scale 1, thousands per tractor).
+    monkeypatch.setattr(neo4j_dialect, "DELETE_BATCH", 3)
+    graph = bench.store("graph")
+    graph.clear(bench.catalog)
+    bench.sync("graph", entities=GRAPH_PART)
+    run = graph.dialect.run
+    gone = [key for [key] in run("MATCH (t:Tractor)<-[:DROVE]-() RETURN DISTINCT t.key ORDER BY t.key LIMIT 2")]
+    [[tractors]] = run("MATCH (t:Tractor) RETURN count(t)")
+    [[touching]] = run("MATCH (t:Tractor)-[r]-() WHERE t.key IN $keys RETURN count(r)", {"keys": gone})
+    [[elsewhere]] = run("MATCH (t:Tractor)-[r]-() WHERE NOT t.key IN $keys RETURN count(r)", {"keys": gone})
+    assert len(gone) == 2 and touching > 3 * neo4j_dialect.DELETE_BATCH
+
+    graph.begin(bench.conn)
+    graph.delete(bench.catalog.by_model("tractors"), gone)
+    bench.conn.rollback()  # the relationships it parks in PostgreSQL for the tractors' return
+
+    assert run("MATCH (t:Tractor) WHERE t.key IN $keys RETURN count(t)", {"keys": gone}) == [[0]]
+    assert run("MATCH (t:Tractor) RETURN count(t)") == [[tractors - 2]]
+    assert run("MATCH (t:Tractor)-[r]-() RETURN count(r)") == [[elsewhere]]

@@ -272,6 +272,13 @@ class TimelineStore(Store):
             )
 
     def clear(self, catalog: Catalog) -> None:
+        # The edges first, then the nodes: 10,000 nodes with DETACH DELETE would hold all their
+        # edges in one transaction (a tractor's node holds one per version of every row that
+        # cites it), which passes Neo4j's transaction memory limit on a large timeline.
+        self._delete_until_none_left(
+            "MATCH ()-[e:RELATES_TO]->() WHERE e.group_id = $group WITH e LIMIT 10000 DELETE e RETURN count(*) AS n",
+            group=self.group,
+        )
         self._delete_until_none_left(
             "MATCH (n:Entity {group_id: $group}) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS n",
             group=self.group,
@@ -288,7 +295,10 @@ class TimelineStore(Store):
             )
         # A node another entity's edges still touch stays (a driver's node, with the tractors it
         # DROVE); the others go, as a rebuild would not make them.
-        self.query("MATCH (n:Entity {group_id: $group}) WHERE NOT (n)--() DELETE n", group=self.group)
+        self._delete_until_none_left(
+            "MATCH (n:Entity {group_id: $group}) WHERE NOT (n)--() WITH n LIMIT 10000 DELETE n RETURN count(*) AS n",
+            group=self.group,
+        )
 
     def _delete_until_none_left(self, statement: str, **params: Any) -> None:
         """Run a `... LIMIT n DELETE ... RETURN count(*) AS n` until it deletes nothing: bounded

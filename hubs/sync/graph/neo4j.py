@@ -99,11 +99,11 @@ class Neo4jDialect(GraphDialect):
             raise StoreUnavailable.reaching("Neo4j (graph, lost)", self.uri, exc) from None
         return [list(r.values()) for r in records]
 
-    def _in_transactions(self, query: str) -> None:
+    def _in_transactions(self, query: str, params: dict[str, Any] | None = None) -> None:
         """A `CALL { ... } IN TRANSACTIONS` query: it must run in an implicit transaction."""
         try:
             with self.driver.session() as session:
-                session.run(query).consume()
+                session.run(query, params or {}).consume()
         except ServiceUnavailable as exc:
             raise StoreUnavailable.reaching("Neo4j (graph, lost)", self.uri, exc) from None
 
@@ -152,17 +152,28 @@ class Neo4jDialect(GraphDialect):
     def delete_label(self, label: str) -> None:
         self._delete_stored(self.scope.name(label))
 
+    def delete_nodes(self, label: str, keys: list[str]) -> None:
+        stored = self.scope.name(label)
+        self._delete_matched(f"UNWIND $keys AS k MATCH (n:`{stored}` {{key: k}})", {"keys": keys})
+
     def _delete_stored(self, stored: str) -> None:
         if not self._execute(f"MATCH (n:`{stored}`) RETURN count(n)", None)[0][0]:
             return  # from the count store, at once: an empty replica's clear costs no transactions
-        # Relationships first, streamed in transactions of a bounded size, then the nodes: a batch
-        # of nodes with DETACH DELETE holds all their relationships in one transaction, and a
-        # rebuild of the scale-0.2 replica passed the server's transaction memory limit
+        self._delete_matched(f"MATCH (n:`{stored}`)", None)
+
+    def _delete_matched(self, match: str, params: dict[str, Any] | None) -> None:
+        """Remove the nodes `match` binds to `n`: their relationships first, streamed in
+        transactions of a bounded size, then the nodes."""
+        # A batch of nodes with DETACH DELETE holds all their relationships in one transaction:
+        # a rebuild of the scale-0.2 replica passed the server's transaction memory limit
         # (dbms.memory.transaction.total.max) that way (its ~50 tractors alone hold 156,627
-        # RECORDED_ON).
-        for pattern in (f"(:`{stored}`)-[r]->()", f"()-[r]->(:`{stored}`)"):
-            self._in_transactions(f"MATCH {pattern} CALL (r) {{ DELETE r }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS")
-        self._in_transactions(f"MATCH (n:`{stored}`) CALL (n) {{ DELETE n }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS")
+        # RECORDED_ON), and a sync deleting those tractors would too. Outgoing, then what is
+        # left incoming: a relationship between two of the nodes is matched once.
+        for pattern in ("(n)-[r]->()", "(n)<-[r]-()"):
+            self._in_transactions(
+                f"{match} MATCH {pattern} CALL (r) {{ DELETE r }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS", params
+            )
+        self._in_transactions(f"{match} CALL (n) {{ DELETE n }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS", params)
 
     def drop(self) -> None:
         if not self.scope.generation:

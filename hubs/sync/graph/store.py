@@ -192,13 +192,7 @@ class GraphStore(Store):
         self.drop_owned_edges(entity, keys)
         pending.add(self._pending_conn(), self._others_edges(entity, keys), self.generation)
         for part in chunks(keys, BATCH):
-            # The label goes first: FalkorDB 4.16 sometimes kept a plain DETACH DELETEd node in its
-            # label scan (any later read of the label then failed with "Attempted to access
-            # undefined attribute"; tests/test_sync.py's refresh delete reproduced it every time).
-            self.dialect.run(
-                f"UNWIND $keys AS k MATCH (n:{label} {{key: k}}) WITH n REMOVE n:{label} DETACH DELETE n",
-                {"keys": part},
-            )
+            self.dialect.delete_nodes(label, part)
         self.dialect.after_writes()
 
     def _others_edges(self, entity: Entity, keys: list[str]) -> list[Edge]:
