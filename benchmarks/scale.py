@@ -1,7 +1,7 @@
 """The whole pipeline at one scale, stage by stage: seconds, peak memory of every process, disk.
 
     python benchmarks/scale.py --scale 10 [--seed 42] [--stores graph,cache,vectors,timeline] [--keep]
-                               [--graph-server neo4j]
+                               [--graph-server neo4j] [--reuse HUBS_HOME]
 
 The growth benchmark (not run in CI; scale 10 is about 20 million landed rows and takes hours on
 two cores). On private embedded servers, as benchmarks/stores.py sets them up (free ports, a
@@ -9,6 +9,11 @@ temporary HUBS_HOME, the offline embedder), with no baselines: generate the land
 them, build everything with dbt, sync each store in full, then change ~1% of the rows (as
 stores.py does) and refresh: land the change, build what a refresh selects
 (hub_assets/dbt/pending.py), sync each store incrementally.
+
+At scale 10 the whole run takes longer than one sitting, so it can be split: `--keep` leaves the
+data folder (and its servers), and `--reuse` that folder with other `--stores` skips generating,
+landing and the full build (the same scale and seed: the folder holds the first run's rows, with
+its 1% change; the new run makes another 1% change).
 
 Memory, per stage, is the peak of every process that worked in it:
 
@@ -65,6 +70,7 @@ from hubs.sync.stores import STORES, opened
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1024 * 1024
+BUILT = "stages-so-far.json"  # in HUBS_HOME: the stages a run has finished, the full build among them
 SAMPLE_SECONDS = 1.0
 
 
@@ -74,9 +80,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--stores", default=",".join(STORES), help=f"comma-separated, of {', '.join(STORES)}")
     parser.add_argument("--keep", action="store_true", help="leave the servers and data folder (prints where)")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        metavar="HUBS_HOME",
+        help="the data folder an earlier run at this scale left (--keep): skip generate, land and the full build",
+    )
     bench.add_graph_server_option(parser)
     args = parser.parse_args()
     args.stores = bench.chosen_stores(parser, args.stores)
+    if args.reuse is not None and not (args.reuse / BUILT).exists():
+        parser.error(f"{args.reuse} holds no finished full build of an earlier run ({BUILT} is missing)")
     return args
 
 
@@ -214,6 +228,33 @@ def generate_files(scale: float, seed: int, out: Path, log: Path) -> float:
     return peak
 
 
+def build(stages: Stages, args: argparse.Namespace, settings: Settings, catalog: Catalog, home: Path) -> int:
+    """Generate, land and build everything; the landed rows."""
+    with stages.stage("generate") as record:
+        peak = generate_files(args.scale, args.seed, home / "landing", home / "generate.log")
+        record["children"] = {"generator": peak}
+    with stages.stage("land") as record:
+        results = load_paths(settings, catalog, [home / "landing"])
+        refused = [r for r in results if r.status != "loaded"]
+        if refused:
+            raise SystemExit(f"landing refused files: {refused}")
+        record["rows"] = landed = sum(r.rows for r in results)
+    with stages.stage("dbt build (full)") as record:
+        passed, peak = dbt_build(None, home / "dbt-full.log")
+        record["children"] = {"dbt": peak}
+        if not passed:
+            raise bench.BuildFailed(f"dbt build failed: {home / 'dbt-full.log'}")
+    return landed
+
+
+def built(home: Path) -> int:
+    """The landed rows of the run that left this folder, which must have finished its full build."""
+    earlier = json.loads((home / BUILT).read_text())
+    if "dbt build (full)" not in earlier:
+        raise SystemExit(f"the run that left {home} did not finish its full build: nothing to reuse")
+    return int(earlier["land"]["rows"])
+
+
 def full_syncs(stages: Stages, settings: Settings, catalog: Catalog, kinds: list[str]) -> None:
     conn = connect(settings)
     try:
@@ -332,22 +373,10 @@ def run(
         pids["neo4j"] = neo4j.running_pid()
     sampler = ServerSampler({name: pid for name, pid in pids.items() if pid is not None})
     sampler.start()
-    stages = Stages(sampler, home / "stages-so-far.json")
+    # A reused folder keeps the stages of the run that built it.
+    stages = Stages(sampler, home / ("stages-so-far-reused.json" if args.reuse else BUILT))
     try:
-        with stages.stage("generate") as record:
-            peak = generate_files(args.scale, args.seed, home / "landing", home / "generate.log")
-            record["children"] = {"generator": peak}
-        with stages.stage("land") as record:
-            results = load_paths(settings, catalog, [home / "landing"])
-            refused = [r for r in results if r.status != "loaded"]
-            if refused:
-                raise SystemExit(f"landing refused files: {refused}")
-            record["rows"] = landed = sum(r.rows for r in results)
-        with stages.stage("dbt build (full)") as record:
-            passed, peak = dbt_build(None, home / "dbt-full.log")
-            record["children"] = {"dbt": peak}
-            if not passed:
-                raise bench.BuildFailed(f"dbt build failed: {home / 'dbt-full.log'}")
+        landed = built(home) if args.reuse else build(stages, args, settings, catalog, home)
         full_syncs(stages, settings, catalog, args.stores)
         after_full = disk(settings)
         change = refresh(stages, settings, catalog, args.stores, home)
@@ -361,6 +390,11 @@ def run(
                 "python": platform.python_version(),
             },
             "landed_rows": landed,
+            **(
+                {"reused": "the data folder of an earlier run (--reuse): no generate, land or full build"}
+                if args.reuse
+                else {}
+            ),
             "stages": stages.results,
             "change": change,
             "disk": {"after the full syncs": after_full, "at the end": disk(settings)},
@@ -372,7 +406,7 @@ def run(
 def main() -> None:
     args = parse_args()
     catalog = load_catalog()  # before DBT_TARGET_PATH is set (stores.py's main says why)
-    home = bench.prepare_environment()
+    home = bench.prepare_environment(args.reuse)
     settings = hubs_settings.load()
     neo4j = None
     try:
@@ -392,7 +426,9 @@ def main() -> None:
         else:
             if neo4j is not None:
                 neo4j.stop()
-            bench.stop_servers(settings, home)
+            bench.stop_servers(settings, home, remove=args.reuse is None)
+            if args.reuse:
+                print(f"servers stopped; the data folder stays (rm -rf {home} when done with it)")
 
 
 if __name__ == "__main__":

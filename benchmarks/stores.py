@@ -96,7 +96,9 @@ from hubs.sync.timeline_writes import BATCH as TIMELINE_BATCH
 from hubs.sync.vectors import VectorStore, open_client, point_id, text_hash, text_of, tune_local_storage
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVERS = ("postgres", "cache", "graph")
+# The embedded servers a benchmark starts, with the variables that give their ports.
+PORT_VARIABLES = {"postgres": "HUBS_POSTGRES_PORT", "cache": "HUBS_REDIS_PORT", "graph": "HUBS_FALKORDB_PORT"}
+SERVERS = tuple(PORT_VARIABLES)
 # Unset so that every store is the embedded one and the offline embedder is used.
 UNSET = (
     "HUBS_POSTGRES_URL",
@@ -169,16 +171,15 @@ def chosen_stores(parser: argparse.ArgumentParser, value: str) -> list[str]:
     return chosen
 
 
-def prepare_environment() -> Path:
-    """A temporary HUBS_HOME, free ports for the three servers, no production URLs or OpenAI key."""
-    home = Path(tempfile.mkdtemp(prefix="hubs-bench-stores-"))
-    os.environ.update(
-        HUBS_HOME=str(home),
-        HUBS_POSTGRES_PORT=str(free_port()),
-        HUBS_REDIS_PORT=str(free_port()),
-        HUBS_FALKORDB_PORT=str(free_port()),
-        DBT_TARGET_PATH=str(home / "dbt"),
-    )
+def prepare_environment(home: Path | None = None) -> Path:
+    """A temporary HUBS_HOME (or `home`, one kept by an earlier run), free ports for the three
+    servers (a kept home's servers keep theirs while they still run), no production URLs or OpenAI key."""
+    home = home or Path(tempfile.mkdtemp(prefix="hubs-bench-stores-"))
+    os.environ.update(HUBS_HOME=str(home), DBT_TARGET_PATH=str(home / "dbt"))
+    for server, variable in PORT_VARIABLES.items():
+        state = home / "run" / f"{server}.json"
+        port = json.loads(state.read_text())["port"] if state.exists() else free_port()
+        os.environ[variable] = str(port)
     for name in UNSET:
         os.environ.pop(name, None)
     return home
@@ -193,11 +194,12 @@ def start_neo4j(settings: Settings) -> Neo4jServer:
     return server
 
 
-def stop_servers(settings: Settings, home: Path) -> None:
-    """Stop a benchmark's embedded servers and remove its data folder."""
+def stop_servers(settings: Settings, home: Path, remove: bool = True) -> None:
+    """Stop a benchmark's embedded servers and remove its data folder (unless told not to)."""
     for name in SERVERS:
         embedded_servers(settings)[name].stop()
-    shutil.rmtree(home, ignore_errors=True)
+    if remove:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 PERCENTILES = (50, 95, 99)
