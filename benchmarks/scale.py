@@ -15,6 +15,9 @@ data folder (and its servers), and `--reuse` that folder with other `--stores` s
 landing and the full build (the same scale and seed: the folder holds the first run's rows, with
 its 1% change; the new run makes another 1% change).
 
+Neo4j's page cache is HUBS_NEO4J_PAGE_CACHE_MB (256 MB by default, for the tests); a scale-10
+replica wants a few GB of it, and the report records what it had.
+
 Memory, per stage, is the peak of every process that worked in it:
 
 * this process (landing, the syncs, and Qdrant's local mode all run here): its peak
@@ -390,6 +393,7 @@ def run(
                 "python": platform.python_version(),
             },
             "landed_rows": landed,
+            **({"neo4j_page_cache_mb": neo4j.page_cache_mb} if neo4j is not None else {}),
             **(
                 {"reused": "the data folder of an earlier run (--reuse): no generate, land or full build"}
                 if args.reuse

@@ -43,6 +43,7 @@ ENVIRONMENT = [
     ("HUBS_FALKORDB_PORT", "port of the embedded FalkorDB graph (default 56380)"),
     ("HUBS_DBT_THREADS", "dbt threads (default 4)"),
     ("HUBS_NEO4J_PORT", "Bolt port of the local Neo4j (`python -m hubs.servers.neo4j start`; default 57687)"),
+    ("HUBS_NEO4J_PAGE_CACHE_MB", "page cache of the local Neo4j in MB (default 256; a large replica wants more)"),
     ("OPENAI_API_KEY", "embed with OpenAI text-embedding-3-small (1536-d); unset = the offline model"),
     ("OPENAI_BASE_URL", "OpenAI-compatible endpoint (a proxy); unset = api.openai.com"),
     ("HUBS_EMBEDDER", "force the embedder: offline | openai (default: openai when OPENAI_API_KEY is set)"),
@@ -54,6 +55,16 @@ ENVIRONMENT = [
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
+
+
+def megabytes(name: str, default: int) -> int:
+    """The size variable `name` in MB, or `default`."""
+    raw = _env(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or int(raw) == 0:
+        raise ValueError(f"{name}={raw!r} is not a size in MB (a whole number, e.g. 4096)")
+    return int(raw)
 
 
 def port(name: str, server: str) -> int:

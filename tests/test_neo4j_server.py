@@ -147,6 +147,18 @@ def test_a_launcher_that_fails_shows_its_log(own_home: hubs_settings.Settings) -
     assert not server.status().running
 
 
+def test_the_page_cache_is_a_setting_and_a_bad_one_is_named(
+    own_home: hubs_settings.Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = Neo4jServer(own_home, free_port())
+    assert server.command()[-2:] == ["--pagecache-mb", "256"]
+    monkeypatch.setenv("HUBS_NEO4J_PAGE_CACHE_MB", "4096")
+    assert server.command()[-2:] == ["--pagecache-mb", "4096"]
+    monkeypatch.setenv("HUBS_NEO4J_PAGE_CACHE_MB", "4g")
+    with pytest.raises(ValueError, match="HUBS_NEO4J_PAGE_CACHE_MB='4g' is not a size in MB"):
+        server.command()
+
+
 def test_missing_java_is_named(own_home: hubs_settings.Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", "/nonexistent")

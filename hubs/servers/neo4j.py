@@ -40,8 +40,8 @@ MAVEN_TIMEOUT_S = 1800  # a first build downloads ~130 MB of jars
 MIN_JAVA = 17  # Neo4j 5.26 runs on Java 17 and 21
 
 # A modest JVM: the machine (2 cores) also runs PostgreSQL, Redis and the tests. The page cache
-# (256 MB, off-heap) is set by the launcher. The --add-opens and Netty flags are those of
-# Neo4j's own neo4j.conf; without them the page cache and transaction logs fall back to slower
+# (off-heap, HUBS_NEO4J_PAGE_CACHE_MB) is set by the launcher. The --add-opens and Netty flags
+# are those of Neo4j's own neo4j.conf; without them the page cache and transaction logs fall back to slower
 # paths and fill debug.log with warnings.
 JVM_OPTIONS = [
     "-Xms256m",
@@ -179,7 +179,12 @@ class Neo4jServer(EmbeddedServer):
     start_timeout_s = 90.0
     # A clean stop checkpoints every database: 1-3 s here; more time before a kill costs nothing.
     stop_timeout_s = 60.0
-    page_cache_mb = 256
+
+    @property
+    def page_cache_mb(self) -> int:
+        # Small by default (the tests' servers share two cores and the memory with the others);
+        # a replica of tens of millions of rows reads its store through this cache.
+        return hubs_settings.megabytes("HUBS_NEO4J_PAGE_CACHE_MB", 256)
 
     @property
     def url(self) -> str:
