@@ -22,6 +22,7 @@ from hubs.generate.defects import inject
 from hubs.generate.financial import Books
 from hubs.generate.openhaul import OpenHaulBrokerage
 from hubs.generate.origin import OriginFleet
+from hubs.generate.spool import Spool
 from hubs.generate.staff import Staff
 from hubs.generate.world import World
 
@@ -36,8 +37,8 @@ class Generated:
     expected: dict[str, dict]  # entity -> {"rows", "quarantined", "defects": {kind: rows}}
 
 
-def build_rows(scale: float, seed: int) -> dict[str, list[dict]]:
-    """Every entity's good rows, keyed by '<schema>.<table>'."""
+def build_rows(scale: float, seed: int) -> dict[str, list[dict] | Spool]:
+    """Every entity's good rows, keyed by '<schema>.<table>'; the largest tables are spools."""
     rng = random.Random(seed)
     world = World(rng)
     staff = Staff(rng, world)
@@ -57,14 +58,18 @@ def build_rows(scale: float, seed: int) -> dict[str, list[dict]]:
     return {f"{hub}.{table}": rows for hub, tables in hubs.items() for table, rows in tables.items()}
 
 
-def write_csv(path: Path, rows: list[dict]) -> None:
+def write_csv(path: Path, *parts: list[dict] | Spool) -> None:
+    """The rows of every part, in order, under every column any of them has."""
     columns: list[str] = []
-    for row in rows:
-        columns.extend(k for k in row if k not in columns)
+    for part in parts:
+        for column in part.columns if isinstance(part, Spool) else (k for row in part for k in row):
+            if column not in columns:
+                columns.append(column)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        for part in parts:
+            writer.writerows(part)
 
 
 def generate(scale: float, seed: int, out: Path, bad_share: float = BAD_SHARE) -> Generated:
@@ -74,12 +79,16 @@ def generate(scale: float, seed: int, out: Path, bad_share: float = BAD_SHARE) -
     rng = random.Random(seed + 1)
     files: dict[str, int] = {}
     expected: dict[str, dict] = {}
-    for stem, rows in sorted(build_rows(scale, seed).items()):
-        all_rows, defects = inject(rng, stem, rows, bad_share)
+    tables = build_rows(scale, seed)
+    for stem in sorted(tables):
+        rows = tables.pop(stem)  # written, then let go
+        bad, defects = inject(rng, stem, rows, bad_share)
         name = f"{stem}.csv"
-        write_csv(out / name, all_rows)
-        files[name] = len(all_rows)
-        expected[stem] = {"rows": len(all_rows), "quarantined": sum(defects.values()), "defects": defects}
+        write_csv(out / name, rows, bad)
+        files[name] = len(rows) + len(bad)
+        expected[stem] = {"rows": files[name], "quarantined": sum(defects.values()), "defects": defects}
+        if isinstance(rows, Spool):
+            rows.close()
     (out / EXPECTED_FILE).write_text(json.dumps(expected, indent=2, sort_keys=True) + "\n")
     (out / STAMP_FILE).write_text(_stamp(scale, seed, bad_share))  # last: the folder is complete
     return Generated(files, expected)

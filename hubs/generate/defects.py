@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hubs.generate.common import spoil_vin, stable_uuid, vin_check_digit
+from hubs.generate.spool import Spool
 
 Row = dict[str, Any]
 # defect name -> how it spoils a copy of a good row (given a fresh serial number)
@@ -236,24 +237,38 @@ def _id(kind: str, n: int) -> str:
     return stable_uuid("bad", kind, n)
 
 
-def inject(rng: random.Random, stem: str, rows: list[Row], share: float) -> tuple[list[Row], dict[str, int]]:
-    """Appends bad rows (about `share` of the good ones, at least one per kind).
+def inject(rng: random.Random, stem: str, rows: list[Row] | Spool, share: float) -> tuple[list[Row], dict[str, int]]:
+    """Bad rows to append to `rows` (about `share` of them, at least one per kind).
 
-    Returns the rows to write and how many quarantined rows each defect kind must produce.
+    Returns the bad rows and how many quarantined rows each defect kind must produce.
     """
     kinds = DEFECTS.get(stem, {})
-    if not kinds or not rows:
-        return rows, {}
+    if not kinds or not len(rows):
+        return [], {}
     wanted = max(len(kinds), round(len(rows) * share))
     names = sorted(kinds)
-    expected: dict[str, int] = {}
-    bad: list[Row] = []
+    # every draw first, then the rows they name in one pass: a spool is read in order
+    draws = []
     for i in range(wanted):
         name = names[i % len(names)]
-        source = rows[rng.randrange(len(rows))]
-        if name == "overlap":  # needs a closed interval to overlap with
-            source = next(r for r in rows[rng.randrange(len(rows)) :] + rows if r["valid_to"])
+        position = rng.randrange(len(rows))
+        if name == "overlap":  # needs a closed interval to overlap with: the first one from here on
+            position = rng.randrange(len(rows))
+        draws.append((name, position))
+    table = rows if isinstance(rows, list) else None
+    if table is None and "overlap" in kinds:
+        table = list(rows)
+    sources = rows.at(p for _, p in draws) if table is None else {}
+    expected: dict[str, int] = {}
+    bad: list[Row] = []
+    for i, (name, position) in enumerate(draws):
+        if table is None:
+            source = sources[position]
+        elif name == "overlap":
+            source = next(r for r in table[position:] + table if r["valid_to"])
+        else:
+            source = table[position]
         spoiled = kinds[name](source, i + 1)
         bad.extend(spoiled)
         expected[name] = expected.get(name, 0) + len(spoiled)
-    return rows + bad, expected
+    return bad, expected

@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from hubs.generate.common import END, START, iso, stable_uuid
 from hubs.generate.openhaul import OpenHaulBrokerage
 from hubs.generate.origin import OriginFleet
+from hubs.generate.spool import Spool
 from hubs.generate.world import GROUP, LegalEntity, World
 
 CHART = [  # (number, name, type, category, cash flow)
@@ -55,6 +56,10 @@ def dollars(amount: int) -> str:
     return f"{amount / 100:.2f}"
 
 
+# appended once, read in order: kept on disk (invoices and bills change after they are written)
+SPOOLED = {"payments", "invoice_load_matches"}
+
+
 class Books:
     def __init__(self, rng: random.Random, world: World, openhaul: OpenHaulBrokerage, origin: OriginFleet) -> None:
         self.rng = rng
@@ -62,8 +67,8 @@ class Books:
         self.openhaul = openhaul
         self.origin = origin
         self.entities = {e.code: e for e in GROUP}
-        self.rows: dict[str, list[dict]] = {
-            name: []
+        self.rows: dict[str, list[dict] | Spool] = {
+            name: Spool() if name in SPOOLED else []
             for name in (
                 "legal_entities",
                 "gl_accounts",

@@ -17,6 +17,7 @@ import numpy as np
 
 from hubs.generate.common import CITIES, END, START, City, hours, iso, miles_between, money, party_id, stable_uuid
 from hubs.generate.origin import OriginFleet
+from hubs.generate.spool import Spool
 from hubs.generate.staff import Staff
 from hubs.generate.world import GROUP, World
 
@@ -70,6 +71,10 @@ ACCESSORIAL_TERMS = (
     '{"detention": {"free_hrs": 2, "per_hr": 50, "cap": 300}, "lumper": "reimbursed with receipt", "tonu": 150}'
 )
 ACCESSORIAL_TEXT = "Detention $50/hr after 2 free hours, capped at $300; lumper reimbursed with receipt; TONU $150."
+
+
+# appended once, read in order: kept on disk
+SPOOLED = {"check_calls", "loads", "load_stops", "quotes", "rate_confirmations"}
 
 
 @dataclass
@@ -147,8 +152,8 @@ class OpenHaulBrokerage:
         self.carriers: list[Carrier] = []
         self.lanes: dict[tuple, dict] = {}
         self.loads: list[dict] = []  # final state + "_versions" + "_stops" ...
-        self.rows: dict[str, list[dict]] = {
-            name: []
+        self.rows: dict[str, list[dict] | Spool] = {
+            name: Spool() if name in SPOOLED else []
             for name in (
                 "customers",
                 "carriers",

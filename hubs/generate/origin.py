@@ -33,6 +33,7 @@ from hubs.generate.common import (
     party_id,
     stable_uuid,
 )
+from hubs.generate.spool import Spool
 from hubs.generate.world import World
 
 MAKES = [  # (make, model, WMI, engine make, share)
@@ -136,6 +137,10 @@ DEFECTS = [
 ]
 
 
+# appended once, read in order: kept on disk (most of the generator's rows are ELD events)
+SPOOLED = {"hos_events", "fuel_transactions", "trips", "inspections"}
+
+
 @dataclass
 class Tractor:
     unit: str
@@ -195,8 +200,8 @@ class OriginFleet:
         self.tractors: list[Tractor] = []
         self.drivers: list[Driver] = []
         self.trailers: list[dict] = []
-        self.rows: dict[str, list[dict]] = {
-            name: []
+        self.rows: dict[str, list[dict] | Spool] = {
+            name: Spool() if name in SPOOLED else []
             for name in (
                 "tractors",
                 "trailers",
@@ -413,7 +418,7 @@ class OriginFleet:
     def rows_by_table(self) -> dict[str, list[dict]]:
         """Every hub-3 file's rows; call after OpenHaul has linked its loads to the trips."""
         self.rows["drivers"] = [v for d in self.drivers for v in self.driver_versions(d)]
-        self.rows["trips"] = [v for trip in self.trips for v in self.trip_versions(trip)]
+        self.rows["trips"] = Spool(v for trip in self.trips for v in self.trip_versions(trip))
         return self.rows
 
     def register_driver(self, d: Driver) -> None:
