@@ -25,6 +25,9 @@ EMBEDDED_DATABASE = "hubs"
 # unless HUBS_LEGACY_URL names another.
 LEGACY_DATABASE = "legacy"
 
+# the local Neo4j's page cache: small, as the tests' servers share two cores and the memory
+NEO4J_PAGE_CACHE_MB = 256
+
 # (variable, meaning) pairs; the README's table of variables is checked against this list.
 ENVIRONMENT = [
     ("HUBS_HOME", "data folder of the embedded servers, landing inbox and Dagster instance"),
@@ -43,7 +46,10 @@ ENVIRONMENT = [
     ("HUBS_FALKORDB_PORT", "port of the embedded FalkorDB graph (default 56380)"),
     ("HUBS_DBT_THREADS", "dbt threads (default 4)"),
     ("HUBS_NEO4J_PORT", "Bolt port of the local Neo4j (`python -m hubs.servers.neo4j start`; default 57687)"),
-    ("HUBS_NEO4J_PAGE_CACHE_MB", "page cache of the local Neo4j in MB (default 256; a large replica wants more)"),
+    (
+        "HUBS_NEO4J_PAGE_CACHE_MB",
+        f"page cache of the local Neo4j in MB (default {NEO4J_PAGE_CACHE_MB}; a large replica wants more)",
+    ),
     ("OPENAI_API_KEY", "embed with OpenAI text-embedding-3-small (1536-d); unset = the offline model"),
     ("OPENAI_BASE_URL", "OpenAI-compatible endpoint (a proxy); unset = api.openai.com"),
     ("HUBS_EMBEDDER", "force the embedder: offline | openai (default: openai when OPENAI_API_KEY is set)"),
@@ -160,6 +166,7 @@ def in_effect(settings: Settings) -> dict[str, str]:
         "HUBS_FALKORDB_PORT": str(settings.falkordb_port),
         "HUBS_DBT_THREADS": str(settings.dbt_threads),
         "HUBS_NEO4J_PORT": str(DEFAULT_PORTS["neo4j"]),
+        "HUBS_NEO4J_PAGE_CACHE_MB": str(NEO4J_PAGE_CACHE_MB),
         "OPENAI_API_KEY": "(unset: embeddings from the offline wordllama model)",
         "OPENAI_BASE_URL": "https://api.openai.com/v1",
         "HUBS_EMBEDDER": "openai" if _env("OPENAI_API_KEY") else "offline",

@@ -182,9 +182,8 @@ class Neo4jServer(EmbeddedServer):
 
     @property
     def page_cache_mb(self) -> int:
-        # Small by default (the tests' servers share two cores and the memory with the others);
-        # a replica of tens of millions of rows reads its store through this cache.
-        return hubs_settings.megabytes("HUBS_NEO4J_PAGE_CACHE_MB", 256)
+        # a replica of tens of millions of rows reads its store through this cache
+        return hubs_settings.megabytes("HUBS_NEO4J_PAGE_CACHE_MB", hubs_settings.NEO4J_PAGE_CACHE_MB)
 
     @property
     def url(self) -> str:
