@@ -23,8 +23,8 @@ Memory, per stage, is the peak of every process that worked in it:
 * this process (landing, the syncs, and Qdrant's local mode all run here): its peak
   resident set (VmHWM), reset before each stage (`clear_refs`);
 * the generator and dbt, child processes: their peak resident set, from the kernel's accounting
-  of each child (the generator is a simulation holding every row until it writes them: ~2 GB per
-  unit of scale, the test data's cost, not the platform's);
+  of each child (the generator, the test data's cost rather than the platform's, spools its bulk
+  rows to disk and holds its simulation's state: ~0.3 GB per unit of scale);
 * each server (PostgreSQL's processes, the cache's and the graph's redis-server, Neo4j's Java
   with `--graph-server neo4j`, which then holds the replica and the timeline): the sum of the
   proportional set sizes of the server's processes (shared memory counted once, not once per
