@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from hubs.sync.graph import neo4j as neo4j_dialect
+from hubs.sync.graph.store import GraphStore
 from tests.conftest import StoreBench
 
 
@@ -46,15 +47,21 @@ def test_the_graph_size_on_neo4j_counts_the_replica_not_the_timeline_beside_it(
     assert graph.size(bench.catalog) == replica
 
 
+def _replica_deleting_in_small_batches(bench: StoreBench, monkeypatch: pytest.MonkeyPatch) -> GraphStore:
+    """A fresh replica of GRAPH_PART whose deletes run 3 relationships or nodes a transaction."""
+    monkeypatch.setattr(neo4j_dialect, "DELETE_BATCH", 3)
+    graph = bench.store("graph")
+    graph.clear(bench.catalog)
+    bench.sync("graph", entities=GRAPH_PART)
+    return graph
+
+
 def test_removing_a_label_on_neo4j_takes_every_relationship_in_bounded_transactions(
     on_neo4j: None, offline_embedder: None, bench: StoreBench, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Deleting nodes with DETACH DELETE holds all their relationships in one transaction: at
     # scale 0.2 a rebuild passed Neo4j's transaction memory limit that way.
-    monkeypatch.setattr(neo4j_dialect, "DELETE_BATCH", 3)
-    graph = bench.store("graph")
-    graph.clear(bench.catalog)
-    bench.sync("graph", entities=GRAPH_PART)
+    graph = _replica_deleting_in_small_batches(bench, monkeypatch)
     run = graph.dialect.run
     [[drivers]] = run("MATCH (n:Driver) RETURN count(n)")
     [[touching]] = run("MATCH (:Tractor)-[r]-() RETURN count(r)")
@@ -73,10 +80,7 @@ def test_a_sync_deleting_rows_on_neo4j_takes_their_relationships_in_bounded_tran
 ) -> None:
     # The same hazard as a label's removal: a deleted tractor row takes every row's relationship
     # to it (at scale 1, thousands per tractor).
-    monkeypatch.setattr(neo4j_dialect, "DELETE_BATCH", 3)
-    graph = bench.store("graph")
-    graph.clear(bench.catalog)
-    bench.sync("graph", entities=GRAPH_PART)
+    graph = _replica_deleting_in_small_batches(bench, monkeypatch)
     run = graph.dialect.run
     gone = [key for [key] in run("MATCH (t:Tractor)<-[:DROVE]-() RETURN DISTINCT t.key ORDER BY t.key LIMIT 2")]
     [[tractors]] = run("MATCH (t:Tractor) RETURN count(t)")

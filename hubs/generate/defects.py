@@ -255,19 +255,13 @@ def inject(rng: random.Random, stem: str, rows: list[Row] | Spool, share: float)
         if name == "overlap":  # needs a closed interval to overlap with: the first one from here on
             position = rng.randrange(len(rows))
         draws.append((name, position))
-    table = rows if isinstance(rows, list) else None
-    if table is None and "overlap" in kinds:
-        table = list(rows)
-    sources = rows.at(p for _, p in draws) if table is None else {}
+    # "overlap" scans on from its draw, so it wants a list; otherwise a spool is read once
+    table = list(rows) if isinstance(rows, Spool) and "overlap" in kinds else rows
+    picked = table.at(p for _, p in draws) if isinstance(table, Spool) else table
     expected: dict[str, int] = {}
     bad: list[Row] = []
     for i, (name, position) in enumerate(draws):
-        if table is None:
-            source = sources[position]
-        elif name == "overlap":
-            source = next(r for r in table[position:] + table if r["valid_to"])
-        else:
-            source = table[position]
+        source = next(r for r in table[position:] + table if r["valid_to"]) if name == "overlap" else picked[position]
         spoiled = kinds[name](source, i + 1)
         bad.extend(spoiled)
         expected[name] = expected.get(name, 0) + len(spoiled)

@@ -594,7 +594,7 @@ class Books:
                 bill.update(status="paid", paid_on=inv["paid_at"][:10], payment_method="offset")
             month = (month + timedelta(days=32)).replace(day=1)
 
-    def rows_by_table(self) -> dict[str, list[dict]]:
+    def rows_by_table(self) -> dict[str, list[dict] | Spool]:
         for inv in self.rows["ar_invoices"]:
             inv.pop("_total", None)
         return self.rows

@@ -451,7 +451,7 @@ class OpenHaulBrokerage:
 
     # -- rows --------------------------------------------------------------------------------------
 
-    def rows_by_table(self) -> dict[str, list[dict]]:
+    def rows_by_table(self) -> dict[str, list[dict] | Spool]:
         rows = self.rows
         rows["customers"] = self.customers
         for c in self.carriers:

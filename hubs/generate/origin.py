@@ -415,7 +415,7 @@ class OriginFleet:
             self.register_driver(driver)
         return self
 
-    def rows_by_table(self) -> dict[str, list[dict]]:
+    def rows_by_table(self) -> dict[str, list[dict] | Spool]:
         """Every hub-3 file's rows; call after OpenHaul has linked its loads to the trips."""
         self.rows["drivers"] = [v for d in self.drivers for v in self.driver_versions(d)]
         self.rows["trips"] = Spool(v for trip in self.trips for v in self.trip_versions(trip))
