@@ -11,6 +11,7 @@ and a watermark never moves past a relationship that is in neither.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 
 from psycopg2.extensions import connection as Connection
@@ -92,6 +93,37 @@ def add(conn: Connection, edges: Iterable[Edge], generation: int = 0) -> int:
                 page_size=2000,
             )
     return len(rows)
+
+
+def _identity(edge: Edge) -> tuple[str, ...]:
+    fields = (edge.props["_owner"], edge.type, edge.from_label, edge.from_key, edge.to_label, edge.to_property)
+    return (*map(str, fields), str(edge.to_key), json.dumps(edge.props, sort_keys=True, default=str))
+
+
+def add_missing(conn: Connection, edges: Iterable[Edge], generation: int = 0) -> int:
+    """Park these relationships, less those that wait here already: relationships are parked and
+    committed before their nodes leave the graph, so a sync that died between the two finds them
+    both here and in the graph, and parks them again (each is kept as many times as it is given)."""
+    edges = list(edges)
+    if not edges:
+        return 0
+    with conn.cursor() as cur:
+        cur.execute(
+            f"select {_COLUMNS} from {table(generation)} where owner = any(%s)",
+            (sorted({str(e.props["_owner"]) for e in edges}),),
+        )
+        waiting = Counter(
+            _identity(Edge(rel_type, from_label, from_key, to_label, to_key, props, to_property))
+            for _, rel_type, from_label, from_key, to_label, to_property, to_key, props in cur.fetchall()
+        )
+    new: list[Edge] = []
+    for e in edges:
+        identity = _identity(e)
+        if waiting[identity] > 0:
+            waiting[identity] -= 1  # parked by the attempt that died: once is enough
+        else:
+            new.append(e)
+    return add(conn, new, generation)
 
 
 def drop_owned(conn: Connection, owners: list[str], generation: int = 0) -> None:

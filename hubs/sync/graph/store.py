@@ -188,9 +188,14 @@ class GraphStore(Store):
                 )
 
     def delete(self, entity: Entity, keys: list[str]) -> None:
+        conn = self._pending_conn()
         label = entity.label
         self.drop_owned_edges(entity, keys)
-        pending.add(self._pending_conn(), self._others_edges(entity, keys), self.generation)
+        # Committed before a node goes: the graph deletes in transactions of its own (Neo4j in
+        # many, of DELETE_BATCH), so a sync that dies midway must find these here, not lost with
+        # the rolled-back rest of its transaction. (The sync's watermarks are committed already.)
+        pending.add_missing(conn, self._others_edges(entity, keys), self.generation)
+        conn.commit()
         for part in chunks(keys, BATCH):
             self.dialect.delete_nodes(label, part)
         self.dialect.after_writes()

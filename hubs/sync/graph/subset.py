@@ -13,8 +13,6 @@ relationship first removes the copy the graph still has).
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from psycopg2.extensions import connection as Connection
@@ -27,19 +25,6 @@ if TYPE_CHECKING:
     from hubs.sync.graph.store import GraphStore
 
 BATCH = 2000
-
-
-def _identity(edge: Edge) -> tuple[Any, ...]:
-    return (
-        edge.props.get("_owner"),
-        edge.type,
-        edge.from_label,
-        edge.from_key,
-        edge.to_label,
-        edge.to_property,
-        edge.to_key,
-        json.dumps(edge.props, sort_keys=True, default=str),
-    )
 
 
 def _owner_label(props: dict[str, Any]) -> str:
@@ -76,41 +61,18 @@ def _replica_label(labels: list[str], foreign: frozenset[str]) -> str:
     return next((x for x in labels if x not in foreign), labels[0])
 
 
-def _waiting_already(conn: Connection, labels: set[str], generation: int) -> Counter:
-    """What already waits for (or from) nodes of these labels: a sync that died after parking
-    relationships and before removing the nodes left them in the graph and here."""
-    with conn.cursor() as cur:
-        cur.execute(
-            "select owner, rel_type, from_label, from_key, to_label, to_property, to_key, props"
-            f" from {pending.table(generation)} where to_label = any(%s) or from_label = any(%s)",
-            (sorted(labels), sorted(labels)),
-        )
-        rows = cur.fetchall()
-    return Counter(
-        (owner, t, fl, fk, tl, tp, tk, json.dumps(props, sort_keys=True, default=str))
-        for owner, t, fl, fk, tl, tp, tk, props in rows
-    )
-
-
 def clear_entities(store: GraphStore, conn: Connection, entities: list[Entity]) -> None:
     """Remove these entities' nodes and the relationships their rows own; park the others'
     relationships to them in PostgreSQL (committed before the graph is touched)."""
     labels = {e.label for e in entities}
-    waiting = _waiting_already(conn, labels, store.generation)
-    parked: list[Edge] = []
-    for edge in others_edges(store, labels):
-        identity = _identity(edge)
-        if waiting[identity] > 0:
-            waiting[identity] -= 1  # parked by an earlier attempt: once is enough
-        else:
-            parked.append(edge)
+    parked = others_edges(store, labels)
     with conn.cursor() as cur:
         # What the cleared rows waited for: they are read again and wait again if they must.
         cur.execute(
             f"delete from {pending.table(store.generation)} where split_part(owner, ':', 1) = any(%s)",
             (sorted(labels),),
         )
-    pending.add(conn, parked, store.generation)
+    pending.add_missing(conn, parked, store.generation)
     conn.commit()
     for entity in entities:
         label = entity.label
