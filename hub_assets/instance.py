@@ -109,9 +109,9 @@ class HubsStorage(DagsterStorage, ConfigurableClass):
             except Exception as exc:  # SQLAlchemy's and psycopg2's errors alike
                 raise connection_error("PostgreSQL (Dagster run storage)", url, exc) from None
             return _scrubbing_events(storage)
-        from dagster._core.storage.sqlite_storage import DagsterSqliteStorage
+        from hub_assets.sqlite_events import PooledSqliteStorage
 
-        return _scrubbing_events(DagsterSqliteStorage.from_local(str(_dagster_dir() / "storage"), inst_data=inst_data))
+        return _scrubbing_events(PooledSqliteStorage.from_local(str(_dagster_dir() / "storage"), inst_data=inst_data))
 
 
 class HubsArtifactStorage(LocalArtifactStorage):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
-from qdrant_client import QdrantClient
 
 from hubs import settings as hubs_settings
 from hubs.cli.app import main
@@ -16,6 +16,9 @@ from hubs.cli.look.table import echo_rows
 from hubs.embeddings import Embedder, EmbeddingError, embedder_from_env
 from hubs.secrets import scrub
 from hubs.sync.engine import StoreUnavailable
+
+if TYPE_CHECKING:  # every `hubs` command imports this module: qdrant_client costs ~1 s
+    from qdrant_client import QdrantClient
 
 # Payload fields every point carries; a search shows the entity's own fields after them.
 BOOKKEEPING = ("hub", "entity", "label", "key", "content_hash", "model")
